@@ -1,0 +1,55 @@
+"""The ``whymoji`` command line: one module per subcommand, each with ``register(subparsers)``.
+
+A subcommand's ``register`` adds its parser and sets ``handler`` (a function taking the parsed
+namespace and returning an exit code). Errors meant for the user are ``WhymojiError``s: they
+are printed as one line with a non-zero exit, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.errors import WhymojiError
+
+#: Subcommand modules under ``bot.cli``, in the order ``--help`` lists them.
+SUBCOMMANDS = ("predict", "why", "download", "run", "check")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="whymoji",
+        description="Read the mood of text with DeepMoji, explain it, and run the Discord bot.",
+    )
+    parser.add_argument("--version", action="version", version=f"whymoji {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"bot.cli.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"bot.cli.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except WhymojiError as error:
+        print(f"whymoji: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,5 @@
+"""The base of every error whose message is meant for the person running whymoji."""
+
+
+class WhymojiError(Exception):
+    """A problem the user can act on; the CLI prints its message as one line, no traceback."""

@@ -1,0 +1,1 @@
+"""discord.py extensions, one feature each; each module has ``async def setup(bot)``."""
