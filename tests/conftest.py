@@ -25,3 +25,44 @@ def shared_dir() -> Path:
     if not (path / "deepmoji" / "vocabulary.json").is_file():
         pytest.skip(f"shared material not found at {path}")
     return path
+
+
+#: Words of the small test vocabulary, after DeepMoji's special tokens (ids 0-9).
+SMALL_WORDS = (
+    "the . and you , a for to i ! it is my of that in this me so ? love lol what ..  !! "
+    "not be just was have on like your no do all are but hate happy sad angry wow good bad "
+    "great day much can don't i'm it's why how omg haha :) :( <3 thanks sorry kill die stupid "
+    "idiot fun miss cute nice best worst ever hello world we they he she go get know want need "
+    "feel think really very too now time people one new who ok yes oh :d"
+).split()
+
+SPECIAL_TOKENS = (
+    "CUSTOM_MASK CUSTOM_UNKNOWN CUSTOM_AT CUSTOM_URL CUSTOM_NUMBER CUSTOM_BREAK "
+    "CUSTOM_BLANK_6 CUSTOM_BLANK_7 CUSTOM_BLANK_8 CUSTOM_BLANK_9"
+).split()
+
+
+def small_vocabulary() -> dict[str, int]:
+    """A ~100-token vocabulary with DeepMoji's special tokens at their published ids."""
+    return {word: index for index, word in enumerate(SPECIAL_TOKENS + list(dict.fromkeys(SMALL_WORDS)))}
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(tmp_path_factory) -> Path:
+    """A folder with ``pytorch_model.bin`` (seeded, small dimensions) and ``vocabulary.json``.
+
+    The checkpoint has the published key set with small shapes, so every code path that loads
+    real files runs in tests without the 85 MB download.
+    """
+    import json
+
+    import torch
+
+    from bot.deepmoji.seeded import checkpoint_shapes, seeded_state_dict
+
+    folder = tmp_path_factory.mktemp("small-model")
+    vocabulary = small_vocabulary()
+    shapes = checkpoint_shapes(vocab_size=len(vocabulary), embed_dim=16, hidden_size=8)
+    torch.save(seeded_state_dict(seed=7, shapes=shapes), folder / "pytorch_model.bin")
+    (folder / "vocabulary.json").write_text(json.dumps(vocabulary))
+    return folder
