@@ -1,0 +1,416 @@
+"""DeepMoji in PyTorch: the published torchMoji checkpoint's layout, with a fast batched predict.
+
+The module's ``state_dict()`` has exactly the checkpoint's keys and shapes, so the published
+``pytorch_model.bin`` loads as is. The computation does not use ``nn.LSTM``: DeepMoji's gates
+are hard sigmoids, so the recurrence is our own, written for speed on a CPU:
+
+* A batch is *packed*: sorted longest first and laid out time-major without padding
+  (:class:`PackedLayout`). Step ``t`` is a contiguous block of the sequences still running, so
+  the active batch shrinks as sequences end and no work is spent on padding.
+* The backward direction reads each sequence reversed *within its own length*, so both
+  directions run left-aligned over the same layout, side by side in one batched matmul.
+* The input projections of every position and both directions are one ``baddbmm`` per layer
+  (:meth:`KernelWeights.input_gates`); only the ``h @ W_hh`` product stays inside the time loop.
+* Gate rows are reordered to i, f, o, g and the hard sigmoid's ``0.2 * x + 0.5`` is folded into
+  the i/f/o weights and biases, so the three sigmoid gates are one ``clamp_`` per step.
+
+:func:`run_recurrence` and :func:`run_bilstm` are public: the occlusion explainer restarts
+directions from given (h, c) states and reads per-position outputs and attention logits.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from bot.deepmoji.seeded import checkpoint_shapes
+from bot.errors import WhymojiError
+
+logger = logging.getLogger(__name__)
+
+#: The hard sigmoid ``clamp(SLOPE * x + OFFSET, 0, 1)`` of DeepMoji's (Keras') LSTM gates.
+HARD_SIGMOID_SLOPE = 0.2
+HARD_SIGMOID_OFFSET = 0.5
+
+
+class ModelFileError(WhymojiError):
+    """A weights file that is missing, unreadable, or not a DeepMoji state_dict."""
+
+
+class DeviceError(WhymojiError):
+    """A torch device that does not exist or is not available on this machine."""
+
+
+# --------------------------------------------------------------------------------------------
+# Batch layout
+
+
+@dataclass(frozen=True)
+class PackedLayout:
+    """Where each (sequence, position) of a batch lives once packed time-major, longest first.
+
+    Row ``offset_t + j`` of packed data holds position ``t`` of the ``j``-th longest sequence;
+    ``steps[t] = (offset_t, count_t)`` where ``count_t`` sequences are longer than ``t``.
+    """
+
+    order: np.ndarray  #: [B] original batch index of each sorted sequence
+    lengths: np.ndarray  #: [B] sorted lengths, longest first
+    steps: tuple[tuple[int, int], ...]  #: (offset, count) of each time step's rows
+    sequence: Tensor  #: [N] sorted sequence index of each row
+    position: Tensor  #: [N] position within its sequence of each row
+    reverse: Tensor  #: [N] row of the same sequence's mirrored position ``length - 1 - t``
+    last: Tensor  #: [B] row of each sorted sequence's last position
+
+    @classmethod
+    def from_lengths(cls, lengths: Sequence[int], device: torch.device | str = "cpu") -> PackedLayout:
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if lengths.size == 0 or lengths.min() < 1:
+            raise ValueError("a packed layout needs at least one sequence and no empty ones")
+        order = np.argsort(-lengths, kind="stable")
+        sorted_lengths = lengths[order]
+        counts = (sorted_lengths[None, :] > np.arange(sorted_lengths[0])[:, None]).sum(axis=1)
+        offsets = np.concatenate(([0], np.cumsum(counts)))
+        position = np.repeat(np.arange(len(counts)), counts)
+        sequence = np.arange(offsets[-1]) - offsets[position]
+        reverse = offsets[sorted_lengths[sequence] - 1 - position] + sequence
+        last = offsets[sorted_lengths - 1] + np.arange(len(sorted_lengths))
+        as_index = lambda array: torch.from_numpy(array).to(device)  # noqa: E731
+        return cls(
+            order=order,
+            lengths=sorted_lengths,
+            steps=tuple(zip(offsets[:-1].tolist(), counts.tolist())),
+            sequence=as_index(sequence),
+            position=as_index(position),
+            reverse=as_index(reverse),
+            last=as_index(last),
+        )
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.order)
+
+    @property
+    def rows(self) -> int:
+        return int(self.lengths.sum())
+
+    def pack(self, flat_ids: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Packed ids [N] from the concatenated ids of the original batch and each row's start."""
+        sequence = self.sequence.cpu().numpy()
+        return flat_ids[starts[self.order][sequence] + self.position.cpu().numpy()]
+
+    def unsort(self, per_sequence: Tensor) -> Tensor:
+        """Rows in sorted order -> rows in the original batch order."""
+        inverse = np.empty_like(self.order)
+        inverse[self.order] = np.arange(len(self.order))
+        return per_sequence[torch.from_numpy(inverse).to(per_sequence.device)]
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels
+
+
+@dataclass(frozen=True)
+class KernelWeights:
+    """One bidirectional layer's weights as the kernels want them; index 0 forward, 1 backward.
+
+    Gate rows are reordered to i, f, o, g and the i/f/o rows and biases are pre-scaled so that
+    ``clamp(gates[..., :3H], 0, 1)`` *is* the hard sigmoid; ``tanh(gates[..., 3H:])`` the candidate.
+    """
+
+    input_weight: Tensor  #: [2, In, 4H]
+    hidden_weight: Tensor  #: [2, H, 4H]
+    bias: Tensor  #: [2, 1, 4H], bias_ih + bias_hh
+
+    @property
+    def hidden_size(self) -> int:
+        return self.hidden_weight.shape[1]
+
+    def input_gates(self, inputs: Tensor) -> Tensor:
+        """Input projections of every row, both directions at once: [2, N, In] -> [2, N, 4H]."""
+        return torch.baddbmm(self.bias, inputs, self.input_weight)
+
+
+def _kernel_gate_rows(rows: Tensor, offset: float = 0.0) -> Tensor:
+    """Checkpoint rows i, f, g, o (first dim 4H) -> kernel rows i, f, o, g with folded hard sigmoid."""
+    i, f, g, o = rows.chunk(4)
+    return torch.cat([torch.cat([i, f, o]) * HARD_SIGMOID_SLOPE + offset, g])
+
+
+def kernel_weights(parameters: Mapping[str, Tensor]) -> KernelWeights:
+    """Kernel weights from one layer's ``weight_ih_l0``, ``weight_hh_l0``, ... (and ``_reverse``)."""
+    input_weights, hidden_weights, biases = [], [], []
+    for suffix in ("", "_reverse"):
+        input_weights.append(_kernel_gate_rows(parameters[f"weight_ih_l0{suffix}"]).t())
+        hidden_weights.append(_kernel_gate_rows(parameters[f"weight_hh_l0{suffix}"]).t())
+        bias = parameters[f"bias_ih_l0{suffix}"] + parameters[f"bias_hh_l0{suffix}"]
+        biases.append(_kernel_gate_rows(bias, HARD_SIGMOID_OFFSET))
+    return KernelWeights(
+        input_weight=torch.stack(input_weights).contiguous(),
+        hidden_weight=torch.stack(hidden_weights).contiguous(),
+        bias=torch.stack(biases).unsqueeze(1).contiguous(),
+    )
+
+
+def run_recurrence(
+    input_gates: Tensor,
+    hidden_weight: Tensor,
+    steps: Sequence[tuple[int, int]],
+    initial: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Run ``D`` independent LSTM directions over packed rows; returns (hidden, cells), each [D, N, H].
+
+    ``input_gates`` [D, N, 4H] are input projections in kernel gate order (left unchanged);
+    ``hidden_weight`` is [D, H, 4H]. ``steps`` gives each time step's (offset, count) rows, with
+    counts never growing (sequences sorted longest first, see :class:`PackedLayout`).
+    ``initial`` = (h0, c0), each [D, B, H] with ``B = steps[0][1]``: the states *before* the
+    first step (zeros when omitted). Every row's output and cell state is returned, so a caller
+    can restart a direction from any position.
+    """
+    directions, rows, gate_size = input_gates.shape
+    size = gate_size // 4
+    hidden = input_gates.new_empty(directions, rows, size)
+    cells = input_gates.new_empty(directions, rows, size)
+    h_prev, c_prev = initial if initial is not None else (None, None)
+    for offset, count in steps:
+        block = slice(offset, offset + count)
+        if h_prev is None:
+            gates = input_gates[:, block].clone()
+        else:
+            gates = torch.baddbmm(input_gates[:, block], h_prev[:, :count], hidden_weight)
+        sigmoid_gates = gates[..., : 3 * size].clamp_(0.0, 1.0)
+        candidate = gates[..., 3 * size :].tanh_()
+        c = cells[:, block]
+        torch.mul(sigmoid_gates[..., :size], candidate, out=c)
+        if c_prev is not None:
+            c.addcmul_(sigmoid_gates[..., size : 2 * size], c_prev[:, :count])
+        h = hidden[:, block]
+        torch.mul(sigmoid_gates[..., 2 * size :], torch.tanh(c), out=h)
+        h_prev, c_prev = h, c
+    return hidden, cells
+
+
+def run_bilstm(weights: KernelWeights, inputs: Tensor, layout: PackedLayout) -> Tensor:
+    """One bidirectional layer: packed inputs [N, In] in reading order -> [N, 2H] (forward, backward).
+
+    The backward direction runs over each sequence reversed within its own length (rows
+    ``layout.reverse``), so it shares the forward direction's layout and time loop.
+    """
+    both = torch.stack((inputs, inputs[layout.reverse]))
+    hidden, _ = run_recurrence(weights.input_gates(both), weights.hidden_weight, layout.steps)
+    return torch.cat((hidden[0], hidden[1][layout.reverse]), dim=1)
+
+
+def segment_softmax(logits: Tensor, layout: PackedLayout) -> Tensor:
+    """Softmax of packed per-row logits [N] within each sequence (padding never exists here)."""
+    batch = layout.batch_size
+    peaks = logits.new_full((batch,), float("-inf")).scatter_reduce_(0, layout.sequence, logits, "amax")
+    exps = torch.exp(logits - peaks[layout.sequence])
+    totals = logits.new_zeros(batch).index_add_(0, layout.sequence, exps)
+    return exps / totals[layout.sequence]
+
+
+# --------------------------------------------------------------------------------------------
+# The module
+
+
+class BiLSTMLayer(nn.Module):
+    """Parameters of one bidirectional LSTM layer, named like ``nn.LSTM(bidirectional=True)``'s."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        gates = 4 * hidden_size
+        for suffix in ("", "_reverse"):
+            self.register_parameter(f"weight_ih_l0{suffix}", nn.Parameter(torch.empty(gates, input_size)))
+            self.register_parameter(f"weight_hh_l0{suffix}", nn.Parameter(torch.empty(gates, hidden_size)))
+            self.register_parameter(f"bias_ih_l0{suffix}", nn.Parameter(torch.empty(gates)))
+            self.register_parameter(f"bias_hh_l0{suffix}", nn.Parameter(torch.empty(gates)))
+        bound = hidden_size**-0.5
+        for parameter in self.parameters():
+            nn.init.uniform_(parameter, -bound, bound)
+        self._cache = _Derived()
+
+    def kernel_weights(self) -> KernelWeights:
+        """This layer's :class:`KernelWeights`, rebuilt only when a parameter changed."""
+        return self._cache.get(self, lambda: kernel_weights(dict(self.named_parameters())))
+
+
+class Attention(nn.Module):
+    """DeepMoji's attention: one learned vector scores every position's features."""
+
+    def __init__(self, feature_size: int) -> None:
+        super().__init__()
+        self.attention_vector = nn.Parameter(torch.empty(feature_size).normal_(0.0, 0.05))
+
+
+class _Derived:
+    """A value computed from a module's parameters, recomputed when any of them changes."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._value = None
+
+    def get(self, module: nn.Module, compute):
+        key = tuple((p.data_ptr(), p._version, p.device) for p in module.parameters())
+        if key != self._key:
+            with torch.no_grad():
+                self._value = compute()
+            self._key = key
+        return self._value
+
+
+class DeepMoji(nn.Module):
+    """DeepMoji: tanh(embedding) -> 2 bidirectional hard-sigmoid LSTMs -> attention -> softmax."""
+
+    def __init__(
+        self, vocab_size: int = 50_000, embed_dim: int = 256, hidden_size: int = 512, num_classes: int = 64
+    ) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(vocab_size, embed_dim)
+        self.lstm_0 = BiLSTMLayer(embed_dim, hidden_size)
+        self.lstm_1 = BiLSTMLayer(2 * hidden_size, hidden_size)
+        self.attention_layer = Attention(4 * hidden_size + embed_dim)
+        self.output_layer = nn.Sequential(nn.Linear(4 * hidden_size + embed_dim, num_classes))
+        self._embedding_cache = _Derived()
+
+    @property
+    def device(self) -> torch.device:
+        return self.embed.weight.device
+
+    def embedding_table(self) -> Tensor:
+        """tanh of every embedding, computed once (it is as small as the embedding itself)."""
+        return self._embedding_cache.get(self.embed, lambda: torch.tanh(self.embed.weight))
+
+    def encode(self, ids: Tensor, layout: PackedLayout) -> Tensor:
+        """Packed ids [N] -> packed features [N, 4H + E]: [lstm_1 output, lstm_0 output, embedding]."""
+        embedded = self.embedding_table()[ids]
+        layer_0 = run_bilstm(self.lstm_0.kernel_weights(), embedded, layout)
+        layer_1 = run_bilstm(self.lstm_1.kernel_weights(), layer_0, layout)
+        return torch.cat((layer_1, layer_0, embedded), dim=1)
+
+    def attention_logits(self, features: Tensor) -> Tensor:
+        """Packed features [N, F] -> attention logits [N] (before the per-sequence softmax)."""
+        return features @ self.attention_layer.attention_vector
+
+    def classify(self, features: Tensor, layout: PackedLayout) -> Tensor:
+        """Packed features -> probabilities [B, num_classes] in the layout's sorted order."""
+        weights = segment_softmax(self.attention_logits(features), layout)
+        pooled = features.new_zeros(layout.batch_size, features.shape[1])
+        pooled.index_add_(0, layout.sequence, features * weights[:, None])
+        return torch.softmax(self.output_layer(pooled), dim=1)
+
+    def forward(self, batch: Sequence[Sequence[int]]) -> Tensor:
+        """Probabilities [B, num_classes] of a batch of id sequences, in the batch's order."""
+        flat, lengths = validate_batch(batch, self.vocab_size)
+        if not lengths:
+            return torch.zeros(0, self.num_classes, device=self.device)
+        layout = PackedLayout.from_lengths(lengths, self.device)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        ids = torch.from_numpy(layout.pack(flat, starts)).to(self.device)
+        return layout.unsort(self.classify(self.encode(ids, layout), layout))
+
+    def predict(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
+        """Probabilities [B, num_classes] float32; each row is what the sequence gives alone."""
+        with torch.inference_mode():
+            return self(batch).float().cpu().numpy()
+
+
+def validate_batch(batch: Sequence[Sequence[int]], vocab_size: int) -> tuple[np.ndarray, list[int]]:
+    """(all ids concatenated, each row's length); ValueError naming the first bad row."""
+    lengths = [len(row) for row in batch]
+    for row, length in enumerate(lengths):
+        if length == 0:
+            raise ValueError(f"row {row} of the batch is an empty sequence; DeepMoji needs at least one token")
+    try:
+        flat = np.fromiter(chain.from_iterable(batch), dtype=np.int64, count=sum(lengths))
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"token ids must be integers: {error}") from None
+    bad = np.flatnonzero((flat < 0) | (flat >= vocab_size))
+    if bad.size:
+        row = int(np.searchsorted(np.cumsum(lengths), bad[0], side="right"))
+        raise ValueError(f"row {row} has token id {int(flat[bad[0]])}, outside the vocabulary 0..{vocab_size - 1}")
+    return flat, lengths
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> DeepMoji:
+    """A DeepMoji in eval mode with the weights of a torchMoji-format state_dict file.
+
+    The file is read with ``weights_only=True`` (no pickled code runs); its dimensions come
+    from ``embed.weight`` and ``lstm_0.weight_hh_l0``, then every key and shape is checked.
+    """
+    path = Path(path)
+    target = _device(device)
+    state = _read_state_dict(path)
+    shapes = _expected_shapes(path, state)
+    _check_tensors(path, state, shapes)
+    vocab_size, embed_dim = shapes["embed.weight"]
+    model = DeepMoji(vocab_size, embed_dim, shapes["lstm_0.weight_hh_l0"][1], shapes["output_layer.0.bias"][0])
+    model.load_state_dict(state)
+    logger.info("loaded DeepMoji weights from %s (vocabulary %d) on %s", path, vocab_size, target)
+    return model.to(target).eval()
+
+
+def _device(device: str | torch.device) -> torch.device:
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise DeviceError(f"unknown torch device {device!r}: {error}") from None
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {device!r} asked for, but CUDA is not available on this machine")
+    return target
+
+
+def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such weights file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelFileError(f"{path}: refused, not a plain weights file ({first_line})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+        raise ModelFileError(f"{path}: corrupt or truncated weights file ({error})") from None
+    if not isinstance(state, Mapping) or not all(isinstance(value, Tensor) for value in state.values()):
+        raise ModelFileError(f"{path}: not a state_dict (expected a mapping of names to tensors, got {type(state).__name__})")
+    return state
+
+
+def _expected_shapes(path: Path, state: Mapping[str, Tensor]) -> dict[str, tuple[int, ...]]:
+    """The checkpoint shapes for the dimensions this state_dict declares."""
+    dims = {}
+    for key, names in (("embed.weight", ("vocab_size", "embed_dim")), ("lstm_0.weight_hh_l0", ("gates", "hidden_size"))):
+        if key not in state or state[key].dim() != 2:
+            found = tuple(state[key].shape) if key in state else "missing"
+            raise ModelFileError(f"{path}: cannot read the model's dimensions: {key} is {found}, expected a matrix")
+        dims.update(zip(names, state[key].shape))
+    classes = state.get("output_layer.0.bias")
+    num_classes = classes.shape[0] if classes is not None and classes.dim() == 1 else 64
+    return checkpoint_shapes(dims["vocab_size"], dims["embed_dim"], dims["hidden_size"], num_classes)
+
+
+def _check_tensors(path: Path, state: Mapping[str, Tensor], shapes: Mapping[str, tuple[int, ...]]) -> None:
+    missing = [key for key in shapes if key not in state]
+    unexpected = [key for key in state if key not in shapes]
+    if missing or unexpected:
+        parts = ([f"missing keys {missing}"] if missing else []) + ([f"unexpected keys {unexpected}"] if unexpected else [])
+        raise ModelFileError(f"{path}: not a DeepMoji state_dict: {'; '.join(parts)}")
+    for key, shape in shapes.items():
+        tensor = state[key]
+        if tuple(tensor.shape) != shape:
+            raise ModelFileError(f"{path}: {key} has shape {tuple(tensor.shape)}, expected {shape}")
+        if not tensor.is_floating_point():
+            raise ModelFileError(f"{path}: {key} has dtype {tensor.dtype}, expected floating point")
