@@ -1,0 +1,395 @@
+"""whymoji's settings: one TOML file, overridden by environment variables, checked up front.
+
+Every key is declared once, as a field of a frozen dataclass whose metadata says how to read and
+check it. Unknown sections and keys are errors, so a typo never silently falls back to a default.
+``WHYMOJI_<SECTION>_<KEY>`` overrides ``[section] key`` (an empty value unsets an optional key).
+The bot token is never read from the TOML: it comes from ``DISCORD_TOKEN`` or the file named by
+``discord.token_file``, and ``repr`` hides it. Relative paths are relative to the working folder.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.errors import WhymojiError
+
+ENV_PREFIX = "WHYMOJI_"
+TOKEN_ENV = "DISCORD_TOKEN"
+
+
+class ConfigError(WhymojiError):
+    """A setting is missing, misspelt or out of range; the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one key is checked: ``check`` takes a TOML value, ``from_text`` an environment string.
+
+    Both raise ``ValueError`` with a message such as ``must be an integer from 1 to 10, got 0``;
+    the loader prefixes it with the key or variable name.
+    """
+
+    check: Callable[[Any], Any]
+    from_text: Callable[[str], Any]
+    optional: bool = False
+
+    def parse_text(self, text: str) -> Any:
+        """Check an environment value; an empty one unsets an optional key."""
+        if self.optional and not text.strip():
+            return None
+        return self.check(self.from_text(text))
+
+
+def _got(value: Any) -> str:
+    return f"got {value!r}"
+
+
+def _integer_text(text: str) -> int | str:
+    try:
+        return int(text.strip())
+    except ValueError:
+        return text
+
+
+def _number_text(text: str) -> float | str:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return text
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _boolean_text(text: str) -> bool | str:
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    return text
+
+
+def _integer_list_text(text: str) -> list[int | str]:
+    inner = text.strip().removeprefix("[").removesuffix("]")
+    return [_integer_text(part) for part in inner.split(",") if part.strip()]
+
+
+def _range_words(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"from {low} to {high}"
+    if low is not None:
+        return f">= {low}"
+    if high is not None:
+        return f"<= {high}"
+    return ""
+
+
+def integer(low: int | None = None, high: int | None = None, *, optional: bool = False) -> Option:
+    """An integer in ``[low, high]`` (either bound may be open)."""
+    wanted = f"must be an integer {_range_words(low, high)}".rstrip()
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{wanted}, {_got(value)}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(f"{wanted}, {_got(value)}")
+        return value
+
+    return Option(check, _integer_text, optional)
+
+
+def number(low: float | None = None, high: float | None = None) -> Option:
+    """A finite number in ``[low, high]``; TOML integers are accepted and become floats."""
+    wanted = f"must be a number {_range_words(low, high)}".rstrip()
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{wanted}, {_got(value)}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(f"{wanted}, {_got(value)}")
+        return float(value)
+
+    return Option(check, _number_text)
+
+
+def boolean() -> Option:
+    def check(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, {_got(value)}")
+        return value
+
+    return Option(check, _boolean_text)
+
+
+def text(choices: tuple[str, ...] | None = None, *, upper: bool = False, optional: bool = False) -> Option:
+    """A non-empty string, optionally one of ``choices`` (compared after ``upper``-casing)."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"must be a non-empty string, {_got(value)}")
+        value = value.strip().upper() if upper else value.strip()
+        if choices is not None and value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, {_got(value)}")
+        return value
+
+    return Option(check, str, optional)
+
+
+def path() -> Option:
+    def check(value: Any) -> Path:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"must be a non-empty path, {_got(value)}")
+        return Path(value.strip()).expanduser()
+
+    return Option(check, str, optional=True)
+
+
+def url(schemes: tuple[str, ...], *, optional: bool = False) -> Option:
+    """A URL whose scheme is one of ``schemes`` and that names a host (or, for sqlite, a path)."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"must be a URL string, {_got(value)}")
+        parts = urlsplit(value.strip())
+        if parts.scheme not in schemes:
+            raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        if parts.scheme != "sqlite" and not parts.hostname:
+            raise ValueError("must be a URL that names a host")
+        return value.strip()
+
+    return Option(check, str, optional)
+
+
+def integer_list(low: int = 0) -> Option:
+    """A non-empty list of distinct integers >= ``low``, kept as a tuple (configs are frozen)."""
+
+    def check(value: Any) -> tuple[int, ...]:
+        wanted = f"must be a non-empty list of distinct integers >= {low}, {_got(value)}"
+        if not isinstance(value, list | tuple) or not value or len(set(value)) != len(value):
+            raise ValueError(wanted)
+        if any(isinstance(item, bool) or not isinstance(item, int) or item < low for item in value):
+            raise ValueError(wanted)
+        return tuple(value)
+
+    return Option(check, _integer_list_text, optional=True)
+
+
+def _key(default: Any, option: Option) -> Any:
+    """A dataclass field that is also a config key read through ``option``."""
+    return field(default=default, metadata={"option": option})
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    token_file: Path | None = _key(None, path())
+    api_base_url: str | None = _key(None, url(("http", "https"), optional=True))
+    gateway_url: str | None = _key(None, url(("ws", "wss", "http", "https"), optional=True))
+    shard_count: int | None = _key(None, integer(1, optional=True))
+    shard_ids: tuple[int, ...] | None = _key(None, integer_list())
+    sync_commands: bool = _key(True, boolean())
+    #: Resolved from ``DISCORD_TOKEN`` or ``token_file``; not a key, never shown.
+    token: str | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.shard_ids is None:
+            return
+        if self.shard_count is None:
+            raise ConfigError("discord.shard_ids: needs discord.shard_count (the total) to be set")
+        too_big = [shard for shard in self.shard_ids if shard >= self.shard_count]
+        if too_big:
+            raise ConfigError(
+                f"discord.shard_ids: every id must be below discord.shard_count "
+                f"({self.shard_count}), got {too_big}"
+            )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    weights: Path | None = _key(None, path())
+    vocabulary: Path | None = _key(None, path())
+    repo_id: str = _key("Pendrokar/TorchMoji", text())
+    revision: str | None = _key(None, text(optional=True))
+    cache_dir: Path | None = _key(None, path())
+    offline: bool = _key(False, boolean())
+    device: str = _key("cpu", text(("cpu", "cuda")))
+    threads: int = _key(0, integer(0))
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    max_batch: int = _key(32, integer(1, 1024))
+    max_wait_ms: float = _key(5.0, number(0, 1000))
+    queue_size: int = _key(256, integer(1))
+
+
+@dataclass(frozen=True)
+class ReactionsConfig:
+    top_k: int = _key(3, integer(1, 10))
+    threshold: float = _key(0.1, number(0, 1))
+    cooldown_s: float = _key(2.0, number(0))
+
+
+@dataclass(frozen=True)
+class ModerationConfig:
+    threshold: float = _key(0.5, number(0, 1))
+    cooldown_s: float = _key(300.0, number(0))
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = _key("sqlite:///data/whymoji.sqlite3", url(("sqlite", "postgresql", "postgres")))
+
+    def __repr__(self) -> str:
+        """Hide a password that may be part of the URL."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return f"DatabaseConfig(url={self.url!r})"
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return f"DatabaseConfig(url={parts._replace(netloc=netloc).geturl()!r})"
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    enabled: bool = _key(True, boolean())
+    host: str = _key("127.0.0.1", text())
+    port: int = _key(8080, integer(0, 65535))
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = _key("INFO", text(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True))
+
+
+@dataclass(frozen=True)
+class Config:
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    reactions: ReactionsConfig = field(default_factory=ReactionsConfig)
+    moderation: ModerationConfig = field(default_factory=ModerationConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+def sections() -> dict[str, type]:
+    """Section name -> its dataclass, in file order."""
+    return {item.name: item.default_factory for item in fields(Config)}  # type: ignore[misc]
+
+
+def options(section_type: type) -> dict[str, Option]:
+    """Key -> Option for the keys of one section (the token is not a key)."""
+    return {item.name: item.metadata["option"] for item in fields(section_type) if "option" in item.metadata}
+
+
+def option_of(section_type: type, key: str) -> Option:
+    """The Option of one key, so other settings (e.g. per-server ones) obey the same rules."""
+    return options(section_type)[key]
+
+
+def _read_file(config_path: Path) -> dict[str, Any]:
+    try:
+        with open(config_path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {config_path}: not found") from None
+    except OSError as error:
+        raise ConfigError(f"config file {config_path}: cannot read ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {config_path}: not valid TOML ({error})") from None
+
+
+def _file_values(data: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
+    """(section, key) -> checked value for everything in the TOML document."""
+    known = sections()
+    values: dict[tuple[str, str], Any] = {}
+    for section, table in data.items():
+        if section not in known:
+            raise ConfigError(f"{section}: unknown section (known: {', '.join(known)})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: must be a [{section}] table")
+        section_options = options(known[section])
+        for key, value in table.items():
+            name = f"{section}.{key}"
+            if (section, key) == ("discord", "token"):
+                raise ConfigError(
+                    f"{name}: the token must not be in the config file; set the environment "
+                    f"variable {TOKEN_ENV} or put it in a file named by discord.token_file"
+                )
+            if key not in section_options:
+                raise ConfigError(f"{name}: unknown key (known: {', '.join(section_options)})")
+            try:
+                values[(section, key)] = section_options[key].check(value)
+            except ValueError as error:
+                raise ConfigError(f"{name}: {error}") from None
+    return values
+
+
+def _environment_values(environ: Mapping[str, str]) -> dict[tuple[str, str], Any]:
+    """(section, key) -> checked value for every ``WHYMOJI_<SECTION>_<KEY>`` variable.
+
+    Variables under a known section prefix must name a known key; other ``WHYMOJI_*``
+    variables (e.g. ``WHYMOJI_WEIGHTS``) belong to other parts of whymoji and are left alone.
+    """
+    known = sections()
+    values: dict[tuple[str, str], Any] = {}
+    for variable, raw in environ.items():
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        section, _, key = variable[len(ENV_PREFIX):].lower().partition("_")
+        if section not in known:
+            continue
+        section_options = options(known[section])
+        if (section, key) == ("discord", "token"):
+            raise ConfigError(f"{variable}: the token is read from {TOKEN_ENV}; set that instead")
+        if key not in section_options:
+            expected = ", ".join(f"{ENV_PREFIX}{section.upper()}_{name.upper()}" for name in section_options)
+            raise ConfigError(f"{variable}: unknown setting (known: {expected})")
+        try:
+            values[(section, key)] = section_options[key].parse_text(raw)
+        except ValueError as error:
+            raise ConfigError(f"{variable}: {error}") from None
+    return values
+
+
+def _read_token(token_file: Path | None, environ: Mapping[str, str]) -> str | None:
+    """``DISCORD_TOKEN`` if set, else the stripped contents of ``discord.token_file``."""
+    token = environ.get(TOKEN_ENV, "").strip()
+    if token:
+        return token
+    if token_file is None:
+        return None
+    try:
+        token = token_file.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(f"discord.token_file: cannot read {token_file} ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"discord.token_file: {token_file} is not UTF-8 text") from None
+    if not token:
+        raise ConfigError(f"discord.token_file: {token_file} is empty")
+    return token
+
+
+def load_config(path: Path | str | None = None, environ: Mapping[str, str] = os.environ) -> Config:
+    """Defaults, then the TOML file at ``path`` (if any), then environment overrides; all checked."""
+    data = _read_file(Path(path)) if path is not None else {}
+    values = {**_file_values(data), **_environment_values(environ)}
+    built = {}
+    for section, section_type in sections().items():
+        chosen = {key: value for (name, key), value in values.items() if name == section}
+        built[section] = section_type(**chosen)
+    discord = built["discord"]
+    token = _read_token(discord.token_file, environ)
+    built["discord"] = DiscordConfig(
+        **{key: getattr(discord, key) for key in options(DiscordConfig)}, token=token
+    )
+    return Config(**built)

@@ -1,0 +1,212 @@
+"""Configuration: defaults, TOML, environment overrides, validation and the hidden token."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, ConfigError, load_config, options, sections
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO_ROOT / "config.example.toml"
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(body)
+    return config_path
+
+
+def test_no_file_gives_the_documented_defaults():
+    config = load_config(None, environ={})
+    assert config == Config()
+    assert config.reactions.top_k == 3
+    assert config.worker.max_wait_ms == 5.0
+    assert config.database.url == "sqlite:///data/whymoji.sqlite3"
+    assert config.discord.shard_ids is None
+    assert config.discord.token is None
+
+
+def test_file_values_are_read_and_typed(tmp_path):
+    config_path = write(
+        tmp_path,
+        """
+        [discord]
+        api_base_url = "http://127.0.0.1:9999/api/v10"
+        shard_count = 4
+        shard_ids = [1, 3]
+        [model]
+        weights = "models/w.bin"
+        [moderation]
+        cooldown_s = 60
+        [logging]
+        level = "debug"
+        """,
+    )
+    config = load_config(config_path, environ={})
+    assert config.discord.api_base_url == "http://127.0.0.1:9999/api/v10"
+    assert config.discord.shard_ids == (1, 3)
+    assert config.model.weights == Path("models/w.bin")
+    assert config.moderation.cooldown_s == 60.0 and isinstance(config.moderation.cooldown_s, float)
+    assert config.logging.level == "DEBUG"
+    assert config.reactions == Config().reactions
+
+
+def test_environment_overrides_the_file_with_typed_values(tmp_path):
+    config_path = write(tmp_path, "[reactions]\ntop_k = 2\n[discord]\nshard_count = 3\n")
+    environ = {
+        "WHYMOJI_REACTIONS_TOP_K": "7",
+        "WHYMOJI_REACTIONS_THRESHOLD": "0.25",
+        "WHYMOJI_DISCORD_SHARD_IDS": "0,2",
+        "WHYMOJI_DISCORD_SYNC_COMMANDS": "no",
+        "WHYMOJI_DATABASE_URL": "postgresql://bot@db.example:5432/whymoji",
+        "WHYMOJI_WEIGHTS": "/elsewhere/model.bin",  # another part of whymoji's variable
+    }
+    config = load_config(config_path, environ=environ)
+    assert config.reactions.top_k == 7
+    assert config.reactions.threshold == 0.25
+    assert config.discord.shard_count == 3
+    assert config.discord.shard_ids == (0, 2)
+    assert config.discord.sync_commands is False
+    assert config.database.url == "postgresql://bot@db.example:5432/whymoji"
+
+
+def test_an_empty_environment_value_unsets_an_optional_key(tmp_path):
+    config_path = write(tmp_path, '[model]\nrevision = "v1"\n')
+    assert load_config(config_path, environ={}).model.revision == "v1"
+    assert load_config(config_path, environ={"WHYMOJI_MODEL_REVISION": ""}).model.revision is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[reactions]\ntop_k = 0\n", "reactions.top_k: must be an integer from 1 to 10, got 0"),
+        ("[reactions]\ntop_k = true\n", "reactions.top_k: must be an integer"),
+        ("[reactions]\nthreshold = 1.5\n", "reactions.threshold: must be a number from 0 to 1"),
+        ("[reactions]\ntopk = 3\n", "reactions.topk: unknown key"),
+        ("[reaction]\ntop_k = 3\n", "reaction: unknown section"),
+        ("reactions = 3\n", "reactions: must be a [reactions] table"),
+        ("[model]\ndevice = \"tpu\"\n", "model.device: must be one of cpu, cuda"),
+        ("[health]\nport = 70000\n", "health.port: must be an integer from 0 to 65535"),
+        ("[database]\nurl = \"mysql://x/y\"\n", "database.url: must be a URL starting with sqlite://"),
+        ("[discord]\nshard_ids = [0, 0]\nshard_count = 2\n", "discord.shard_ids: must be a non-empty list"),
+        ("[discord]\nshard_ids = [0]\n", "discord.shard_ids: needs discord.shard_count"),
+        ("[discord]\nshard_ids = [2]\nshard_count = 2\n", "discord.shard_ids: every id must be below"),
+        ("[discord]\napi_base_url = \"127.0.0.1:8080\"\n", "discord.api_base_url: must be a URL"),
+        ("[worker]\nmax_wait_ms = nan\n", "worker.max_wait_ms: must be a number"),
+        ("[worker\n", "not valid TOML"),
+    ],
+)
+def test_bad_file_values_name_the_key_and_the_problem(tmp_path, body, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, body), environ={})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("WHYMOJI_REACTIONS_TOP_K", "many", "WHYMOJI_REACTIONS_TOP_K: must be an integer from 1 to 10"),
+        ("WHYMOJI_HEALTH_ENABLED", "maybe", "WHYMOJI_HEALTH_ENABLED: must be true or false"),
+        ("WHYMOJI_DISCORD_SHARD_IDS", "0,x", "WHYMOJI_DISCORD_SHARD_IDS: must be a non-empty list"),
+        ("WHYMOJI_REACTIONS_TOPK", "3", "WHYMOJI_REACTIONS_TOPK: unknown setting"),
+        ("WHYMOJI_REACTIONS_TOP_K", "", "WHYMOJI_REACTIONS_TOP_K: must be an integer"),
+        ("WHYMOJI_DISCORD_TOKEN", "abc", "read from DISCORD_TOKEN"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(variable, value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, environ={variable: value})
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_a_token_in_the_toml_is_refused_with_directions(tmp_path):
+    config_path = write(tmp_path, '[discord]\ntoken = "abc.def"\n')
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN") as caught:
+        load_config(config_path, environ={})
+    assert "abc.def" not in str(caught.value)
+    assert "token_file" in str(caught.value)
+
+
+def test_token_from_the_environment_is_hidden_from_repr():
+    config = load_config(None, environ={"DISCORD_TOKEN": " MTIz.secret.value \n"})
+    assert config.discord.token == "MTIz.secret.value"
+    assert "secret" not in repr(config)
+    assert "secret" not in str(config.discord)
+
+
+def test_token_from_token_file(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("file.token.value\n")
+    config_path = write(tmp_path, f'[discord]\ntoken_file = "{token_file}"\n')
+    assert load_config(config_path, environ={}).discord.token == "file.token.value"
+    # The environment variable wins over the file, like every other override.
+    assert load_config(config_path, environ={"DISCORD_TOKEN": "env"}).discord.token == "env"
+
+
+@pytest.mark.parametrize("content", [None, "  \n"])
+def test_unusable_token_file_is_a_clear_error(tmp_path, content):
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+    config_path = write(tmp_path, f'[discord]\ntoken_file = "{token_file}"\n')
+    with pytest.raises(ConfigError, match="discord.token_file: "):
+        load_config(config_path, environ={})
+
+
+def test_database_password_is_hidden_from_repr():
+    config = load_config(None, environ={"WHYMOJI_DATABASE_URL": "postgresql://bot:hunter2@db/whymoji"})
+    assert config.database.url == "postgresql://bot:hunter2@db/whymoji"
+    assert "hunter2" not in repr(config)
+
+
+def test_config_is_frozen():
+    config = load_config(None, environ={})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.reactions.top_k = 5  # type: ignore[misc]
+
+
+# --- config.example.toml documents every key -------------------------------------------------
+
+COMMENTED_KEY = re.compile(r"^# (\w+ = .*)$")
+
+
+def uncommented_example() -> str:
+    """The example with its commented-out example values switched on."""
+    return "\n".join(
+        COMMENTED_KEY.sub(r"\1", line) for line in EXAMPLE.read_text().splitlines()
+    )
+
+
+def test_example_as_shipped_equals_the_defaults():
+    assert load_config(EXAMPLE, environ={}) == Config()
+
+
+def test_example_documents_every_key_with_a_valid_value(tmp_path):
+    text = uncommented_example()
+    document = tomllib.loads(text)
+    for section, section_type in sections().items():
+        assert set(document.get(section, {})) == set(options(section_type)), section
+    # The documented example values pass validation too (token_file must name a real file).
+    token_file = tmp_path / "token"
+    token_file.write_text("t")
+    text = re.sub(r"^token_file = .*$", f'token_file = "{token_file}"', text, flags=re.MULTILINE)
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.discord.shard_ids == tuple(document["discord"]["shard_ids"])
+    assert config.discord.token == "t"
+
+
+def test_example_active_lines_hold_each_keys_default():
+    active = tomllib.loads(EXAMPLE.read_text())
+    defaults = Config()
+    for section, table in active.items():
+        for key, value in table.items():
+            default = getattr(getattr(defaults, section), key)
+            assert value == default, f"{section}.{key}: example says {value!r}, default is {default!r}"
