@@ -1,0 +1,219 @@
+"""Where the pretrained model files come from: local paths, or the Hugging Face Hub cache.
+
+The weights (``pytorch_model.bin``, ~85 MB) and the vocabulary are too big to ship, so they
+are fetched once from the Hub into its cache and reused from there. Explicit paths and the
+``WHYMOJI_WEIGHTS`` / ``WHYMOJI_VOCABULARY`` variables win, so a deployment can pin files it
+already has; a path that is named but missing is an error, never a silent download. Whatever
+goes wrong, the error says how to get the files: there is no fallback to random weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+from huggingface_hub import hf_hub_download, hf_hub_url
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+from huggingface_hub.utils import tqdm as hub_tqdm
+
+from bot.errors import WhymojiError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REPO_ID = "Pendrokar/TorchMoji"
+WEIGHTS_FILENAME = "pytorch_model.bin"
+VOCABULARY_FILENAME = "vocabulary.json"
+
+WEIGHTS_ENV = "WHYMOJI_WEIGHTS"
+VOCABULARY_ENV = "WHYMOJI_VOCABULARY"
+CACHE_DIR_ENV = "WHYMOJI_CACHE_DIR"
+OFFLINE_ENVS = ("WHYMOJI_OFFLINE", "HF_HUB_OFFLINE")
+
+#: What the Hub client raises when a file cannot be fetched or found in the cache.
+_HUB_FAILURES = (HfHubHTTPError, EntryNotFoundError, httpx2.HTTPError, OSError, ValueError)
+
+
+class ModelFilesError(WhymojiError):
+    """A model file is missing or could not be fetched; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Local paths of the two files a DeepMoji engine needs."""
+
+    weights: Path
+    vocabulary: Path
+
+
+@dataclass(frozen=True)
+class _HubSource:
+    """Which Hub repository to fetch from, and how."""
+
+    repo_id: str
+    revision: str | None
+    cache_dir: str | None
+    endpoint: str | None
+    progress: bool
+
+
+class _SilentProgress(hub_tqdm):
+    """The Hub's progress bar, switched off (``progress=False``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["disable"] = True
+        super().__init__(*args, **kwargs)
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def offline_from_env(environ: Mapping[str, str]) -> bool:
+    """Whether ``WHYMOJI_OFFLINE`` or ``HF_HUB_OFFLINE`` forbid downloads."""
+    return any(_is_true(environ.get(name)) for name in OFFLINE_ENVS)
+
+
+def resolve_model_files(
+    weights: str | os.PathLike[str] | None = None,
+    vocabulary: str | os.PathLike[str] | None = None,
+    *,
+    repo_id: str = DEFAULT_REPO_ID,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    offline: bool | None = None,
+    download: bool = True,
+    progress: bool = True,
+    endpoint: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ModelFiles:
+    """Find both model files: explicit path, then environment variable, then the Hub cache.
+
+    The Hub is asked only for files not given locally; it downloads into its cache unless
+    ``offline`` (default: ``WHYMOJI_OFFLINE`` / ``HF_HUB_OFFLINE``) or ``download=False``, in
+    which case only the cache is used. ``endpoint`` points at a Hub mirror (default:
+    ``HF_ENDPOINT``). Raises ``ModelFilesError`` with instructions when a file is unavailable.
+    """
+    environ = os.environ if environ is None else environ
+    if offline is None:
+        offline = offline_from_env(environ)
+    # Check both local choices before fetching anything: a typo must not cost a download.
+    local_weights = _local_path(weights, WEIGHTS_ENV, WEIGHTS_FILENAME, environ)
+    local_vocabulary = _local_path(vocabulary, VOCABULARY_ENV, VOCABULARY_FILENAME, environ)
+    source = _hub_source(repo_id, revision, cache_dir, endpoint, progress, environ)
+    local_only = offline or not download
+    return ModelFiles(
+        weights=local_weights or _fetch(WEIGHTS_FILENAME, source, local_only=local_only),
+        vocabulary=local_vocabulary or _fetch(VOCABULARY_FILENAME, source, local_only=local_only),
+    )
+
+
+def download_model_files(
+    *,
+    repo_id: str = DEFAULT_REPO_ID,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
+    endpoint: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ModelFiles:
+    """Fetch both files from the Hub into the cache (``whymoji download``), ignoring local paths.
+
+    The Hub is always asked, so a newer revision replaces a stale cache; ``force`` downloads
+    again even when the cached copy is current.
+    """
+    environ = os.environ if environ is None else environ
+    if offline_from_env(environ):
+        raise ModelFilesError(
+            "cannot download the model files while offline mode is on: "
+            f"unset {' and '.join(OFFLINE_ENVS)} and try again"
+        )
+    source = _hub_source(repo_id, revision, cache_dir, endpoint, progress, environ)
+    return ModelFiles(
+        weights=_fetch(WEIGHTS_FILENAME, source, local_only=False, force=force),
+        vocabulary=_fetch(VOCABULARY_FILENAME, source, local_only=False, force=force),
+    )
+
+
+def _hub_source(
+    repo_id: str,
+    revision: str | None,
+    cache_dir: str | os.PathLike[str] | None,
+    endpoint: str | None,
+    progress: bool,
+    environ: Mapping[str, str],
+) -> _HubSource:
+    cache = cache_dir if cache_dir is not None else environ.get(CACHE_DIR_ENV) or None
+    return _HubSource(
+        repo_id=repo_id,
+        revision=revision,
+        cache_dir=None if cache is None else str(Path(cache).expanduser()),
+        endpoint=endpoint.rstrip("/") if endpoint else None,
+        progress=progress,
+    )
+
+
+def _local_path(
+    explicit: str | os.PathLike[str] | None,
+    env_name: str,
+    filename: str,
+    environ: Mapping[str, str],
+) -> Path | None:
+    """The explicit path, else the environment variable's, checked to exist; None: use the Hub."""
+    if explicit is not None:
+        return _existing(Path(explicit), f"the {filename} path given")
+    from_env = environ.get(env_name)
+    if from_env:
+        return _existing(Path(from_env), env_name)
+    return None
+
+
+def _existing(path: Path, origin: str) -> Path:
+    path = path.expanduser()
+    if not path.is_file():
+        raise ModelFilesError(f"{origin} does not exist or is not a file: {path}")
+    return path
+
+
+def _fetch(filename: str, source: _HubSource, *, local_only: bool, force: bool = False) -> Path:
+    try:
+        path = hf_hub_download(
+            source.repo_id,
+            filename,
+            revision=source.revision,
+            cache_dir=source.cache_dir,
+            endpoint=source.endpoint,
+            local_files_only=local_only,
+            force_download=force,
+            tqdm_class=None if source.progress else _SilentProgress,
+        )
+    except _HUB_FAILURES as error:
+        raise ModelFilesError(_unavailable_message(filename, source, local_only, error)) from error
+    logger.debug("model file %s at %s", filename, path)
+    return Path(path)
+
+
+def _unavailable_message(
+    filename: str, source: _HubSource, local_only: bool, error: BaseException
+) -> str:
+    """One line: what failed, why, and the three ways to get the file."""
+    url = hf_hub_url(source.repo_id, filename, revision=source.revision, endpoint=source.endpoint)
+    if local_only and isinstance(error, LocalEntryNotFoundError):
+        problem = f"{filename} is not in the Hugging Face cache and offline mode is on"
+    else:
+        problem = f"could not get {filename} from the Hugging Face Hub ({_summary(error)})"
+    return (
+        f"{problem}. Get the model files with `whymoji download` (online), or download {url} "
+        f"yourself and set {WEIGHTS_ENV} / {VOCABULARY_ENV} to the local files."
+    )
+
+
+def _summary(error: BaseException, limit: int = 300) -> str:
+    """The Hub's multi-line error text folded into one short line."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    text = text or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,216 @@
+"""Model file resolution against a fake Hub on 127.0.0.1: download, cache, offline, failures."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.deepmoji.files import (
+    VOCABULARY_FILENAME,
+    WEIGHTS_FILENAME,
+    ModelFiles,
+    ModelFilesError,
+    download_model_files,
+    resolve_model_files,
+)
+from tests.fake_hub import FakeHub
+
+
+@pytest.fixture
+def hub(small_model_dir):
+    server = FakeHub.from_folder(small_model_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return tmp_path / "hub-cache"
+
+
+def resolve(hub: FakeHub, cache, **options) -> ModelFiles:
+    options.setdefault("environ", {})
+    return resolve_model_files(
+        repo_id=hub.repo_id, cache_dir=cache, endpoint=hub.endpoint, progress=False, **options
+    )
+
+
+def assert_same_files(files: ModelFiles, folder) -> None:
+    assert files.weights.read_bytes() == (folder / WEIGHTS_FILENAME).read_bytes()
+    assert files.vocabulary.read_bytes() == (folder / VOCABULARY_FILENAME).read_bytes()
+
+
+def test_first_use_downloads_and_second_use_hits_the_cache_with_the_server_gone(
+    hub, cache, small_model_dir
+):
+    first = resolve(hub, cache)
+    assert_same_files(first, small_model_dir)
+    assert first.weights.is_relative_to(cache) and first.vocabulary.is_relative_to(cache)
+    assert hub.count("GET", WEIGHTS_FILENAME) == 0  # LFS file: fetched from the redirect target
+    assert any(method == "GET" and path.startswith("/cdn/") for method, path, _ in hub.requests)
+
+    endpoint = hub.endpoint
+    hub.stop()
+    second = resolve_model_files(
+        repo_id=hub.repo_id, cache_dir=cache, endpoint=endpoint, progress=False, environ={}
+    )
+    assert second == first
+    assert_same_files(second, small_model_dir)
+
+
+def test_offline_with_cached_files_needs_no_server(hub, cache, small_model_dir):
+    resolve(hub, cache)
+    seen = len(hub.requests)
+    files = resolve(hub, cache, offline=True)
+    assert_same_files(files, small_model_dir)
+    assert len(hub.requests) == seen
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"offline": True},
+        {"download": False},
+        {"environ": {"WHYMOJI_OFFLINE": "1"}},
+        {"environ": {"HF_HUB_OFFLINE": "true"}},
+    ],
+    ids=["offline-argument", "download-false", "WHYMOJI_OFFLINE", "HF_HUB_OFFLINE"],
+)
+def test_offline_with_an_empty_cache_says_how_to_get_the_files(hub, cache, options):
+    with pytest.raises(ModelFilesError) as error:
+        resolve(hub, cache, **options)
+    message = str(error.value)
+    assert "offline" in message and WEIGHTS_FILENAME in message
+    assert "whymoji download" in message
+    assert "WHYMOJI_WEIGHTS" in message and "WHYMOJI_VOCABULARY" in message
+    assert f"/{hub.repo_id}/resolve/main/{WEIGHTS_FILENAME}" in message
+    assert "\n" not in message
+    assert hub.requests == []
+
+
+def test_a_missing_file_on_the_hub_is_a_clear_error(hub, cache):
+    del hub.files[VOCABULARY_FILENAME]
+    with pytest.raises(ModelFilesError) as error:
+        resolve(hub, cache)
+    message = str(error.value)
+    assert VOCABULARY_FILENAME in message and "404" in message
+    assert "whymoji download" in message and "\n" not in message
+
+
+def test_an_unknown_repository_is_a_clear_error(hub, cache):
+    with pytest.raises(ModelFilesError, match="could not get pytorch_model.bin"):
+        resolve_model_files(
+            repo_id="nobody/nothing", cache_dir=cache, endpoint=hub.endpoint, progress=False,
+            environ={},
+        )
+
+
+def test_a_server_error_while_downloading_is_a_clear_error(hub, cache):
+    hub.fail_get[WEIGHTS_FILENAME] = 500
+    with pytest.raises(ModelFilesError) as error:
+        resolve(hub, cache)
+    assert "500" in str(error.value) and WEIGHTS_FILENAME in str(error.value)
+    assert not list(cache.rglob("*.incomplete")), "no partial file is left behind"
+
+
+def test_a_server_error_on_the_metadata_request_is_a_clear_error(hub, cache, monkeypatch):
+    import huggingface_hub.utils._http as hub_http
+
+    # The Hub client retries 5xx with exponential back-off (seconds); skip the waiting.
+    monkeypatch.setattr(hub_http.time, "sleep", lambda seconds: None)
+    hub.fail_head[WEIGHTS_FILENAME] = 500
+    with pytest.raises(ModelFilesError) as error:
+        resolve(hub, cache)
+    assert WEIGHTS_FILENAME in str(error.value) and "whymoji download" in str(error.value)
+    assert hub.count("HEAD", WEIGHTS_FILENAME) >= 2  # retried before giving up
+
+
+def test_an_interrupted_download_is_retried_cleanly(hub, cache, small_model_dir):
+    hub.cut_first_get.add(WEIGHTS_FILENAME)
+    files = resolve(hub, cache)
+    assert_same_files(files, small_model_dir)
+    cdn_gets = [
+        ranged for method, path, ranged in hub.requests if method == "GET" and path.startswith("/cdn/")
+    ]
+    # The client resumes from the last whole chunk it wrote (10 MB chunks: here, from 0).
+    assert len(cdn_gets) == 2 and cdn_gets[0] is None
+    assert cdn_gets[1] in (None, *(f"bytes={n}-" for n in range(1, files.weights.stat().st_size)))
+    assert not list(cache.rglob("*.incomplete"))
+
+
+def test_explicit_paths_win_and_ask_no_server(hub, cache, small_model_dir):
+    files = resolve(
+        hub,
+        cache,
+        weights=small_model_dir / WEIGHTS_FILENAME,
+        vocabulary=str(small_model_dir / VOCABULARY_FILENAME),
+        environ={"WHYMOJI_WEIGHTS": "/elsewhere/w.bin", "WHYMOJI_VOCABULARY": "/elsewhere/v.json"},
+    )
+    assert files == ModelFiles(
+        small_model_dir / WEIGHTS_FILENAME, small_model_dir / VOCABULARY_FILENAME
+    )
+    assert hub.requests == []
+
+
+def test_environment_variables_win_over_the_hub(hub, cache, small_model_dir):
+    environ = {
+        "WHYMOJI_WEIGHTS": str(small_model_dir / WEIGHTS_FILENAME),
+        "WHYMOJI_VOCABULARY": str(small_model_dir / VOCABULARY_FILENAME),
+    }
+    files = resolve(hub, cache, environ=environ)
+    assert files.weights == small_model_dir / WEIGHTS_FILENAME
+    assert files.vocabulary == small_model_dir / VOCABULARY_FILENAME
+    assert hub.requests == []
+
+
+def test_only_the_file_not_given_locally_comes_from_the_hub(hub, cache, small_model_dir):
+    files = resolve(hub, cache, vocabulary=small_model_dir / VOCABULARY_FILENAME)
+    assert files.vocabulary == small_model_dir / VOCABULARY_FILENAME
+    assert files.weights.is_relative_to(cache)
+    assert hub.count("HEAD", VOCABULARY_FILENAME) == 0
+
+
+def test_a_missing_explicit_path_is_an_error_naming_it_and_nothing_is_downloaded(
+    hub, cache, tmp_path
+):
+    missing = tmp_path / "nope" / WEIGHTS_FILENAME
+    with pytest.raises(ModelFilesError, match=str(missing)):
+        resolve(hub, cache, weights=missing)
+    assert hub.requests == []
+
+
+def test_a_missing_env_path_is_an_error_naming_the_variable(hub, cache, tmp_path):
+    missing = tmp_path / "vocab.json"
+    with pytest.raises(ModelFilesError, match="WHYMOJI_VOCABULARY") as error:
+        resolve(hub, cache, environ={"WHYMOJI_VOCABULARY": str(missing)})
+    assert str(missing) in str(error.value)
+    assert hub.requests == []
+
+
+def test_cache_dir_comes_from_the_environment_when_not_given(hub, tmp_path, small_model_dir):
+    cache = tmp_path / "from-env"
+    files = resolve_model_files(
+        repo_id=hub.repo_id, endpoint=hub.endpoint, progress=False,
+        environ={"WHYMOJI_CACHE_DIR": str(cache)},
+    )
+    assert files.weights.is_relative_to(cache)
+    assert_same_files(files, small_model_dir)
+
+
+def test_download_fetches_into_the_cache_and_force_fetches_again(hub, cache, small_model_dir):
+    options = dict(repo_id=hub.repo_id, cache_dir=cache, endpoint=hub.endpoint, progress=False)
+    files = download_model_files(environ={}, **options)
+    assert_same_files(files, small_model_dir)
+    downloads = hub.count("GET", VOCABULARY_FILENAME)
+    assert download_model_files(environ={}, **options) == files
+    assert hub.count("GET", VOCABULARY_FILENAME) == downloads  # current cache: no new body
+    download_model_files(environ={}, force=True, **options)
+    assert hub.count("GET", VOCABULARY_FILENAME) == downloads + 1
+
+
+def test_download_refuses_in_offline_mode(hub, cache):
+    with pytest.raises(ModelFilesError, match="offline"):
+        download_model_files(
+            repo_id=hub.repo_id, cache_dir=cache, endpoint=hub.endpoint,
+            environ={"WHYMOJI_OFFLINE": "1"},
+        )
+    assert hub.requests == []
