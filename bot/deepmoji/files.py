@@ -104,10 +104,10 @@ def resolve_model_files(
     local_weights = _local_path(weights, WEIGHTS_ENV, WEIGHTS_FILENAME, environ)
     local_vocabulary = _local_path(vocabulary, VOCABULARY_ENV, VOCABULARY_FILENAME, environ)
     source = _hub_source(repo_id, revision, cache_dir, endpoint, progress, environ)
-    local_only = offline or not download
+    no_download = "offline mode is on" if offline else (None if download else "downloads are off")
     return ModelFiles(
-        weights=local_weights or _fetch(WEIGHTS_FILENAME, source, local_only=local_only),
-        vocabulary=local_vocabulary or _fetch(VOCABULARY_FILENAME, source, local_only=local_only),
+        weights=local_weights or _fetch(WEIGHTS_FILENAME, source, no_download=no_download),
+        vocabulary=local_vocabulary or _fetch(VOCABULARY_FILENAME, source, no_download=no_download),
     )
 
 
@@ -134,8 +134,8 @@ def download_model_files(
         )
     source = _hub_source(repo_id, revision, cache_dir, endpoint, progress, environ)
     return ModelFiles(
-        weights=_fetch(WEIGHTS_FILENAME, source, local_only=False, force=force),
-        vocabulary=_fetch(VOCABULARY_FILENAME, source, local_only=False, force=force),
+        weights=_fetch(WEIGHTS_FILENAME, source, force=force),
+        vocabulary=_fetch(VOCABULARY_FILENAME, source, force=force),
     )
 
 
@@ -179,7 +179,10 @@ def _existing(path: Path, origin: str) -> Path:
     return path
 
 
-def _fetch(filename: str, source: _HubSource, *, local_only: bool, force: bool = False) -> Path:
+def _fetch(
+    filename: str, source: _HubSource, *, no_download: str | None = None, force: bool = False
+) -> Path:
+    """The file from the Hub cache, downloading it unless ``no_download`` says why not."""
     try:
         path = hf_hub_download(
             source.repo_id,
@@ -187,23 +190,23 @@ def _fetch(filename: str, source: _HubSource, *, local_only: bool, force: bool =
             revision=source.revision,
             cache_dir=source.cache_dir,
             endpoint=source.endpoint,
-            local_files_only=local_only,
+            local_files_only=no_download is not None,
             force_download=force,
             tqdm_class=None if source.progress else _SilentProgress,
         )
     except _HUB_FAILURES as error:
-        raise ModelFilesError(_unavailable_message(filename, source, local_only, error)) from error
+        raise ModelFilesError(_unavailable_message(filename, source, no_download, error)) from error
     logger.debug("model file %s at %s", filename, path)
     return Path(path)
 
 
 def _unavailable_message(
-    filename: str, source: _HubSource, local_only: bool, error: BaseException
+    filename: str, source: _HubSource, no_download: str | None, error: BaseException
 ) -> str:
     """One line: what failed, why, and the three ways to get the file."""
     url = hf_hub_url(source.repo_id, filename, revision=source.revision, endpoint=source.endpoint)
-    if local_only and isinstance(error, LocalEntryNotFoundError):
-        problem = f"{filename} is not in the Hugging Face cache and offline mode is on"
+    if no_download and isinstance(error, LocalEntryNotFoundError):
+        problem = f"{filename} is not in the Hugging Face cache and {no_download}"
     else:
         problem = f"could not get {filename} from the Hugging Face Hub ({_summary(error)})"
     return (
