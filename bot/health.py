@@ -4,11 +4,17 @@
 runtime restarts a process that is stuck starting or lost Discord, and a load balancer stops
 counting on one that is shutting down (503). ``/metrics`` is the Prometheus text of the
 process's own registry. The server knows nothing about Discord: it asks a probe function.
+
+``python -m bot.health`` is the other side, the container's ``HEALTHCHECK``: it reads the same
+config as the bot, asks ``/healthz`` and exits 0 only on a 200.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,12 +22,15 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.cli.run import CONFIG_ENV
+from bot.config import load_config
+from bot.errors import WhymojiError
 from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 #: The states a process goes through; only ``READY`` is healthy.
-STARTING, READY, STOPPING = "starting", "ready", "stopping"
+STARTING, READY, RECONNECTING, STOPPING = "starting", "ready", "reconnecting", "stopping"
 
 
 @dataclass(frozen=True)
@@ -79,3 +88,36 @@ class HealthServer:
 
     async def _metrics_text(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self._metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def probe_url(host: str, port: int) -> str:
+    """The ``/healthz`` URL to ask from inside the bot's own host or container."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/healthz" if ":" in host else f"http://{host}:{port}/healthz"
+
+
+def main(environ: Mapping[str, str] = os.environ, timeout: float = 4.0) -> int:
+    """Exit status for a HEALTHCHECK: 0 when ``/healthz`` answers 200, else 1 (with why)."""
+    try:
+        config = load_config(environ.get(CONFIG_ENV) or None, environ)
+    except WhymojiError as error:
+        print(f"config: {error}")
+        return 1
+    if not config.health.enabled:
+        print("health server disabled (health.enabled = false)")
+        return 1
+    url = probe_url(config.health.host, config.health.port)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            print(response.read().decode("utf-8", "replace"))
+            return 0
+    except urllib.error.HTTPError as error:
+        print(f"{url}: HTTP {error.code} {error.read().decode('utf-8', 'replace')}")
+    except (urllib.error.URLError, OSError) as error:
+        print(f"{url}: {getattr(error, 'reason', error)}")
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

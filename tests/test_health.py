@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.health import READY, STARTING, STOPPING, Health, HealthServer
+from bot.health import READY, STARTING, STOPPING, Health, HealthServer, probe_url
+from bot.health import main as health_main
 from bot.metrics import Metrics
 
 
@@ -18,12 +22,12 @@ async def served():
     server = HealthServer(metrics, lambda: state["health"], host="127.0.0.1", port=0)
     await server.start()
     async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as session:
-        yield session, state, metrics
+        yield session, state, metrics, server.port
     await server.close()
 
 
 async def test_healthz_is_503_while_starting_and_200_when_ready(served):
-    session, state, _ = served
+    session, state, _, _ = served
     async with session.get("/healthz") as response:
         assert response.status == 503
         assert (await response.json())["status"] == STARTING
@@ -36,7 +40,7 @@ async def test_healthz_is_503_while_starting_and_200_when_ready(served):
 
 
 async def test_healthz_is_503_while_stopping(served):
-    session, state, _ = served
+    session, state, _, _ = served
     state["health"] = Health(STOPPING)
     async with session.get("/healthz") as response:
         assert response.status == 503
@@ -44,7 +48,7 @@ async def test_healthz_is_503_while_stopping(served):
 
 
 async def test_metrics_serves_the_processes_own_registry(served):
-    session, _, metrics = served
+    session, _, metrics, _ = served
     metrics.reactions_placed.inc(3)
     metrics.reactions_shed.labels(reason="overloaded").inc()
     async with session.get("/metrics") as response:
@@ -80,3 +84,33 @@ async def test_a_busy_port_is_a_clear_os_error():
             await second.start()
     finally:
         await first.close()
+
+
+async def test_the_container_probe_follows_healthz(served, tmp_path):
+    _, state, _, port = served
+    environ = {"WHYMOJI_HEALTH_HOST": "0.0.0.0", "WHYMOJI_HEALTH_PORT": str(port)}
+    assert await asyncio.to_thread(health_main, environ) == 1  # still starting: 503
+    state["health"] = Health(READY)
+    assert await asyncio.to_thread(health_main, environ) == 0
+
+    config = tmp_path / "whymoji.toml"
+    config.write_text(f'[health]\nhost = "127.0.0.1"\nport = {port}\n')
+    assert await asyncio.to_thread(health_main, {"WHYMOJI_CONFIG": str(config)}) == 0
+
+
+def test_the_container_probe_fails_when_nothing_listens_or_health_is_off(capsys):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    assert health_main({"WHYMOJI_HEALTH_PORT": str(port)}, timeout=2) == 1
+    assert f"http://127.0.0.1:{port}/healthz" in capsys.readouterr().out
+    assert health_main({"WHYMOJI_HEALTH_ENABLED": "false"}) == 1
+    assert health_main({"WHYMOJI_HEALTH_PORT": "many"}) == 1
+    assert "WHYMOJI_HEALTH_PORT" in capsys.readouterr().out
+
+
+def test_probe_url_reaches_a_wildcard_listener_through_loopback():
+    assert probe_url("0.0.0.0", 8080) == "http://127.0.0.1:8080/healthz"
+    assert probe_url("::", 9) == "http://127.0.0.1:9/healthz"
+    assert probe_url("::1", 9) == "http://[::1]:9/healthz"
+    assert probe_url("10.0.0.5", 80) == "http://10.0.0.5:80/healthz"
