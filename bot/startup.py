@@ -1,0 +1,69 @@
+"""What `whymoji run` and `whymoji check` both settle before the bot connects.
+
+Model files (downloaded on a container's first start, when allowed), the torch device, and a
+printable store URL. Kept free of Discord so `check` can use it without connecting anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import torch
+
+from bot.deepmoji.files import ModelFiles, ModelFilesError, resolve_model_files
+from bot.deepmoji.model import DeviceError
+
+log = logging.getLogger(__name__)
+
+#: ``scheme://user:PASSWORD@`` in a URL; the user part may be empty.
+_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/@:]*:)[^@/]*@", re.IGNORECASE)
+
+
+def require_device(device: str) -> None:
+    """Fail clearly, before any download or load, when ``model.device = "cuda"`` cannot work."""
+    if device == "cuda" and not torch.cuda.is_available():
+        build = f"torch {torch.__version__} has no CUDA support" if torch.version.cuda is None else (
+            f"torch {torch.__version__} sees no CUDA device"
+        )
+        raise DeviceError(
+            f'model.device is "cuda" but {build}; set model.device = "cpu" '
+            "(or WHYMOJI_MODEL_DEVICE=cpu), or install a CUDA build of torch on a machine with a GPU"
+        )
+
+
+def locate_model_files(model, *, download: bool = True) -> ModelFiles:
+    """Find the model files from ``config.model``; download them first if they are missing.
+
+    The download is the container's first start: the data volume is empty, so the files are
+    fetched (huggingface_hub shows progress) into the cache before the bot connects. With
+    ``download=False`` or ``model.offline`` a missing file is a ``ModelFilesError``.
+    """
+    where = dict(
+        weights=model.weights,
+        vocabulary=model.vocabulary,
+        repo_id=model.repo_id,
+        revision=model.revision,
+        cache_dir=model.cache_dir,
+        offline=model.offline or None,
+    )
+    try:
+        return resolve_model_files(**where, download=False)
+    except ModelFilesError as error:
+        if model.offline:
+            raise
+        if not download:
+            raise ModelFilesError(f"{error} (downloads are turned off here)") from error
+    log.info(
+        "model files not found locally: downloading them from the Hugging Face Hub (%s) into %s",
+        model.repo_id,
+        model.cache_dir or "the Hugging Face cache",
+    )
+    files = resolve_model_files(**where, download=True)
+    log.info("model files downloaded: %s, %s", files.weights, files.vocabulary)
+    return files
+
+
+def masked_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to print and log."""
+    return _PASSWORD.sub(r"\1***@", url)
