@@ -1,0 +1,263 @@
+"""Light stand-ins for discord.py objects and the bot's services, for testing cogs directly.
+
+Only what the cogs touch is modelled. Discord errors are the real ``discord.HTTPException``
+classes built from a fake response, so the cogs' ``except`` clauses are exercised for real.
+The end-to-end suite (fake Discord over HTTP and websocket) covers the gateway path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
+from typing import Any
+
+import discord
+import numpy as np
+
+from bot.deepmoji.emojis import EMOJIS
+from bot.explain.explanation import Explanation, WordScore
+from bot.metrics import Metrics
+from bot.store import GuildSettings
+
+GUILD_ID = 1000
+CHANNEL_ID = 2000
+MOD_CHANNEL_ID = 2999
+AUTHOR_ID = 3000
+ASKER_ID = 3001
+
+
+def http_error(cls: type[discord.HTTPException], status: int, code: int = 0, headers: dict | None = None):
+    """A real discord.py HTTP error as raised for a response with ``status`` and ``code``."""
+    response = SimpleNamespace(status=status, reason="fake", headers=headers or {})
+    return cls(response, {"code": code, "message": f"fake {status}"})
+
+
+def probabilities(*hot: int, mass: float = 0.9) -> np.ndarray:
+    """A softmax row with ``mass`` spread over the ``hot`` classes, in decreasing order."""
+    row = np.full(64, (1 - mass) / (64 - len(hot)), dtype=np.float32)
+    weights = np.arange(len(hot), 0, -1, dtype=np.float32)
+    row[list(hot)] = mass * weights / weights.sum()
+    return row
+
+
+class FakeWorker:
+    """``predict`` returns ``row`` (or raises ``error``); ``explain`` builds an Explanation."""
+
+    def __init__(self, row: np.ndarray | None = None) -> None:
+        self.row = probabilities(0, 4, 8) if row is None else row
+        self.error: Exception | None = None
+        self.explain_error: Exception | None = None
+        self.predicted: list[str] = []
+        self.explained: list[str] = []
+
+    async def predict(self, text: str) -> np.ndarray:
+        self.predicted.append(text)
+        if self.error is not None:
+            raise self.error
+        return self.row
+
+    async def explain(self, text: str) -> Explanation:
+        self.explained.append(text)
+        if self.explain_error is not None:
+            raise self.explain_error
+        first = text.split()[0]
+        return Explanation(
+            text=text,
+            words=(WordScore(first, 0, len(first), 0.5),),
+            top_emojis=((EMOJIS[0], 0.5),),
+            method="occlusion",
+        )
+
+
+class FakeEngine:
+    """``Engine.top``'s contract: the ``k`` most probable emojis at or above ``threshold``."""
+
+    def top(self, row: np.ndarray, k: int, threshold: float = 0.0) -> list[tuple[Any, float]]:
+        order = np.argsort(-row, kind="stable")[:k]
+        return [(EMOJIS[i], float(row[i])) for i in order if row[i] >= threshold]
+
+
+class FakeStore:
+    """The settings-store contract in memory; ``changes`` records every write."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = GuildSettings(
+            guild_id=GUILD_ID,
+            enabled_channels=frozenset({CHANNEL_ID}),
+            top_k=3,
+            threshold=0.1,
+            cooldown_s=0.0,
+            mod_channel_id=None,
+            mod_threshold=0.5,
+        )
+        self.settings = replace(self.settings, **settings)
+        self.opted_out: set[int] = set()
+        self.changes: list[tuple] = []
+
+    async def get_guild(self, guild_id: int) -> GuildSettings:
+        return replace(self.settings, guild_id=guild_id)
+
+    async def update_guild(self, guild_id: int, **changes: Any) -> GuildSettings:
+        from bot.store.settings import checked_changes
+
+        self.settings = replace(self.settings, **checked_changes(changes))
+        self.changes.append(("update", guild_id, changes))
+        return self.settings
+
+    async def set_channel_enabled(self, guild_id: int, channel_id: int, enabled: bool) -> None:
+        channels = set(self.settings.enabled_channels)
+        (channels.add if enabled else channels.discard)(channel_id)
+        self.settings = replace(self.settings, enabled_channels=frozenset(channels))
+        self.changes.append(("channel", guild_id, channel_id, enabled))
+
+    async def is_opted_out(self, user_id: int) -> bool:
+        return user_id in self.opted_out
+
+    async def set_opted_out(self, user_id: int, opted_out: bool) -> None:
+        (self.opted_out.add if opted_out else self.opted_out.discard)(user_id)
+        self.changes.append(("opt", user_id, opted_out))
+
+
+def make_bot(**store_settings: Any) -> SimpleNamespace:
+    """A bot carrying what cogs reach: worker, engine, store, metrics, config; records dispatches."""
+    bot = SimpleNamespace(
+        worker=FakeWorker(),
+        engine=FakeEngine(),
+        store=FakeStore(**store_settings),
+        metrics=Metrics(),
+        config=SimpleNamespace(moderation=SimpleNamespace(cooldown_s=300.0)),
+        dispatched=[],
+        tree=SimpleNamespace(),
+    )
+    bot.dispatch = lambda event, *args: bot.dispatched.append((event, *args))
+    return bot
+
+
+def counter(metric: Any, **labels: str) -> float:
+    """The current value of a Prometheus counter (labelled or not)."""
+    return (metric.labels(**labels) if labels else metric)._value.get()
+
+
+@dataclass
+class FakeChannel:
+    """A text channel: permissions per member id, fetchable messages, sent messages."""
+
+    id: int = CHANNEL_ID
+    denied: dict[int, set[str]] = field(default_factory=dict)
+    messages: dict[int, Any] = field(default_factory=dict)
+    fetch_error: Exception | None = None
+    send_error: Exception | None = None
+    sent: list[dict] = field(default_factory=list)
+
+    @property
+    def mention(self) -> str:
+        return f"<#{self.id}>"
+
+    def permissions_for(self, member: Any) -> discord.Permissions:
+        permissions = discord.Permissions.all()
+        for name in self.denied.get(member.id, ()):
+            setattr(permissions, name, False)
+        return permissions
+
+    async def fetch_message(self, message_id: int) -> Any:
+        if self.fetch_error is not None:
+            raise self.fetch_error
+        if message_id not in self.messages:
+            raise http_error(discord.NotFound, 404, 10008)
+        return self.messages[message_id]
+
+    async def send(self, content: str, **kwargs: Any) -> None:
+        if self.send_error is not None:
+            raise self.send_error
+        self.sent.append({"content": content, **kwargs})
+
+
+@dataclass
+class FakeGuild:
+    id: int = GUILD_ID
+    channels: dict[int, FakeChannel] = field(default_factory=dict)
+    me: Any = field(default_factory=lambda: SimpleNamespace(id=1))
+
+    def get_channel_or_thread(self, channel_id: int) -> FakeChannel | None:
+        return self.channels.get(channel_id)
+
+
+@dataclass
+class FakeMessage:
+    """A message whose ``add_reaction`` records emojis or raises the scripted errors in turn."""
+
+    content: str
+    id: int = 5000
+    author: Any = field(default_factory=lambda: SimpleNamespace(id=AUTHOR_ID, bot=False))
+    guild: FakeGuild | None = field(default_factory=FakeGuild)
+    channel: FakeChannel = field(default_factory=FakeChannel)
+    webhook_id: int | None = None
+    system: bool = False
+    reaction_errors: list[Exception | None] = field(default_factory=list)
+    reactions: list[str] = field(default_factory=list)
+
+    @property
+    def jump_url(self) -> str:
+        guild = self.guild.id if self.guild else "@me"
+        return f"https://discord.com/channels/{guild}/{self.channel.id}/{self.id}"
+
+    def is_system(self) -> bool:
+        return self.system
+
+    async def add_reaction(self, emoji: str) -> None:
+        error = self.reaction_errors.pop(0) if self.reaction_errors else None
+        if error is not None:
+            raise error
+        self.reactions.append(emoji)
+
+
+class FakeResponse:
+    """``interaction.response``: one first answer (a message or a deferral)."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.deferred: dict | None = None
+
+    def is_done(self) -> bool:
+        return bool(self.sent) or self.deferred is not None
+
+    async def send_message(self, content: str, **kwargs: Any) -> None:
+        assert not self.is_done(), "an interaction can be answered only once"
+        self.sent.append({"content": content, **kwargs})
+
+    async def defer(self, **kwargs: Any) -> None:
+        assert not self.is_done(), "an interaction can be answered only once"
+        self.deferred = kwargs
+
+
+class FakeFollowup:
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    async def send(self, content: str, **kwargs: Any) -> None:
+        self.sent.append({"content": content, **kwargs})
+
+
+def make_interaction(
+    *, user_id: int = ASKER_ID, guild: FakeGuild | None = None, channel: FakeChannel | None = None,
+    manager: bool = False,
+) -> SimpleNamespace:
+    """An interaction in ``channel`` of ``guild``; ``manager`` grants Manage Server."""
+    guild = guild if guild is not None else FakeGuild()
+    channel = channel or guild.channels.setdefault(CHANNEL_ID, FakeChannel())
+    return SimpleNamespace(
+        user=SimpleNamespace(id=user_id),
+        guild=guild,
+        guild_id=guild.id,
+        channel=channel,
+        channel_id=channel.id,
+        permissions=discord.Permissions(manage_guild=manager),
+        response=FakeResponse(),
+        followup=FakeFollowup(),
+        command=None,
+    )
+
+
+def answers(interaction: SimpleNamespace) -> list[dict]:
+    """Everything sent to the asker: the first response, then followups."""
+    return interaction.response.sent + interaction.followup.sent

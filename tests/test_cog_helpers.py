@@ -1,0 +1,148 @@
+"""Pieces the cogs share: cool-downs, one prediction per message, which messages count."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from bot.candidates import is_candidate
+from bot.cooldown import Cooldown
+from bot.predictions import MessagePredictions, shared_predictions
+from tests.cog_fakes import FakeMessage, FakeWorker, make_bot
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cooldown_blocks_a_key_until_its_pause_ends():
+    clock = Clock()
+    cooldown = Cooldown(clock)
+    assert cooldown.try_acquire("a", 2.0)
+    assert not cooldown.try_acquire("a", 2.0)
+    assert cooldown.try_acquire("b", 2.0)  # keys are independent
+    clock.now += 1.9
+    assert not cooldown.try_acquire("a", 2.0)
+    clock.now += 0.1
+    assert cooldown.try_acquire("a", 2.0)
+
+
+def test_zero_cooldown_never_blocks():
+    cooldown = Cooldown(Clock())
+    assert all(cooldown.try_acquire("a", 0.0) for _ in range(5))
+
+
+def test_blocked_attempts_do_not_extend_the_pause():
+    clock = Clock()
+    cooldown = Cooldown(clock)
+    cooldown.try_acquire("a", 2.0)
+    clock.now += 1.0
+    assert not cooldown.try_acquire("a", 2.0)
+    clock.now += 1.0
+    assert cooldown.try_acquire("a", 2.0)
+
+
+def test_cooldown_memory_is_bounded_expired_first_then_oldest():
+    clock = Clock()
+    cooldown = Cooldown(clock, max_keys=3)
+    cooldown.try_acquire("expired", 1.0)
+    clock.now += 5
+    for key in ("b", "c", "d"):
+        cooldown.try_acquire(key, 60.0)
+    assert len(cooldown) == 3
+    assert cooldown.try_acquire("expired", 1.0)  # it was pruned, not blocking
+    assert len(cooldown) == 3
+    assert cooldown.try_acquire("b", 60.0)  # the oldest live key made room
+    assert not cooldown.try_acquire("d", 60.0)
+
+
+async def test_concurrent_callers_share_one_prediction():
+    worker = FakeWorker()
+    release = asyncio.Event()
+    original = worker.predict
+
+    async def slow_predict(text):
+        await release.wait()
+        return await original(text)
+
+    worker.predict = slow_predict
+    predictions = MessagePredictions(worker)
+    first = asyncio.create_task(predictions.predict(1, "hello"))
+    second = asyncio.create_task(predictions.predict(1, "hello"))
+    await asyncio.sleep(0)
+    release.set()
+    a, b = await asyncio.gather(first, second)
+    assert worker.predicted == ["hello"]
+    assert np.array_equal(a, b)
+    await predictions.predict(2, "other")
+    assert worker.predicted == ["hello", "other"]
+
+
+async def test_errors_reach_every_caller_and_entries_expire():
+    clock = Clock()
+    worker = FakeWorker()
+    worker.error = RuntimeError("overloaded")
+    predictions = MessagePredictions(worker, ttl_s=30.0, clock=clock)
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            await predictions.predict(1, "hi")
+    assert worker.predicted == ["hi"]
+    clock.now += 31
+    worker.error = None
+    await predictions.predict(2, "later")
+    assert len(predictions) == 1  # message 1 expired
+    await predictions.predict(1, "hi")
+    assert worker.predicted == ["hi", "later", "hi"]
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_shared_run():
+    worker = FakeWorker()
+    release = asyncio.Event()
+    original = worker.predict
+
+    async def slow_predict(text):
+        await release.wait()
+        return await original(text)
+
+    worker.predict = slow_predict
+    predictions = MessagePredictions(worker)
+    impatient = asyncio.create_task(predictions.predict(1, "x"))
+    patient = asyncio.create_task(predictions.predict(1, "x"))
+    await asyncio.sleep(0)
+    impatient.cancel()
+    release.set()
+    assert (await patient).shape == (64,)
+
+
+def test_shared_predictions_is_one_per_bot():
+    bot = make_bot()
+    assert shared_predictions(bot) is shared_predictions(bot)
+    assert shared_predictions(make_bot()) is not shared_predictions(bot)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({}, True),
+        ({"guild": None}, False),
+        ({"webhook_id": 7}, False),
+        ({"system": True}, False),
+    ],
+)
+def test_candidates(change, expected):
+    message = FakeMessage("hi")
+    for name, value in change.items():
+        setattr(message, name, value)
+    assert is_candidate(message) is expected
+
+
+def test_bots_are_not_candidates():
+    message = FakeMessage("hi")
+    message.author.bot = True
+    assert not is_candidate(message)
