@@ -32,6 +32,7 @@ WEIGHTS_ENV = "WHYMOJI_WEIGHTS"
 VOCABULARY_ENV = "WHYMOJI_VOCABULARY"
 CACHE_DIR_ENV = "WHYMOJI_CACHE_DIR"
 OFFLINE_ENVS = ("WHYMOJI_OFFLINE", "HF_HUB_OFFLINE")
+ENDPOINT_ENV = "HF_ENDPOINT"
 
 #: What the Hub client raises when a file cannot be fetched or found in the cache.
 _HUB_FAILURES = (HfHubHTTPError, EntryNotFoundError, httpx2.HTTPError, OSError, ValueError)
@@ -95,7 +96,8 @@ def resolve_model_files(
     The Hub is asked only for files not given locally; it downloads into its cache unless
     ``offline`` (default: ``WHYMOJI_OFFLINE`` / ``HF_HUB_OFFLINE``) or ``download=False``, in
     which case only the cache is used. ``endpoint`` points at a Hub mirror (default:
-    ``HF_ENDPOINT``). Raises ``ModelFilesError`` with instructions when a file is unavailable.
+    ``HF_ENDPOINT``); ``environ`` replaces ``os.environ`` (tests). Raises ``ModelFilesError``
+    with instructions when a file is unavailable.
     """
     environ = os.environ if environ is None else environ
     if offline is None:
@@ -148,6 +150,8 @@ def _hub_source(
     environ: Mapping[str, str],
 ) -> _HubSource:
     cache = cache_dir if cache_dir is not None else environ.get(CACHE_DIR_ENV) or None
+    # Read at call time: huggingface_hub reads HF_ENDPOINT once, when it is imported.
+    endpoint = endpoint or environ.get(ENDPOINT_ENV) or None
     return _HubSource(
         repo_id=repo_id,
         revision=revision,
