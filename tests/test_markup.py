@@ -70,7 +70,7 @@ def test_private_use_characters_cannot_fake_escapes():
 
 def test_mentions_reach_the_tokenizer_as_custom_at(shared_dir):
     """With the real vocabulary, a Discord mention reads like a Twitter handle."""
-    Tokenizer = pytest.importorskip("bot.deepmoji.tokenizer").Tokenizer
+    from bot.deepmoji.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.from_file(shared_dir / "deepmoji" / "vocabulary.json")
     words = tokenizer.words(normalize_markup("<@123> look at <#5> **now**"))
