@@ -15,6 +15,7 @@ import discord
 import numpy as np
 
 from bot.deepmoji.emojis import EMOJIS
+from bot.deepmoji.engine import Engine
 from bot.explain.explanation import Explanation, WordScore
 from bot.metrics import Metrics
 from bot.store import GuildSettings
@@ -69,12 +70,11 @@ class FakeWorker:
         )
 
 
-class FakeEngine:
-    """``Engine.top``'s contract: the ``k`` most probable emojis at or above ``threshold``."""
+class FakeEngine(Engine):
+    """The real ``Engine.top`` (it needs no model), without loading one."""
 
-    def top(self, row: np.ndarray, k: int, threshold: float = 0.0) -> list[tuple[Any, float]]:
-        order = np.argsort(-row, kind="stable")[:k]
-        return [(EMOJIS[i], float(row[i])) for i in order if row[i] >= threshold]
+    def __init__(self) -> None:
+        pass
 
 
 class FakeStore:

@@ -1,0 +1,114 @@
+"""Moderation hints: a quiet note to the moderators' channel when a message reads hostile.
+
+Hints, never actions: the message is not touched. A server turns hints on by choosing a
+moderators' channel (``/whymoji modchannel``); from then on every message the bot can read in
+that server is scored, not only those in reaction-enabled channels, because hostility matters
+wherever it happens. Messages in the moderators' channel itself, by bots, or by opted-out users
+are skipped. The score comes from the same prediction the reactions use (``MessagePredictions``),
+so a message costs one model run, plus one explanation when a hint is posted. A hint per user
+and channel at most every ``moderation.cooldown_s`` seconds keeps a heated exchange from
+flooding the moderators.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot.candidates import is_candidate
+from bot.cooldown import Cooldown
+from bot.errors import WhymojiError
+from bot.hostility import hostility
+from bot.markup import normalize_markup
+from bot.predictions import shared_predictions
+from bot.render import render_markdown
+from bot.replies import NO_PINGS
+from bot.worker import Overloaded
+
+log = logging.getLogger(__name__)
+
+DISCORD_LIMIT = 2000
+
+
+def hint_header(*, author_id: int, channel_id: int, jump_url: str, score: float) -> str:
+    """The first line of a hint; the author mention renders as a name but pings nobody."""
+    return f"⚠️ Possibly hostile message (score {score:.2f}) by <@{author_id}> in <#{channel_id}>: {jump_url}"
+
+
+def format_hint(header: str, explanation_markdown: str | None) -> str:
+    """Header plus the explanation (already rendered to fit), or a note when there is none."""
+    body = explanation_markdown if explanation_markdown is not None else "-# (no explanation available)"
+    return f"{header}\n{body}"
+
+
+class Moderation(commands.Cog):
+    """Scores every readable message; posts a hint when a server's threshold is passed."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self.predictions = shared_predictions(bot)
+        self.cooldown = Cooldown()
+        #: Mod channels already reported as unusable, so the log says it once.
+        self.unusable_mod_channels: set[int] = set()
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if not is_candidate(message):
+            return
+        settings = await self.bot.store.get_guild(message.guild.id)
+        if settings.mod_channel_id is None or message.channel.id == settings.mod_channel_id:
+            return
+        text = normalize_markup(message.content)
+        if not text or await self.bot.store.is_opted_out(message.author.id):
+            return
+        try:
+            score = hostility(await self.predictions.predict(message.id, text))
+        except Overloaded:
+            log.debug("message %s: worker overloaded, not scored", message.id)
+            return
+        except WhymojiError as error:
+            log.debug("message %s: %s", message.id, error)
+            return
+        if score < settings.mod_threshold:
+            return
+        key = (message.author.id, message.channel.id)
+        if not self.cooldown.try_acquire(key, self.bot.config.moderation.cooldown_s):
+            log.debug("message %s: hostile (%.2f) but the hint is cooling down", message.id, score)
+            return
+        await self._post_hint(message, text, score, settings.mod_channel_id)
+
+    async def _post_hint(self, message: discord.Message, text: str, score: float, mod_channel_id: int) -> None:
+        mod_channel = message.guild.get_channel_or_thread(mod_channel_id)
+        if mod_channel is None:
+            self._report_unusable(mod_channel_id, message.guild.id, "it no longer exists or is hidden from the bot")
+            return
+        header = hint_header(
+            author_id=message.author.id, channel_id=message.channel.id, jump_url=message.jump_url, score=score
+        )
+        try:
+            explanation = render_markdown(await self.bot.worker.explain(text), limit=DISCORD_LIMIT - len(header) - 1)
+        except (Overloaded, WhymojiError) as error:  # the score alone is still worth a hint
+            log.info("message %s: hint without explanation: %s", message.id, error)
+            explanation = None
+        try:
+            await mod_channel.send(format_hint(header, explanation), allowed_mentions=NO_PINGS)
+        except discord.Forbidden:
+            self._report_unusable(mod_channel_id, message.guild.id, "the bot may not send messages there")
+            return
+        except discord.HTTPException as error:
+            log.warning("moderation hint for message %s not posted: %s", message.id, error)
+            return
+        self.unusable_mod_channels.discard(mod_channel_id)
+        self.bot.metrics.hints_posted.inc()
+        log.info("moderation hint posted for message %s (score %.2f)", message.id, score)
+
+    def _report_unusable(self, channel_id: int, guild_id: int, why: str) -> None:
+        if channel_id not in self.unusable_mod_channels:
+            self.unusable_mod_channels.add(channel_id)
+            log.warning("moderators' channel %s of guild %s unusable: %s", channel_id, guild_id, why)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Moderation(bot))

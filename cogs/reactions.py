@@ -1,0 +1,183 @@
+"""Reactions: the emojis DeepMoji predicts, placed on each message in enabled channels.
+
+Every reaction ends placed or deliberately shed (counted in ``reactions_shed{reason}`` and
+logged), never lost to an exception. discord.py already waits out 429s; one that still escapes
+is retried a bounded number of times here. A 403 in a channel means the bot may not react
+there: the channel is skipped until its server changes settings or the bot restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import discord
+from discord.ext import commands
+
+from bot.candidates import is_candidate
+from bot.cooldown import Cooldown
+from bot.errors import WhymojiError
+from bot.markup import normalize_markup
+from bot.predictions import shared_predictions
+from bot.worker import Overloaded
+
+log = logging.getLogger(__name__)
+
+#: Tries per reaction on a rate limit or server error that escaped discord.py's own retries.
+MAX_ATTEMPTS = 3
+#: Longest pause before a retry; a longer ``retry_after`` sheds the reaction instead.
+MAX_RETRY_WAIT_S = 10.0
+#: Discord error codes that concern one reaction or one message, not the channel.
+UNKNOWN_EMOJI = 10014
+REACTION_BLOCKED = 90001
+
+
+def reaction_channel_enabled(channel: object, enabled_channels: frozenset[int]) -> bool:
+    """A channel is enabled by its own id; a thread also by its parent channel's."""
+    parent_id = getattr(channel, "parent_id", None)
+    return channel.id in enabled_channels or (parent_id is not None and parent_id in enabled_channels)
+
+
+@dataclass
+class Placement:
+    """What happened to one message's reactions."""
+
+    placed: int = 0
+    shed: dict[str, int] = field(default_factory=dict)
+    channel_forbidden: bool = False
+
+    def shed_one(self, reason: str, count: int = 1) -> None:
+        self.shed[reason] = self.shed.get(reason, 0) + count
+
+
+def _retry_wait(error: Exception, attempt: int) -> float:
+    """Seconds to wait before retrying: Discord's ``retry_after`` when known, else backoff."""
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is None:
+        headers = getattr(getattr(error, "response", None), "headers", None) or {}
+        try:
+            retry_after = float(headers.get("Retry-After"))
+        except (TypeError, ValueError):
+            retry_after = None
+    return float(retry_after) if retry_after is not None else 0.5 * 2**attempt
+
+
+def _is_rate_limit(error: Exception) -> bool:
+    return isinstance(error, discord.RateLimited) or error.status == 429
+
+
+def _is_retryable(error: Exception) -> bool:
+    return _is_rate_limit(error) or error.status >= 500
+
+
+async def place_reactions(
+    add_reaction: Callable[[str], Awaitable[object]],
+    reactions: Sequence[str],
+    *,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> Placement:
+    """Add ``reactions`` in order with ``add_reaction``; account for every one of them.
+
+    Shed reasons: ``forbidden`` (no permission in the channel; the rest are not tried),
+    ``blocked`` (the author blocked the bot), ``message_gone`` (deleted meanwhile),
+    ``unknown_emoji``, ``rate_limited`` / ``http_error`` (retries exhausted or not worth it).
+    """
+    placement = Placement()
+    for position, reaction in enumerate(reactions):
+        remaining = len(reactions) - position
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                await add_reaction(reaction)
+            except discord.Forbidden as error:
+                if error.code == REACTION_BLOCKED:
+                    placement.shed_one("blocked", remaining)
+                else:
+                    placement.channel_forbidden = True
+                    placement.shed_one("forbidden", remaining)
+                return placement
+            except discord.NotFound as error:
+                if error.code == UNKNOWN_EMOJI:
+                    placement.shed_one("unknown_emoji")
+                    break
+                placement.shed_one("message_gone", remaining)
+                return placement
+            except (discord.HTTPException, discord.RateLimited) as error:
+                wait = _retry_wait(error, attempt)
+                if not _is_retryable(error) or attempt + 1 == MAX_ATTEMPTS or wait > MAX_RETRY_WAIT_S:
+                    reason = "rate_limited" if _is_rate_limit(error) else "http_error"
+                    placement.shed_one(reason)
+                    log.warning("reaction shed (%s) after %d attempt(s): %s", reason, attempt + 1, error)
+                    break
+                await sleep(wait)
+            else:
+                placement.placed += 1
+                break
+    return placement
+
+
+class Reactions(commands.Cog):
+    """Reacts to messages in enabled channels with the top predicted emojis."""
+
+    def __init__(self, bot: commands.Bot, *, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+        self.bot = bot
+        self.sleep = sleep  # how retries wait; tests pass a recorder
+        self.predictions = shared_predictions(bot)
+        self.cooldown = Cooldown()
+        #: Channels where Discord answered 403; cleared when the server's settings change.
+        self.forbidden_channels: dict[int, int] = {}  # channel id -> guild id
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if not is_candidate(message):
+            return
+        channel = message.channel
+        settings = await self.bot.store.get_guild(message.guild.id)
+        if not reaction_channel_enabled(channel, settings.enabled_channels) or channel.id in self.forbidden_channels:
+            return
+        metrics = self.bot.metrics
+        metrics.messages_seen.inc()
+        text = normalize_markup(message.content)
+        if not text or await self.bot.store.is_opted_out(message.author.id):
+            return
+        if not self.cooldown.try_acquire(channel.id, settings.cooldown_s):
+            metrics.reactions_shed.labels(reason="cooldown").inc()
+            return
+        try:
+            probabilities = await self.predictions.predict(message.id, text)
+        except Overloaded:
+            log.debug("message %s: worker overloaded, no reactions", message.id)
+            return
+        except WhymojiError as error:  # no tokens the model knows: nothing to react with
+            log.debug("message %s: %s", message.id, error)
+            return
+        picks = self.bot.engine.top(probabilities, settings.top_k, settings.threshold)
+        reactions = [emoji.reaction for emoji, _ in picks]
+        placement = await place_reactions(message.add_reaction, reactions, sleep=self.sleep)
+        self._account(message, placement)
+
+    def _account(self, message: discord.Message, placement: Placement) -> None:
+        metrics = self.bot.metrics
+        metrics.reactions_placed.inc(placement.placed)
+        for reason, count in placement.shed.items():
+            metrics.reactions_shed.labels(reason=reason).inc(count)
+        if placement.channel_forbidden and message.channel.id not in self.forbidden_channels:
+            self.forbidden_channels[message.channel.id] = message.guild.id
+            log.warning(
+                "no permission to react in channel %s of guild %s; skipping it until settings change",
+                message.channel.id,
+                message.guild.id,
+            )
+        elif placement.shed:
+            log.info("message %s: reactions shed %s", message.id, placement.shed)
+
+    @commands.Cog.listener()
+    async def on_whymoji_settings_changed(self, guild_id: int) -> None:
+        """A server changed its settings (maybe after fixing permissions): try its channels again."""
+        for channel_id in [c for c, g in self.forbidden_channels.items() if g == guild_id]:
+            del self.forbidden_channels[channel_id]
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Reactions(bot))

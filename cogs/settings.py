@@ -1,0 +1,181 @@
+"""``/whymoji``: server settings for managers, opt-out and opt-in for everyone.
+
+One command group holds both, so people find ``/whymoji optout`` where they find the rest.
+Discord's ``default_permissions`` applies to a whole top-level command, so setting it to Manage
+Server would hide ``optout`` from the very people who need it; instead the group is visible to
+all and every server-setting subcommand checks Manage Server at run time, answering others
+with a polite refusal. Every reply is ephemeral. Values are checked by Discord's option ranges
+and again by the store (``InvalidSetting``, whose message is shown). A change announces itself
+with the ``whymoji_settings_changed`` event, so the reactions feature retries channels where it
+had lost permission.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.replies import reply_privately, report_failure
+from bot.store import InvalidSetting
+
+#: Longest per-channel pause between reacted messages a server may choose.
+MAX_COOLDOWN_S = 86_400.0
+NOT_A_MANAGER = "Only members with the Manage Server permission can change whymoji's settings."
+ReactableChannel = discord.TextChannel | discord.VoiceChannel | discord.ForumChannel | discord.Thread
+
+
+def is_manager(permissions: discord.Permissions) -> bool:
+    """Manage Server (administrators have it implicitly in resolved permissions)."""
+    return permissions.manage_guild or permissions.administrator
+
+
+def describe_settings(settings: Any) -> str:
+    """``/whymoji show``: every setting on its own line, channels as (non-pinging) mentions."""
+    channels = ", ".join(f"<#{c}>" for c in sorted(settings.enabled_channels)) or "none"
+    mod_channel = f"<#{settings.mod_channel_id}>" if settings.mod_channel_id is not None else "off"
+    return "\n".join(
+        [
+            "**whymoji settings for this server**",
+            f"Reactions in: {channels}",
+            f"Emojis per message (topk): {settings.top_k}",
+            f"Minimum probability (threshold): {settings.threshold:g}",
+            f"Pause per channel (cooldown): {settings.cooldown_s:g} s",
+            f"Moderators' channel: {mod_channel}",
+            f"Hostility score for a hint (modthreshold): {settings.mod_threshold:g}",
+        ]
+    )
+
+
+def missing_bot_permissions(channel: Any, me: Any, *, needs_send: bool = False) -> list[str]:
+    """Names of the permissions the bot lacks in ``channel`` for a feature to work there."""
+    allowed = channel.permissions_for(me)
+    wanted = {"View Channel": allowed.view_channel, "Read Message History": allowed.read_message_history}
+    if needs_send:
+        wanted["Send Messages"] = allowed.send_messages
+    else:
+        wanted["Add Reactions"] = allowed.add_reactions
+    return [name for name, granted in wanted.items() if not granted]
+
+
+@app_commands.guild_only()
+class Settings(commands.GroupCog, group_name="whymoji", group_description="whymoji settings and opt-out"):
+    """Server settings (Manage Server) and the users' own opt-out."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    # -- server managers -----------------------------------------------------------------
+
+    @app_commands.command(name="enable", description="React to messages in a channel (default: this one)")
+    @app_commands.describe(channel="The channel; leave empty for this one")
+    async def enable(self, interaction: discord.Interaction, channel: ReactableChannel | None = None) -> None:
+        await self._set_channel(interaction, channel, enabled=True)
+
+    @app_commands.command(name="disable", description="Stop reacting in a channel (default: this one)")
+    @app_commands.describe(channel="The channel; leave empty for this one")
+    async def disable(self, interaction: discord.Interaction, channel: ReactableChannel | None = None) -> None:
+        await self._set_channel(interaction, channel, enabled=False)
+
+    @app_commands.command(name="topk", description="How many emojis to react with, at most")
+    async def topk(self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 10]) -> None:
+        await self._update(interaction, "top_k", count, f"I'll react with up to {count} emojis per message.")
+
+    @app_commands.command(name="threshold", description="Minimum probability for an emoji to be used")
+    async def threshold(self, interaction: discord.Interaction, value: app_commands.Range[float, 0.0, 1.0]) -> None:
+        await self._update(interaction, "threshold", value, f"Emojis now need a probability of at least {value:g}.")
+
+    @app_commands.command(name="cooldown", description="Seconds to pause per channel after reacting")
+    async def cooldown(
+        self, interaction: discord.Interaction, seconds: app_commands.Range[float, 0.0, MAX_COOLDOWN_S]
+    ) -> None:
+        await self._update(interaction, "cooldown_s", seconds, f"I'll pause {seconds:g} s per channel between reactions.")
+
+    @app_commands.command(name="modthreshold", description="Hostility score (0-1) that triggers a moderator hint")
+    async def modthreshold(self, interaction: discord.Interaction, value: app_commands.Range[float, 0.0, 1.0]) -> None:
+        await self._update(interaction, "mod_threshold", value, f"Hints now need a hostility score of at least {value:g}.")
+
+    @app_commands.command(name="modchannel", description="Where moderator hints go; leave empty to turn hints off")
+    @app_commands.describe(channel="The moderators' channel; leave empty to turn hints off")
+    async def modchannel(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
+        if not await self._require_manager(interaction):
+            return
+        await self.bot.store.update_guild(interaction.guild_id, mod_channel_id=channel.id if channel else None)
+        self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
+        if channel is None:
+            await reply_privately(interaction, "Moderator hints are off.")
+            return
+        message = f"Moderator hints will go to {channel.mention}."
+        missing = missing_bot_permissions(channel, interaction.guild.me, needs_send=True)
+        if missing:
+            message += f" I can't post there yet: please give me {', '.join(missing)}."
+        await reply_privately(interaction, message)
+
+    @app_commands.command(name="show", description="Show this server's whymoji settings")
+    async def show(self, interaction: discord.Interaction) -> None:
+        if not await self._require_manager(interaction):
+            return
+        await reply_privately(interaction, describe_settings(await self.bot.store.get_guild(interaction.guild_id)))
+
+    # -- everyone --------------------------------------------------------------------------
+
+    @app_commands.command(name="optout", description="No reactions on, hints about, or /why of your messages")
+    async def optout(self, interaction: discord.Interaction) -> None:
+        await self.bot.store.set_opted_out(interaction.user.id, True)
+        await reply_privately(
+            interaction,
+            "You're opted out everywhere: no reactions on your messages, no moderator hints about them, "
+            "and nobody else can /why them. `/whymoji optin` undoes this.",
+        )
+
+    @app_commands.command(name="optin", description="Let whymoji read your messages again")
+    async def optin(self, interaction: discord.Interaction) -> None:
+        await self.bot.store.set_opted_out(interaction.user.id, False)
+        await reply_privately(interaction, "You're opted in again: whymoji reads your messages like everyone else's.")
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _require_manager(self, interaction: discord.Interaction) -> bool:
+        if is_manager(interaction.permissions):
+            return True
+        await reply_privately(interaction, NOT_A_MANAGER)
+        return False
+
+    async def _update(self, interaction: discord.Interaction, field: str, value: float, done: str) -> None:
+        if not await self._require_manager(interaction):
+            return
+        try:
+            await self.bot.store.update_guild(interaction.guild_id, **{field: value})
+        except InvalidSetting as error:  # Discord checks the ranges too, but trust no client
+            await reply_privately(interaction, f"Not changed: {error}.")
+            return
+        self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
+        await reply_privately(interaction, done)
+
+    async def _set_channel(self, interaction: discord.Interaction, channel: Any, *, enabled: bool) -> None:
+        if not await self._require_manager(interaction):
+            return
+        channel = channel or interaction.channel
+        await self.bot.store.set_channel_enabled(interaction.guild_id, channel.id, enabled)
+        self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
+        if not enabled:
+            await reply_privately(interaction, f"Reactions are off in {channel.mention}.")
+            return
+        message = f"Reactions are on in {channel.mention}."
+        if hasattr(channel, "permissions_for"):
+            missing = missing_bot_permissions(channel, interaction.guild.me)
+            if missing:
+                message += f" I can't react there yet: please give me {', '.join(missing)}."
+        await reply_privately(interaction, message)
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """A store outage or other surprise still gets an answer."""
+        await report_failure(interaction, error, "I couldn't do that just now; please try again later.")
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Settings(bot))

@@ -1,0 +1,158 @@
+"""Moderation hints: scored from the shared prediction, posted without pinging, never acting."""
+
+from __future__ import annotations
+
+import asyncio
+
+import discord
+import pytest
+
+from bot.hostility import HOSTILE_CLASSES
+from bot.predictions import shared_predictions
+from bot.worker import Overloaded
+from cogs.moderation import Moderation, format_hint, hint_header
+from cogs.reactions import Reactions
+from tests.cog_fakes import (
+    AUTHOR_ID,
+    CHANNEL_ID,
+    MOD_CHANNEL_ID,
+    FakeChannel,
+    FakeGuild,
+    FakeMessage,
+    counter,
+    http_error,
+    make_bot,
+    probabilities,
+)
+
+HOSTILE = probabilities(*HOSTILE_CLASSES[:3], mass=0.9)
+FRIENDLY = probabilities(0, 4, 8, mass=0.9)
+
+
+def setup(row=HOSTILE, **settings):
+    settings.setdefault("mod_channel_id", MOD_CHANNEL_ID)
+    bot = make_bot(**settings)
+    bot.worker.row = row
+    guild = FakeGuild()
+    guild.channels = {CHANNEL_ID: FakeChannel(id=CHANNEL_ID), MOD_CHANNEL_ID: FakeChannel(id=MOD_CHANNEL_ID)}
+    return bot, guild, guild.channels[MOD_CHANNEL_ID]
+
+
+def message_in(guild, content="you are an idiot", channel_id=CHANNEL_ID, **fields):
+    return FakeMessage(content, guild=guild, channel=guild.channels.setdefault(channel_id, FakeChannel(id=channel_id)), **fields)
+
+
+def test_hint_layout():
+    header = hint_header(author_id=7, channel_id=8, jump_url="https://discord.com/channels/1/8/9", score=0.876)
+    assert header.startswith("⚠️") and "<@7>" in header and "<#8>" in header and "0.88" in header
+    assert format_hint(header, "EXPLAINED").endswith("\nEXPLAINED")
+    assert "no explanation" in format_hint(header, None)
+
+
+async def test_hostile_message_gets_a_hint_without_pings():
+    bot, guild, mod_channel = setup()
+    message = message_in(guild)
+    await Moderation(bot).on_message(message)
+    (hint,) = mod_channel.sent
+    assert f"<@{AUTHOR_ID}>" in hint["content"] and message.jump_url in hint["content"]
+    assert hint["allowed_mentions"].to_dict() == {"parse": []}
+    assert len(hint["content"]) <= 2000
+    assert bot.worker.explained == ["you are an idiot"]
+    assert counter(bot.metrics.hints_posted) == 1
+    assert message.reactions == []  # hints, not actions
+
+
+async def test_long_messages_still_fit_in_one_discord_message():
+    bot, guild, mod_channel = setup()
+    await Moderation(bot).on_message(message_in(guild, "idiot " * 500))
+    (hint,) = mod_channel.sent
+    assert len(hint["content"]) <= 2000
+
+
+async def test_friendly_message_gets_no_hint():
+    bot, guild, mod_channel = setup(row=FRIENDLY)
+    await Moderation(bot).on_message(message_in(guild))
+    assert mod_channel.sent == [] and bot.worker.explained == []
+
+
+async def test_server_threshold_decides():
+    bot, guild, mod_channel = setup(mod_threshold=0.95)
+    await Moderation(bot).on_message(message_in(guild))
+    assert mod_channel.sent == []
+
+
+async def test_hints_are_off_until_a_mod_channel_is_set():
+    bot, guild, mod_channel = setup(mod_channel_id=None)
+    await Moderation(bot).on_message(message_in(guild))
+    assert mod_channel.sent == [] and bot.worker.predicted == []
+
+
+async def test_any_readable_channel_counts_not_only_reaction_channels():
+    bot, guild, mod_channel = setup(enabled_channels=frozenset())
+    await Moderation(bot).on_message(message_in(guild, channel_id=4242))
+    assert len(mod_channel.sent) == 1
+
+
+async def test_skipped_authors_and_the_mod_channel_itself():
+    bot, guild, mod_channel = setup()
+    cog = Moderation(bot)
+    robot = message_in(guild)
+    robot.author.bot = True
+    await cog.on_message(robot)
+    await cog.on_message(message_in(guild, channel_id=MOD_CHANNEL_ID))
+    bot.store.opted_out.add(AUTHOR_ID)
+    await cog.on_message(message_in(guild))
+    assert mod_channel.sent == [] and bot.worker.predicted == []
+
+
+async def test_cooldown_per_user_and_channel():
+    bot, guild, mod_channel = setup()
+    cog = Moderation(bot)
+    await cog.on_message(message_in(guild, id=1))
+    await cog.on_message(message_in(guild, id=2))  # same user, same channel: cooling down
+    await cog.on_message(message_in(guild, id=3, channel_id=4242))  # another channel
+    other = message_in(guild, id=4)
+    other.author.id = AUTHOR_ID + 1
+    await cog.on_message(other)  # another user
+    assert len(mod_channel.sent) == 3
+
+
+async def test_reactions_and_hints_share_one_prediction():
+    bot, guild, mod_channel = setup()
+    message = message_in(guild)
+    reactions, moderation = Reactions(bot), Moderation(bot)
+    assert reactions.predictions is moderation.predictions is shared_predictions(bot)
+    await asyncio.gather(reactions.on_message(message), moderation.on_message(message))
+    assert bot.worker.predicted == ["you are an idiot"]
+    assert message.reactions and len(mod_channel.sent) == 1
+
+
+async def test_overloaded_prediction_is_skipped_quietly():
+    bot, guild, mod_channel = setup()
+    bot.worker.error = Overloaded("busy")
+    await Moderation(bot).on_message(message_in(guild))
+    assert mod_channel.sent == []
+
+
+async def test_failed_explanation_still_posts_the_score():
+    bot, guild, mod_channel = setup()
+    bot.worker.explain_error = Overloaded("busy")
+    await Moderation(bot).on_message(message_in(guild))
+    (hint,) = mod_channel.sent
+    assert "no explanation" in hint["content"]
+
+
+@pytest.mark.parametrize("problem", ["missing", "forbidden"])
+async def test_unusable_mod_channel_is_logged_once(problem, caplog):
+    bot, guild, mod_channel = setup()
+    if problem == "missing":
+        del guild.channels[MOD_CHANNEL_ID]
+    else:
+        mod_channel.send_error = http_error(discord.Forbidden, 403, 50013)
+    cog = Moderation(bot)
+    await cog.on_message(message_in(guild, id=1))
+    other = message_in(guild, id=2)
+    other.author.id = AUTHOR_ID + 1
+    await cog.on_message(other)
+    assert counter(bot.metrics.hints_posted) == 0
+    assert sum("unusable" in record.getMessage() for record in caplog.records) == 1

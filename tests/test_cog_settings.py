@@ -1,0 +1,147 @@
+"""/whymoji: managers change server settings, everyone can opt out and back in."""
+
+from __future__ import annotations
+
+import discord
+import pytest
+from discord.ext import commands
+
+from cogs.settings import NOT_A_MANAGER, Settings, describe_settings, is_manager
+from tests.cog_fakes import (
+    ASKER_ID,
+    CHANNEL_ID,
+    GUILD_ID,
+    MOD_CHANNEL_ID,
+    FakeChannel,
+    FakeGuild,
+    answers,
+    make_bot,
+    make_interaction,
+)
+
+
+async def run(bot, name, interaction, *args):
+    cog = Settings(bot)
+    command = next(c for c in cog.walk_app_commands() if c.name == name)
+    await command.callback(cog, interaction, *args)
+    (answer,) = answers(interaction)
+    assert answer["ephemeral"] is True
+    assert answer["allowed_mentions"].to_dict() == {"parse": []}
+    return answer["content"]
+
+
+def test_is_manager():
+    assert is_manager(discord.Permissions(manage_guild=True))
+    assert is_manager(discord.Permissions(administrator=True))
+    assert not is_manager(discord.Permissions(send_messages=True, manage_messages=True))
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("enable", (None,)),
+        ("disable", (None,)),
+        ("topk", (5,)),
+        ("threshold", (0.2,)),
+        ("cooldown", (10.0,)),
+        ("modthreshold", (0.7,)),
+        ("modchannel", (None,)),
+        ("show", ()),
+    ],
+)
+async def test_server_settings_need_manage_server(name, args):
+    bot = make_bot()
+    content = await run(bot, name, make_interaction(manager=False), *args)
+    assert content == NOT_A_MANAGER
+    assert bot.store.changes == [] and bot.dispatched == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field", "words"),
+    [
+        ("topk", 5, "top_k", "up to 5 emojis"),
+        ("threshold", 0.25, "threshold", "at least 0.25"),
+        ("cooldown", 12.5, "cooldown_s", "12.5 s"),
+        ("modthreshold", 0.8, "mod_threshold", "at least 0.8"),
+    ],
+)
+async def test_manager_changes_a_value(name, value, field, words):
+    bot = make_bot()
+    content = await run(bot, name, make_interaction(manager=True), value)
+    assert words in content
+    assert getattr(bot.store.settings, field) == value
+    assert bot.dispatched == [("whymoji_settings_changed", GUILD_ID)]
+
+
+@pytest.mark.parametrize(("name", "value"), [("topk", 0), ("topk", 11), ("threshold", 1.5), ("cooldown", -1.0)])
+async def test_out_of_range_values_are_refused_clearly(name, value):
+    bot = make_bot()
+    before = bot.store.settings
+    content = await run(bot, name, make_interaction(manager=True), value)
+    assert content.startswith("Not changed:")
+    assert bot.store.settings == before and bot.dispatched == []
+
+
+async def test_enable_and_disable_default_to_this_channel_and_warn_about_permissions():
+    bot = make_bot(enabled_channels=frozenset())
+    guild = FakeGuild()
+    here = FakeChannel(id=CHANNEL_ID)
+    guild.channels[CHANNEL_ID] = here
+    content = await run(bot, "enable", make_interaction(guild=guild, manager=True), None)
+    assert content == f"Reactions are on in <#{CHANNEL_ID}>."
+    assert bot.store.settings.enabled_channels == {CHANNEL_ID}
+    other = FakeChannel(id=77, denied={guild.me.id: {"add_reactions"}})
+    content = await run(bot, "enable", make_interaction(guild=guild, manager=True), other)
+    assert "give me Add Reactions" in content
+    assert bot.store.settings.enabled_channels == {CHANNEL_ID, 77}
+    await run(bot, "disable", make_interaction(guild=guild, manager=True), None)
+    assert bot.store.settings.enabled_channels == {77}
+    assert bot.dispatched == [("whymoji_settings_changed", GUILD_ID)] * 3
+
+
+async def test_modchannel_set_and_off():
+    bot = make_bot()
+    guild = FakeGuild()
+    mods = FakeChannel(id=MOD_CHANNEL_ID, denied={guild.me.id: {"send_messages"}})
+    content = await run(bot, "modchannel", make_interaction(guild=guild, manager=True), mods)
+    assert bot.store.settings.mod_channel_id == MOD_CHANNEL_ID
+    assert f"<#{MOD_CHANNEL_ID}>" in content and "Send Messages" in content
+    content = await run(bot, "modchannel", make_interaction(guild=guild, manager=True), None)
+    assert content == "Moderator hints are off." and bot.store.settings.mod_channel_id is None
+
+
+async def test_show_lists_every_setting():
+    bot = make_bot(enabled_channels=frozenset({5, 6}), top_k=4, mod_channel_id=MOD_CHANNEL_ID)
+    content = await run(bot, "show", make_interaction(manager=True))
+    assert content == describe_settings(bot.store.settings)
+    for expected in ("<#5>, <#6>", "(topk): 4", "(threshold): 0.1", f"<#{MOD_CHANNEL_ID}>", "(modthreshold): 0.5"):
+        assert expected in content
+
+
+async def test_everyone_can_opt_out_and_back_in():
+    bot = make_bot()
+    content = await run(bot, "optout", make_interaction(manager=False))
+    assert "opted out" in content and await bot.store.is_opted_out(ASKER_ID)
+    content = await run(bot, "optin", make_interaction(manager=False))
+    assert "opted in" in content and not await bot.store.is_opted_out(ASKER_ID)
+
+
+async def test_store_failure_gets_an_answer():
+    bot = make_bot()
+    interaction = make_interaction(manager=True)
+    await Settings(bot).cog_app_command_error(interaction, discord.app_commands.AppCommandError("db down"))
+    (answer,) = answers(interaction)
+    assert "try again" in answer["content"] and answer["ephemeral"] is True
+
+
+async def test_group_shape_on_a_real_bot():
+    bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.none())
+    await bot.add_cog(Settings(bot))
+    group = bot.tree.get_command("whymoji")
+    assert group.guild_only and group.default_permissions is None  # optout must stay visible
+    assert {c.name for c in group.commands} == {
+        "enable", "disable", "topk", "threshold", "cooldown", "modchannel", "modthreshold", "show",
+        "optout", "optin",
+    }
+    topk = group.get_command("topk")
+    assert (topk.parameters[0].min_value, topk.parameters[0].max_value) == (1, 10)

@@ -1,0 +1,209 @@
+"""/why and the "Why these emojis?" message command, with light fakes."""
+
+from __future__ import annotations
+
+import discord
+import pytest
+
+from bot.errors import WhymojiError
+from bot.worker import Overloaded
+from cogs.why import CONTEXT_MENU_NAME, MessageRef, Why, parse_target
+from tests.cog_fakes import (
+    ASKER_ID,
+    AUTHOR_ID,
+    CHANNEL_ID,
+    GUILD_ID,
+    FakeChannel,
+    FakeGuild,
+    FakeMessage,
+    answers,
+    counter,
+    http_error,
+    make_bot,
+    make_interaction,
+)
+
+MESSAGE_ID = 123456789012345678
+OTHER_CHANNEL_ID = 2001
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (f"https://discord.com/channels/1/2/{MESSAGE_ID}", MessageRef(MESSAGE_ID, 2, 1)),
+        (f"https://ptb.discord.com/channels/1/2/{MESSAGE_ID}", MessageRef(MESSAGE_ID, 2, 1)),
+        (f"https://canary.discordapp.com/channels/1/2/{MESSAGE_ID}", MessageRef(MESSAGE_ID, 2, 1)),
+        (f"<https://discord.com/channels/1/2/{MESSAGE_ID}>", MessageRef(MESSAGE_ID, 2, 1)),
+        (f"https://discord.com/channels/@me/2/{MESSAGE_ID}", MessageRef(MESSAGE_ID, 2, None)),
+        (f"  {MESSAGE_ID} ", MessageRef(MESSAGE_ID)),
+        ("I love you", "I love you"),
+        ("12345", "12345"),  # too short for a message ID: text
+        (f"see https://discord.com/channels/1/2/{MESSAGE_ID} lol", f"see https://discord.com/channels/1/2/{MESSAGE_ID} lol"),
+        ("https://example.com/channels/1/2/3", "https://example.com/channels/1/2/3"),
+    ],
+)
+def test_parse_target(target, expected):
+    assert parse_target(target) == expected
+
+
+def setup_guild(*messages: FakeMessage) -> FakeGuild:
+    guild = FakeGuild()
+    here, there = FakeChannel(id=CHANNEL_ID), FakeChannel(id=OTHER_CHANNEL_ID)
+    guild.channels = {CHANNEL_ID: here, OTHER_CHANNEL_ID: there}
+    for message in messages:
+        guild.channels[message.channel.id].messages[message.id] = message
+    return guild
+
+
+async def ask(bot, interaction, target, public=False):
+    cog = Why(bot)
+    await cog.why.callback(cog, interaction, target, public)
+
+
+def only_answer(interaction) -> dict:
+    (answer,) = answers(interaction)
+    assert isinstance(answer["ephemeral"], bool)
+    assert isinstance(answer["allowed_mentions"], discord.AllowedMentions)
+    assert answer["allowed_mentions"].to_dict() == {"parse": []}
+    return answer
+
+
+async def test_free_text_is_explained_privately_after_deferring():
+    bot = make_bot()
+    interaction = make_interaction()
+    await ask(bot, interaction, "**so happy** <@1>")
+    assert interaction.response.deferred == {"thinking": True, "ephemeral": True}
+    assert bot.worker.explained == ["so happy @user"]
+    answer = only_answer(interaction)
+    assert answer["ephemeral"] is True and "so" in answer["content"] and len(answer["content"]) <= 2000
+    assert counter(bot.metrics.why_requests) == 1
+
+
+async def test_public_answer():
+    bot = make_bot()
+    interaction = make_interaction()
+    await ask(bot, interaction, "so happy", public=True)
+    assert interaction.response.deferred["ephemeral"] is False
+    assert only_answer(interaction)["ephemeral"] is False
+
+
+async def test_message_id_in_this_channel():
+    message = FakeMessage("I hate mondays", id=MESSAGE_ID)
+    bot, interaction = make_bot(), make_interaction(guild=setup_guild(message))
+    await ask(bot, interaction, str(MESSAGE_ID))
+    assert bot.worker.explained == ["I hate mondays"]
+
+
+async def test_message_link_to_another_channel_the_asker_can_read():
+    message = FakeMessage("what a day", id=MESSAGE_ID, channel=FakeChannel(id=OTHER_CHANNEL_ID))
+    bot, interaction = make_bot(), make_interaction(guild=setup_guild(message))
+    await ask(bot, interaction, message.jump_url)
+    assert bot.worker.explained == ["what a day"]
+
+
+async def refused(bot, interaction, target, public=False) -> str:
+    await ask(bot, interaction, target, public)
+    answer = only_answer(interaction)
+    assert answer["ephemeral"] is True
+    assert interaction.response.deferred is None and bot.worker.explained == []
+    assert counter(bot.metrics.why_requests) == 0
+    return answer["content"]
+
+
+async def test_link_to_a_channel_the_asker_cannot_read_is_refused():
+    message = FakeMessage("secret", id=MESSAGE_ID, channel=FakeChannel(id=OTHER_CHANNEL_ID))
+    guild = setup_guild(message)
+    guild.channels[OTHER_CHANNEL_ID].denied[ASKER_ID] = {"read_message_history"}
+    content = await refused(make_bot(), make_interaction(guild=guild), message.jump_url, public=True)
+    assert "can't read that channel" in content
+
+
+async def test_link_to_another_server_is_refused():
+    link = f"https://discord.com/channels/{GUILD_ID + 1}/{CHANNEL_ID}/{MESSAGE_ID}"
+    content = await refused(make_bot(), make_interaction(guild=setup_guild()), link)
+    assert "another server" in content
+
+
+async def test_unknown_channel_and_unknown_message():
+    link = f"https://discord.com/channels/{GUILD_ID}/999/{MESSAGE_ID}"
+    assert "can't see the channel" in await refused(make_bot(), make_interaction(guild=setup_guild()), link)
+    content = await refused(make_bot(), make_interaction(guild=setup_guild()), str(MESSAGE_ID))
+    assert "couldn't find that message" in content
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (http_error(discord.Forbidden, 403, 50001), "permission to read"),
+        (http_error(discord.DiscordServerError, 500), "try again"),
+    ],
+)
+async def test_fetch_failures_get_clear_replies(error, words):
+    guild = setup_guild()
+    guild.channels[CHANNEL_ID].fetch_error = error
+    assert words in await refused(make_bot(), make_interaction(guild=guild), str(MESSAGE_ID))
+
+
+async def test_opted_out_author_is_refused_for_others_but_not_for_themselves():
+    message = FakeMessage("my words", id=MESSAGE_ID)
+    bot = make_bot()
+    bot.store.opted_out.add(AUTHOR_ID)
+    content = await refused(bot, make_interaction(guild=setup_guild(message)), str(MESSAGE_ID))
+    assert "opted out" in content
+    own = make_interaction(user_id=AUTHOR_ID, guild=setup_guild(message))
+    await ask(bot, own, str(MESSAGE_ID))
+    assert bot.worker.explained == ["my words"]
+
+
+@pytest.mark.parametrize("target", ["```just code```", "<t:1:R>"])
+async def test_text_with_nothing_to_read_is_refused(target):
+    assert "no text" in await refused(make_bot(), make_interaction(), target)
+
+
+async def test_message_without_text_is_refused():
+    message = FakeMessage("", id=MESSAGE_ID)  # an image-only post
+    content = await refused(make_bot(), make_interaction(guild=setup_guild(message)), str(MESSAGE_ID))
+    assert "no text" in content
+
+
+@pytest.mark.parametrize("error", [Overloaded("busy"), WhymojiError("no known words")])
+async def test_worker_failure_after_deferring_is_answered_privately(error):
+    bot = make_bot()
+    bot.worker.explain_error = error
+    interaction = make_interaction()
+    await ask(bot, interaction, "hello there", public=True)
+    answer = only_answer(interaction)
+    assert answer["ephemeral"] is True and "couldn't explain" in answer["content"]
+    assert counter(bot.metrics.why_requests) == 0
+
+
+async def test_context_menu_explains_the_message_privately():
+    bot = make_bot()
+    message = FakeMessage("best day ever")
+    interaction = make_interaction()
+    await Why(bot).why_message(interaction, message)
+    assert interaction.response.deferred == {"thinking": True, "ephemeral": True}
+    assert bot.worker.explained == ["best day ever"]
+    bot.store.opted_out.add(AUTHOR_ID)
+    second = make_interaction()
+    await Why(bot).why_message(second, message)
+    assert "opted out" in only_answer(second)["content"]
+
+
+async def test_unexpected_errors_still_get_an_answer():
+    bot = make_bot()
+    interaction = make_interaction()
+    await Why(bot).cog_app_command_error(interaction, discord.app_commands.AppCommandError("boom"))
+    assert "went wrong" in only_answer(interaction)["content"]
+
+
+async def test_context_menu_is_registered_on_load_and_removed_on_unload():
+    from discord.ext import commands
+
+    bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.none())
+    await bot.add_cog(Why(bot))
+    assert bot.tree.get_command(CONTEXT_MENU_NAME, type=discord.AppCommandType.message) is not None
+    assert bot.tree.get_command("why") is not None
+    await bot.remove_cog("Why")
+    assert bot.tree.get_command(CONTEXT_MENU_NAME, type=discord.AppCommandType.message) is None
+    assert bot.tree.get_command("why") is None
