@@ -35,7 +35,8 @@ from bot.errors import WhymojiError
 log = logging.getLogger(__name__)
 
 _REST_SCHEMES = ("http", "https")
-_GATEWAY_SCHEMES = ("ws", "wss")
+#: aiohttp opens websockets on http(s) URLs too, and the config accepts both spellings.
+_GATEWAY_SCHEMES = ("ws", "wss", "http", "https")
 
 
 class EndpointError(WhymojiError):

@@ -81,7 +81,7 @@ async def test_endpoints_validate_and_restore():
     with pytest.raises(EndpointError, match="api_base_url"):
         use_endpoints("ftp://example.org/api", None)
     with pytest.raises(EndpointError, match="gateway_url"):
-        use_endpoints(None, "http://127.0.0.1:1/gateway")
+        use_endpoints(None, "ftp://127.0.0.1:1/gateway")
     previous = use_endpoints("http://127.0.0.1:9/api/v10/", "ws://127.0.0.1:9/gw")
     assert previous == before
     assert current_endpoints().api_base_url == "http://127.0.0.1:9/api/v10"
