@@ -136,6 +136,15 @@ def test_vocabulary_and_weights_of_different_sizes_are_refused(files, tmp_path):
     assert str(bigger) in message
 
 
+def test_vocabulary_ids_beyond_the_embedding_are_refused(files, tmp_path):
+    vocabulary = small_vocabulary()
+    vocabulary["love"] = len(vocabulary) + 5  # same size, one id past the last row
+    shifted = tmp_path / "vocabulary.json"
+    shifted.write_text(json.dumps(vocabulary))
+    with pytest.raises(ModelMismatchError, match=f"highest id {len(vocabulary) + 5}"):
+        Engine.load(ModelFiles(files.weights, shifted))
+
+
 def test_weights_with_other_than_64_classes_are_refused(files, tmp_path):
     shapes = checkpoint_shapes(
         vocab_size=len(small_vocabulary()), embed_dim=8, hidden_size=4, num_classes=10
@@ -149,3 +158,13 @@ def test_weights_with_other_than_64_classes_are_refused(files, tmp_path):
 def test_a_missing_weights_file_is_a_user_facing_error(files, tmp_path):
     with pytest.raises(WhymojiError):
         Engine.load(ModelFiles(tmp_path / "absent.bin", files.vocabulary))
+
+
+def test_the_package_exports_the_engine_pieces():
+    import bot.deepmoji as package
+
+    for name in package.__all__:
+        assert getattr(package, name) is not None, name
+    assert package.Engine is Engine and package.EMOJIS is EMOJIS
+    with pytest.raises(AttributeError):
+        package.not_a_name  # noqa: B018

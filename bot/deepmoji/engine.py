@@ -52,12 +52,14 @@ class Engine:
         tokenizer = Tokenizer.from_file(files.vocabulary)
         model = load_model(files.weights, device)
         words = len(tokenizer.vocabulary)
-        if words != model.vocab_size:
+        highest = max(tokenizer.vocabulary.values())
+        if words != model.vocab_size or highest >= model.vocab_size:
             raise ModelMismatchError(
-                f"the vocabulary {files.vocabulary} has {words} tokens but the weights "
-                f"{files.weights} have {model.vocab_size} embedding rows: use files from the same model"
+                f"the vocabulary {files.vocabulary} has {words} tokens (highest id {highest}) but "
+                f"the weights {files.weights} have {model.vocab_size} embedding rows: "
+                "use files from the same model"
             )
-        logger.info("engine ready: %d-token vocabulary on %s", words, model.device)
+        logger.debug("engine ready: %d-token vocabulary on %s", words, model.device)
         return cls(tokenizer, model)
 
     def tokenize(self, text: str) -> list[Token]:
