@@ -1,0 +1,68 @@
+"""Which words made DeepMoji pick its emojis: occlusion (exact, fast) and attention scores.
+
+``explain(engine, text)`` is what ``/why`` and ``whymoji why`` call. Occlusion is exact up to
+``EXACT_MAX_TOKENS`` tokens; longer messages (Discord allows ~400) use the recompute window
+``LONG_MESSAGE_WINDOW`` so the answer stays within seconds, and the ``Explanation`` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.deepmoji.engine import EmptyTextError, Engine
+from bot.explain.attention import attention
+from bot.explain.explanation import METHODS, Explanation, WordScore
+from bot.explain.occlusion import occlusion
+
+__all__ = ["EXACT_MAX_TOKENS", "LONG_MESSAGE_WINDOW", "Explanation", "METHODS", "WordScore",
+           "attention", "explain", "occlusion", "UnknownMethodError"]
+
+logger = logging.getLogger(__name__)
+
+#: Longest message (in tokens) explained exactly; beyond it occlusion uses the window below.
+EXACT_MAX_TOKENS = 128
+#: Tokens recomputed on each side of a left-out word in long messages (see ``occlusion``).
+LONG_MESSAGE_WINDOW = 32
+#: How many of the top emojis occlusion measures and the explanation shows.
+TOP_EMOJIS = 5
+
+
+class UnknownMethodError(ValueError):
+    """An explanation method that does not exist (a programming or command-line error)."""
+
+
+def explain(
+    engine: Engine,
+    text: str,
+    method: str = "occlusion",
+    *,
+    exact_max_tokens: int = EXACT_MAX_TOKENS,
+    window: int = LONG_MESSAGE_WINDOW,
+) -> Explanation:
+    """Score every token of ``text`` with ``method`` ("occlusion" or "attention").
+
+    Raises ``EmptyTextError`` when the text has no tokens.
+    """
+    if method not in METHODS:
+        raise UnknownMethodError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    tokens = engine.tokenize(text)
+    if not tokens:
+        raise EmptyTextError(0, 1)
+    ids = [token.id for token in tokens]
+    approximate = method == "occlusion" and len(ids) > exact_max_tokens and window < len(ids) - 1
+    if method == "occlusion":
+        scores = occlusion(engine.model, ids, TOP_EMOJIS, window=window if approximate else None)
+    else:
+        scores = attention(engine.model, ids)
+    probabilities = engine.model.predict([ids])[0]
+    logger.debug("explained %d tokens with %s (approximate: %s)", len(ids), method, approximate)
+    return Explanation(
+        text=text,
+        words=tuple(
+            WordScore(token.word, token.start, token.end, float(score)) for token, score in zip(tokens, scores)
+        ),
+        top_emojis=tuple(engine.top(probabilities, TOP_EMOJIS)),
+        method=method,
+        approximate=approximate,
+        window=window if approximate else None,
+    )

@@ -1,0 +1,292 @@
+"""Leave-one-out ("occlusion") word scores: exact, with every variant batched and shared work reused.
+
+Definition: ``p = predict(ids)``, ``K`` = the ``top_k`` largest classes of ``p``; token ``i``
+scores ``sum over k in K of p_k - q_i,k`` where ``q_i = predict(ids without ids[i])`` (the
+sequence is shortened, not masked). A one-token message scores the total of ``p`` over ``K``.
+
+Brute force runs ``N + 1`` sequences. Here one full pass of the message is followed by all
+``N`` variants at once, in chunks of mirrored variants (``i`` with ``N - 1 - i``) so memory
+stays bounded, built on the model's own kernels (:func:`bot.deepmoji.model.run_recurrence`):
+
+* Layer 0: a variant's forward states before the removed word and backward states after it
+  are the full message's. Only the rest is recomputed, restarting from the full message's
+  (h, c) next to the gap; the per-token input projections are the full message's. Variant
+  ``i``'s forward run and variant ``N - 1 - i``'s backward run have the same length, so both
+  directions share one batched time loop.
+* Layer 1 sees layer 0's output through its input matrix, ``W [h_f; h_b] = W_f h_f + W_b h_b``:
+  the half coming from an unchanged layer-0 state is the full message's product, reused.
+* The output layer and the attention vector are linear in the features, so each position's
+  contribution is projected to ``num_classes + 1`` numbers per part (reusing unchanged parts)
+  and every variant is pooled and soft-maxed from those.
+
+``window=W`` is an explicit approximation for long messages: a variant recomputes only the
+``W`` tokens each side of the gap (both layers, restarting from the full message's states at
+the window's edges) and takes the full message's features beyond. With ``W >= N - 1`` it is
+the exact computation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from bot.deepmoji.model import DeepMoji, PackedLayout, run_recurrence, validate_batch
+
+#: Bound on the layer-1 rows (variant positions) one chunk computes; sets the peak memory.
+DEFAULT_MAX_ROWS = 2048
+
+
+@dataclass(frozen=True)
+class _Projections:
+    """The model's weights rearranged for per-part feature projections.
+
+    ``out`` stacks the output layer and the attention vector: ``out @ features`` gives the
+    class logits' contribution and the attention logit of one position in one product.
+    ``from_forward``/``from_backward`` map a layer-0 state to what it feeds: both layer-1
+    directions' input gates, and its part of ``out @ features``.
+    """
+
+    out: Tensor  # [C + 1, F]
+    out_bias: Tensor  # [C]
+    from_forward: Tensor  # [H, 8H + C + 1]
+    from_backward: Tensor  # [H, 8H + C + 1]
+
+    @classmethod
+    def of(cls, model: DeepMoji) -> _Projections:
+        layer_1 = model.lstm_1.kernel_weights().input_weight  # [2, 2H, 4H]
+        size = layer_1.shape[1] // 2
+        linear = model.output_layer[0]
+        out = torch.cat((linear.weight, model.attention_layer.attention_vector[None]), dim=0)
+        layer_0_forward = out[:, 2 * size : 3 * size]
+        layer_0_backward = out[:, 3 * size : 4 * size]
+        return cls(
+            out=out,
+            out_bias=linear.bias,
+            from_forward=torch.cat((layer_1[0, :size], layer_1[1, :size], layer_0_forward.t()), dim=1),
+            from_backward=torch.cat((layer_1[0, size:], layer_1[1, size:], layer_0_backward.t()), dim=1),
+        )
+
+
+@dataclass(frozen=True)
+class _FullPass:
+    """The whole message once: every state the variants restart from or reuse.
+
+    States are [2, N, H], direction 0 forward and direction 1 backward, both in position order.
+    ``outputs`` [N, C + 1] is each position's ``out @ features``; ``embedding_outputs`` the
+    embedding's part of it (never changes).
+    """
+
+    input_gates_0: Tensor  # [2, N, 4H]
+    hidden_0: Tensor
+    cells_0: Tensor
+    hidden_1: Tensor
+    cells_1: Tensor
+    outputs: Tensor
+    embedding_outputs: Tensor
+    forward_projected: Tensor  # [N, 8H + C + 1]: hidden_0[0] @ from_forward
+    backward_projected: Tensor  # [N, 8H + C + 1]: hidden_0[1] @ from_backward
+    probabilities: np.ndarray  # [C] float64
+
+
+def _bidirectional(input_gates: Tensor, hidden_weight: Tensor) -> tuple[Tensor, Tensor]:
+    """One sequence both ways from input gates [2, N, 4H] in position order -> (h, c) in position order."""
+    steps = [(t, 1) for t in range(input_gates.shape[1])]
+    aligned = torch.stack((input_gates[0], input_gates[1].flip(0)))
+    hidden, cells = run_recurrence(aligned, hidden_weight, steps)
+    unflip = lambda states: torch.stack((states[0], states[1].flip(0)))  # noqa: E731
+    return unflip(hidden), unflip(cells)
+
+
+def _pool(outputs: Tensor, out_bias: Tensor) -> Tensor:
+    """Probabilities from per-position ``out @ features`` [..., T, C + 1] (attention logit last)."""
+    outputs = outputs.double()
+    attention = torch.softmax(outputs[..., -1], dim=-1)
+    logits = (attention[..., None] * outputs[..., :-1]).sum(dim=-2) + out_bias.double()
+    return torch.softmax(logits, dim=-1)
+
+
+def _full_pass(model: DeepMoji, ids: Tensor, projections: _Projections) -> _FullPass:
+    embedded = model.embedding_table()[ids]
+    layer_0 = model.lstm_0.kernel_weights()
+    layer_1 = model.lstm_1.kernel_weights()
+    input_gates_0 = layer_0.input_gates(embedded.expand(2, *embedded.shape))
+    hidden_0, cells_0 = _bidirectional(input_gates_0, layer_0.hidden_weight)
+    layer_0_out = torch.cat((hidden_0[0], hidden_0[1]), dim=1)
+    hidden_1, cells_1 = _bidirectional(
+        layer_1.input_gates(layer_0_out.expand(2, *layer_0_out.shape)), layer_1.hidden_weight
+    )
+    features = torch.cat((hidden_1[0], hidden_1[1], hidden_0[0], hidden_0[1], embedded), dim=1)
+    size = hidden_0.shape[2]
+    outputs = features @ projections.out.t()
+    return _FullPass(
+        input_gates_0=input_gates_0,
+        hidden_0=hidden_0,
+        cells_0=cells_0,
+        hidden_1=hidden_1,
+        cells_1=cells_1,
+        outputs=outputs,
+        embedding_outputs=embedded @ projections.out[:, 4 * size :].t(),
+        forward_projected=hidden_0[0] @ projections.from_forward,
+        backward_projected=hidden_0[1] @ projections.from_backward,
+        probabilities=_pool(outputs, projections.out_bias).cpu().numpy(),
+    )
+
+
+def _padded(states: Tensor, before: bool) -> Tensor:
+    """States [N, H] with a zero row added before (index ``i`` -> state ``i - 1``) or after."""
+    zero = states.new_zeros(1, states.shape[1])
+    return torch.cat((zero, states) if before else (states, zero))
+
+
+def _packed(lengths: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """Time-major packing of sequences already sorted longest first: steps, each row's sequence and step."""
+    layout = PackedLayout.from_lengths(lengths)
+    return list(layout.steps), layout.sequence.numpy(), layout.position.numpy()
+
+
+def _window_bounds(length: int, window: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """First and last position each variant recomputes (everything when exact)."""
+    positions = np.arange(length)
+    reach = length if window is None else window
+    return np.maximum(positions - reach, 0), np.minimum(positions + reach, length - 1)
+
+
+def _chunks(length: int, window: int | None, max_rows: int) -> Iterator[np.ndarray]:
+    """Variant indices in chunks closed under ``i <-> N - 1 - i``, each within ``max_rows`` rows."""
+    span = length - 1 if window is None else min(length - 1, 2 * window)
+    pairs_per_chunk = max(1, max_rows // (2 * span))
+    half = (length + 1) // 2
+    for first in range(0, half, pairs_per_chunk):
+        last = min(first + pairs_per_chunk, half)
+        low = np.arange(first, last)
+        yield np.union1d(low, length - 1 - low)
+
+
+def _variant_probabilities(
+    model: DeepMoji,
+    full: _FullPass,
+    projections: _Projections,
+    variants: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+) -> Tensor:
+    """q_i for each variant ``i`` of ``variants`` (sorted, closed under mirroring) -> [V, C]."""
+    device = full.outputs.device
+    length, size = full.hidden_0.shape[1], full.hidden_0.shape[2]
+    local = np.full(length, -1)
+    local[variants] = np.arange(len(variants))
+    as_index = lambda array: torch.from_numpy(np.ascontiguousarray(array)).to(device)  # noqa: E731
+
+    # Layer 0: forward after the gap (variant i) beside backward before it (variant N-1-i).
+    forward_lengths = high[variants] - variants
+    order = np.lexsort((variants, -forward_lengths))
+    forward_variants = variants[order][forward_lengths[order] > 0]
+    backward_variants = length - 1 - forward_variants
+    # Lookup (local variant, position) -> row of the projected layer-0 states (full rows first).
+    forward_rows = np.tile(np.arange(length), (len(variants), 1))
+    backward_rows = forward_rows.copy()
+    recomputed_forward = recomputed_backward = full.hidden_0.new_zeros(0, size)
+    if len(forward_variants):
+        steps, sequence, step = _packed(forward_lengths[order][forward_lengths[order] > 0])
+        forward_positions = forward_variants[sequence] + 1 + step
+        backward_positions = backward_variants[sequence] - 1 - step
+        gates = torch.stack(
+            (full.input_gates_0[0, as_index(forward_positions)], full.input_gates_0[1, as_index(backward_positions)])
+        )
+        start_forward = as_index(forward_variants)  # index into states padded before: state i - 1
+        start_backward = as_index(backward_variants + 1)
+        initial = tuple(
+            torch.stack((_padded(states[0], True)[start_forward], _padded(states[1], False)[start_backward]))
+            for states in (full.hidden_0, full.cells_0)
+        )
+        hidden, _ = run_recurrence(gates, model.lstm_0.kernel_weights().hidden_weight, steps, initial)
+        recomputed_forward, recomputed_backward = hidden[0], hidden[1]
+        rows = length + np.arange(len(sequence))
+        forward_rows[local[forward_variants[sequence]], forward_positions] = rows
+        backward_rows[local[backward_variants[sequence]], backward_positions] = rows
+    from_forward = torch.cat((full.forward_projected, recomputed_forward @ projections.from_forward))
+    from_backward = torch.cat((full.backward_projected, recomputed_backward @ projections.from_backward))
+
+    # Layer 1: each variant's window without the gap, both directions over the same rows.
+    spans = high[variants] - low[variants]
+    order = np.lexsort((variants, -spans))
+    ordered = variants[order]
+    steps, sequence, step = _packed(spans[order])
+    seq_variant, seq_low, seq_span = ordered[sequence], low[ordered][sequence], spans[order][sequence]
+
+    def position(offset: np.ndarray) -> np.ndarray:
+        return seq_low + offset + (seq_low + offset >= seq_variant)
+
+    forward_positions, backward_positions = position(step), position(seq_span - 1 - step)
+    seq_local = local[seq_variant]
+    gate_size = 4 * size
+    input_gates = []
+    for direction, positions in enumerate((forward_positions, backward_positions)):
+        columns = slice(direction * gate_size, (direction + 1) * gate_size)
+        f_rows = as_index(forward_rows[seq_local, positions])
+        b_rows = as_index(backward_rows[seq_local, positions])
+        input_gates.append(from_forward[f_rows, columns] + from_backward[b_rows, columns])
+    layer_1 = model.lstm_1.kernel_weights()
+    starts = as_index(low[ordered])  # index into states padded before: state low - 1
+    ends = as_index(high[ordered] + 1)
+    initial = tuple(
+        torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
+        for states in (full.hidden_1, full.cells_1)
+    )
+    hidden, _ = run_recurrence(
+        torch.stack(input_gates) + layer_1.bias, layer_1.hidden_weight, steps, initial
+    )
+
+    # Outputs: the full message's beyond the window, recomputed parts inside, the gap masked.
+    outputs = full.outputs.expand(len(variants), *full.outputs.shape).clone()
+    flat = outputs.view(-1, outputs.shape[-1])
+    extra = slice(2 * gate_size, None)
+    target = as_index(seq_local * length + forward_positions)
+    f_rows = as_index(forward_rows[seq_local, forward_positions])
+    b_rows = as_index(backward_rows[seq_local, forward_positions])
+    flat[target] = (
+        hidden[0] @ projections.out[:, :size].t()
+        + from_forward[f_rows, extra]
+        + from_backward[b_rows, extra]
+        + full.embedding_outputs[as_index(forward_positions)]
+    )
+    flat.index_add_(
+        0, as_index(seq_local * length + backward_positions), hidden[1] @ projections.out[:, size : 2 * size].t()
+    )
+    outputs[torch.arange(len(variants), device=device), as_index(variants), -1] = float("-inf")
+    return _pool(outputs, projections.out_bias)
+
+
+def occlusion(
+    model: DeepMoji,
+    ids: Sequence[int],
+    top_k: int = 5,
+    *,
+    window: int | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> np.ndarray:
+    """Occlusion scores [N] (float64) of ``ids``: exact unless ``window`` is below ``N - 1``."""
+    if not 1 <= top_k <= model.num_classes:
+        raise ValueError(f"top_k must be from 1 to {model.num_classes}, got {top_k}")
+    if window is not None and window < 1:
+        raise ValueError(f"window must be at least 1 token, got {window}")
+    flat, _ = validate_batch([ids], model.vocab_size)
+    length = len(flat)
+    with torch.inference_mode():
+        projections = _Projections.of(model)
+        full = _full_pass(model, torch.from_numpy(flat).to(model.device), projections)
+        top = np.argsort(-full.probabilities, kind="stable")[:top_k]
+        if length == 1:
+            return np.array([full.probabilities[top].sum()])
+        window = None if window is not None and window >= length - 1 else window
+        low, high = _window_bounds(length, window)
+        scores = np.empty(length)
+        for variants in _chunks(length, window, max_rows):
+            variant_probabilities = _variant_probabilities(model, full, projections, variants, low, high)
+            scores[variants] = (full.probabilities[top] - variant_probabilities.cpu().numpy()[:, top]).sum(axis=1)
+    return scores
+

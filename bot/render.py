@@ -1,0 +1,302 @@
+"""Explanations as text: Discord markdown (escaped, length-bounded) and terminal output.
+
+The user's message is shown character for character with its most influential words in bold.
+Which words are bold (``highlighted``): the three best-scoring tokens, each only if its score is
+positive and at least a fifth of the best score, so a message with one clear driver shows one
+bold word and a message where nothing matters shows none.
+
+Markdown safety: every character Discord could read as markup (``\\ * _ ~ | ` > # - + [ ] ( )
+< @ …``) gets a backslash, which Discord hides, as does ``:`` before ``//`` (links) and the dot
+of ``1.`` at a line start (lists). Mentions (``@everyone``, ``<@123>``, ``<#1>``) and links are
+thereby plain text, code blocks cannot open, and ``unescape`` gives back the exact original.
+Our own ``**`` markers are the only unescaped asterisks, and a lone ``…`` (unescaped) only
+ever marks text we left out.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.explain.explanation import METHODS, Explanation, WordScore
+
+DISCORD_LIMIT = 2000
+BOLD = "**"
+ELLIPSIS = "…"
+#: How many words may be bold, and the share of the best score a bold word needs.
+HIGHLIGHT_COUNT = 3
+HIGHLIGHT_MIN_SHARE = 0.2
+#: Longest word shown in the score list (a pasted blob is one "word").
+SCORE_WORD_CHARS = 40
+
+_ALWAYS_ESCAPED = frozenset("\\*_~|`>#-+[]()<@" + ELLIPSIS)
+_LINK_COLON = re.compile(r":(?=//)")
+_LIST_DOT = re.compile(r"^[ \t]*\d+(\.)", re.MULTILINE)
+_WORD = re.compile(r"\S+")
+_ANSI_BOLD, _ANSI_RESET = "\x1b[1m", "\x1b[0m"
+
+
+def highlighted(explanation: Explanation) -> list[WordScore]:
+    """The words to show in bold, best first (see the module docstring for the rule)."""
+    ranked = sorted(explanation.words, key=lambda word: word.score, reverse=True)
+    if not ranked or ranked[0].score <= 0:
+        return []
+    floor = HIGHLIGHT_MIN_SHARE * ranked[0].score
+    return [word for word in ranked[:HIGHLIGHT_COUNT] if word.score > 0 and word.score >= floor]
+
+
+def escape_pieces(text: str) -> list[str]:
+    """Each character of ``text`` as it must appear in markdown (itself or backslash + itself).
+
+    Per character, so that any cut between characters is also a cut between escapes.
+    """
+    pieces = ["\\" + char if char in _ALWAYS_ESCAPED else char for char in text]
+    for match in _LINK_COLON.finditer(text):
+        pieces[match.start()] = "\\:"
+    for match in _LIST_DOT.finditer(text):
+        pieces[match.start(1)] = "\\."
+    return pieces
+
+
+def escape(text: str) -> str:
+    """``text`` made inert for Discord markdown; ``unescape`` reverses it exactly."""
+    return "".join(escape_pieces(text))
+
+
+def unescape(markdown: str) -> str:
+    """Drop the escaping backslashes and our ``**`` markers: the original text comes back."""
+    out = []
+    index = 0
+    while index < len(markdown):
+        char = markdown[index]
+        if char == "\\" and index + 1 < len(markdown):
+            out.append(markdown[index + 1])
+            index += 2
+        elif markdown.startswith(BOLD, index):
+            index += 2
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The original text prepared for rendering: escaped pieces, their running lengths, bold groups."""
+
+    text: str
+    pieces: list[str]
+    offsets: list[int]  # offsets[i] = rendered length of text[:i]
+    groups: list[tuple[int, int]]  # merged bold spans, in text order
+
+    @classmethod
+    def build(cls, text: str, spans: Sequence[tuple[int, int]]) -> _Layout:
+        pieces = escape_pieces(text)
+        offsets = [0]
+        for piece in pieces:
+            offsets.append(offsets[-1] + len(piece))
+        return cls(text, pieces, offsets, _merge(spans))
+
+    def cost(self, start: int, end: int) -> int:
+        bold = sum(len(BOLD) * 2 for s, e in self.groups if start <= s and e <= end)
+        return self.offsets[end] - self.offsets[start] + bold
+
+    def render(self, start: int, end: int) -> str:
+        marks: dict[int, str] = {}
+        for s, e in self.groups:
+            if start <= s and e <= end:
+                marks[s] = marks.get(s, "") + BOLD
+                marks[e] = BOLD + marks.get(e, "")
+        out = []
+        for index in range(start, end):
+            out.append(marks.get(index, ""))
+            out.append(self.pieces[index])
+        out.append(marks.get(end, "") if end > start else "")
+        return "".join(out)
+
+
+def _merge(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted spans with touching ones joined, so ``**a****b**`` never happens."""
+    merged: list[list[int]] = []
+    for start, end in sorted(span for span in spans if span[1] > span[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def render_message(text: str, spans: Sequence[tuple[int, int]], budget: int) -> str:
+    """``text`` escaped with ``spans`` in bold, at most ``budget`` characters.
+
+    Too long a message keeps the parts around the bold words (best first), grown a whole word
+    at a time, with ``…`` where text was left out. Only a single "word" longer than the budget
+    is cut inside, and then still between two escaped characters.
+    """
+    layout = _Layout.build(text, spans)
+    if layout.cost(0, len(text)) <= budget:
+        return layout.render(0, len(text))
+    by_priority = [span for span in spans if span[1] > span[0]]
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    for units, use_bold in ((words, True), (_characters(text), True), (_characters(text), False)):
+        shortened = _shorten(layout if use_bold else _Layout.build(text, []), units, by_priority, budget)
+        if shortened is not None:
+            return shortened
+    return ""
+
+
+def _characters(text: str) -> list[tuple[int, int]]:
+    return [(index, index + 1) for index in range(len(text)) if not text[index].isspace()]
+
+
+def _shorten(
+    layout: _Layout, units: list[tuple[int, int]], anchors: Sequence[tuple[int, int]], budget: int
+) -> str | None:
+    """Keep whole ``units`` around the anchors (bold spans by priority) within ``budget``."""
+    if not units:
+        return None
+    group_spans = [span for span in anchors if any(g[0] <= span[0] and span[1] <= g[1] for g in layout.groups)]
+    seeds = [_covering(units, span) for span in group_spans] or [(0, 0)]
+    intervals: list[tuple[int, int]] = []
+    for seed in seeds:
+        candidate = _union(intervals + [seed])
+        if _total_cost(layout, units, candidate) <= budget:
+            intervals = candidate
+    if not intervals:
+        return None
+    grown = True
+    while grown:
+        grown = False
+        for position in range(len(intervals)):
+            for step in ((-1, 0), (0, 1)):
+                if position >= len(intervals):
+                    break
+                first, last = intervals[position]
+                wider = (max(first + step[0], 0), min(last + step[1], len(units) - 1))
+                if wider == (first, last):
+                    continue
+                candidate = _union(intervals[:position] + [wider] + intervals[position + 1 :])
+                if _total_cost(layout, units, candidate) <= budget:
+                    intervals, grown = candidate, True
+    return _join(layout, units, intervals)
+
+
+def _covering(units: list[tuple[int, int]], span: tuple[int, int]) -> tuple[int, int]:
+    """Indices of the first and last unit overlapping ``span``."""
+    inside = [i for i, (s, e) in enumerate(units) if s < span[1] and e > span[0]]
+    return (inside[0], inside[-1])
+
+
+def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Unit intervals sorted, overlapping or neighbouring ones joined."""
+    merged: list[list[int]] = []
+    for first, last in sorted(intervals):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    return [(first, last) for first, last in merged]
+
+
+def _char_range(layout: _Layout, units: list[tuple[int, int]], interval: tuple[int, int]) -> tuple[int, int]:
+    """Characters of a unit interval; the text's own edges are kept whole (leading spaces too)."""
+    first, last = interval
+    start = 0 if first == 0 else units[first][0]
+    end = len(layout.text) if last == len(units) - 1 else units[last][1]
+    # Bold groups are never split: widen to any group the edges fall into.
+    for s, e in layout.groups:
+        if s < start < e:
+            start = s
+        if s < end < e:
+            end = e
+    return start, end
+
+
+def _pieces(layout: _Layout, units: list[tuple[int, int]], intervals: list[tuple[int, int]]):
+    """(start, end) character ranges and the ellipses around them."""
+    ranges = [_char_range(layout, units, interval) for interval in intervals]
+    head = "" if ranges[0][0] == 0 else ELLIPSIS + " "
+    tail = "" if ranges[-1][1] == len(layout.text) else " " + ELLIPSIS
+    return ranges, head, tail
+
+
+def _total_cost(layout: _Layout, units: list[tuple[int, int]], intervals: list[tuple[int, int]]) -> int:
+    ranges, head, tail = _pieces(layout, units, intervals)
+    separators = (len(ranges) - 1) * len(f" {ELLIPSIS} ")
+    return len(head) + len(tail) + separators + sum(layout.cost(s, e) for s, e in ranges)
+
+
+def _join(layout: _Layout, units: list[tuple[int, int]], intervals: list[tuple[int, int]]) -> str:
+    ranges, head, tail = _pieces(layout, units, intervals)
+    return head + f" {ELLIPSIS} ".join(layout.render(s, e) for s, e in ranges) + tail
+
+
+def _boldable(text: str, word: WordScore) -> bool:
+    """Only visible text can be bold (not an empty span or a line break)."""
+    return not text[word.start : word.end].isspace() and word.end > word.start
+
+
+def _score_word(text: str, word: WordScore) -> str:
+    """The word as written in the message (the token if that is blank), shortened if a pasted blob."""
+    written = text[word.start : word.end] if _boldable(text, word) else word.word
+    if len(written) > SCORE_WORD_CHARS:
+        written = written[: SCORE_WORD_CHARS - 1] + ELLIPSIS
+    return written
+
+
+def _emoji_line(explanation: Explanation) -> str:
+    return "  ·  ".join(f"{emoji.reaction} {probability:.1%}" for emoji, probability in explanation.top_emojis)
+
+
+def _method_note(explanation: Explanation) -> str:
+    note = f"{explanation.method}: {METHODS.get(explanation.method, '')}"
+    if explanation.approximate:
+        note += (
+            f". Approximate: long message, states recomputed only within {explanation.window} "
+            "tokens of each left-out word"
+        )
+    return note + "."
+
+
+def render_markdown(explanation: Explanation, limit: int = DISCORD_LIMIT) -> str:
+    """The ``/why`` reply: the message with bold words, the top emojis, the bold words' scores."""
+    best = highlighted(explanation)
+    if best:
+        scores = "  ·  ".join(
+            f"{BOLD}{escape(_score_word(explanation.text, word))}{BOLD} {word.score:+.3f}" for word in best
+        )
+    else:
+        scores = "No single word stands out."
+    footer = f"\n\n{_emoji_line(explanation)}\n{scores}\n-# {_method_note(explanation)}"
+    budget = limit - len(footer)
+    if budget < 1:
+        raise ValueError(f"limit {limit} leaves no room for the message")
+    spans = [(word.start, word.end) for word in best if _boldable(explanation.text, word)]
+    return render_message(explanation.text, spans, budget) + footer
+
+
+def _printable(text: str) -> str:
+    """Control characters shown as U+FFFD: a message must not drive the terminal."""
+    return "".join(
+        "\ufffd" if unicodedata.category(char) == "Cc" and char not in "\n\t" else char for char in text
+    )
+
+
+def render_terminal(explanation: Explanation, ansi: bool) -> str:
+    """The same explanation for a terminal: bold via ANSI when ``ansi``, else ``**`` markers."""
+    opening, closing = (_ANSI_BOLD, _ANSI_RESET) if ansi else (BOLD, BOLD)
+    best = highlighted(explanation)
+    text = explanation.text
+    out, cursor = [], 0
+    for start, end in _merge([(word.start, word.end) for word in best if _boldable(text, word)]):
+        out += [_printable(text[cursor:start]), opening, _printable(text[start:end]), closing]
+        cursor = end
+    out.append(_printable(text[cursor:]))
+    lines = ["".join(out), "", _emoji_line(explanation)]
+    lines += [
+        f"{opening}{_printable(_score_word(text, word))}{closing} {word.score:+.3f}" for word in best
+    ] or ["No single word stands out."]
+    lines.append(_method_note(explanation))
+    return "\n".join(lines)
