@@ -1,13 +1,12 @@
 """What `whymoji run` and `whymoji check` both settle before the bot connects.
 
-Model files (downloaded on a container's first start, when allowed), the torch device, and a
-printable store URL. Kept free of Discord so `check` can use it without connecting anywhere.
+Model files (downloaded on a container's first start, when allowed) and the torch device.
+Kept free of Discord so `check` can use it without connecting anywhere.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
 import torch
 
@@ -15,9 +14,6 @@ from bot.deepmoji.files import ModelFiles, ModelFilesError, resolve_model_files
 from bot.deepmoji.model import DeviceError
 
 log = logging.getLogger(__name__)
-
-#: ``scheme://user:PASSWORD@`` in a URL; the user part may be empty.
-_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/@:]*:)[^@/]*@", re.IGNORECASE)
 
 
 def require_device(device: str) -> None:
@@ -49,11 +45,9 @@ def locate_model_files(model, *, download: bool = True) -> ModelFiles:
     )
     try:
         return resolve_model_files(**where, download=False)
-    except ModelFilesError as error:
-        if model.offline:
+    except ModelFilesError:
+        if not download or model.offline:
             raise
-        if not download:
-            raise ModelFilesError(f"{error} (downloads are turned off here)") from error
     log.info(
         "model files not found locally: downloading them from the Hugging Face Hub (%s) into %s",
         model.repo_id,
@@ -63,7 +57,3 @@ def locate_model_files(model, *, download: bool = True) -> ModelFiles:
     log.info("model files downloaded: %s, %s", files.weights, files.vocabulary)
     return files
 
-
-def masked_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to print and log."""
-    return _PASSWORD.sub(r"\1***@", url)
