@@ -253,6 +253,7 @@ class RestApi:
         emoji = request.match_info["emoji"]
         if emoji not in message.reactions:
             message.reactions.append(emoji)
+            message.reaction_times.append(time.monotonic())
         return web.Response(status=204, headers=headers)
 
     async def remove_reaction(self, request: web.Request) -> web.Response:

@@ -205,7 +205,7 @@ class FakeDiscord:
         self.changed()
         return message
 
-    async def slash(self, user: User, channel: Channel, command: str, **options: Any) -> InteractionRecord:
+    async def slash(self, user: User, channel: Channel, command: str, /, **options: Any) -> InteractionRecord:
         """Run a registered slash command, e.g. ``slash(alice, general, "whymoji channel", enabled=True)``.
 
         The first word is the command, further words its subcommand group/subcommand.

@@ -219,6 +219,10 @@ class Message:
     #: The JSON body the bot sent to create or last edit it (None for users' messages).
     body: dict[str, Any] | None = None
     reactions: list[str] = field(default_factory=list)
+    #: ``time.monotonic()`` when each reaction landed (for latency figures).
+    reaction_times: list[float] = field(default_factory=list)
+    #: ``time.monotonic()`` when the message was created in the fake.
+    created_at: float = field(default_factory=time.monotonic)
     webhook_id: int | None = None
 
     def payload(self, world: World, *, content_visible: bool = True) -> dict[str, Any]:
