@@ -131,6 +131,16 @@ async def test_injected_429s_are_retried_by_discord_py_and_nothing_is_lost():
         assert message.reactions == ["😂", "😭"] and client.errors == []
 
 
+async def test_bucket_headers_let_discord_py_pace_itself_without_429s():
+    async with FakeDiscord(reaction_limit=(1, 0.2)) as fake:
+        client = Recorder()
+        async with connected(client, fake):
+            message = await fake.send_message(fake.general, fake.alice, "😂 😭 👍")
+            await fake.wait_for(lambda: len(message.reactions) == 3, 10, "three paced reactions")
+        # One reaction per window: a 429 would show that discord.py ignored the bucket headers.
+        assert [call.status for call in fake.calls("PUT", "/reactions/")] == [204, 204, 204]
+
+
 async def test_forbidden_channel_answers_403():
     async with FakeDiscord() as fake:
         secret = fake.add_channel("secret")
