@@ -35,7 +35,11 @@ class Connection:
 
     def __init__(self, ws: web.WebSocketResponse, compress: str | None) -> None:
         self.ws = ws
+        # discord.py asks for zlib-stream (zstd-stream when ``zstandard`` is installed); it
+        # reads text frames whatever it asked for, so any other choice gets plain JSON.
         self._zlib = zlib.compressobj() if compress == "zlib-stream" else None
+        if compress not in (None, "zlib-stream"):
+            log.info("fake gateway: compression %s not supported, sending plain JSON", compress)
 
     async def send(self, payload: dict[str, Any]) -> None:
         text = json.dumps(payload)

@@ -74,7 +74,6 @@ class CommandRegistry:
         self.application_id = application_id
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
-        self.sync_count = 0
 
     def put(self, guild_id: int | None, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Replace a scope's commands (bulk overwrite), giving each an id as Discord does."""
@@ -96,7 +95,6 @@ class CommandRegistry:
             self.global_commands = stored
         else:
             self.guild_commands[guild_id] = stored
-        self.sync_count += 1
         return stored
 
     def _scope(self, guild_id: int | None) -> list[dict[str, Any]]:

@@ -239,15 +239,13 @@ class RestApi:
         return problem or json_reply(message.payload(self.world))
 
     async def add_reaction(self, request: web.Request) -> web.Response:
-        channel_id = int(request.match_info["channel"])
-        if self.fake.pending_rate_limits > 0 and channel_id not in self.fake.forbidden_channels:
-            self.fake.pending_rate_limits -= 1
-            _, headers = self.fake.reaction_bucket.take(-1)  # headers only; no real use counted
-            return too_many_requests(self.fake.rate_limit_retry_after, headers)
-        allowed, headers = self.fake.reaction_bucket.take(channel_id)
+        allowed, headers = self.fake.reaction_bucket.take(int(request.match_info["channel"]))
         message, problem = self._message(request)
         if problem:
             return problem
+        if self.fake.pending_rate_limits > 0:
+            self.fake.pending_rate_limits -= 1
+            return too_many_requests(self.fake.rate_limit_retry_after, headers)
         if not allowed:
             return too_many_requests(float(headers["X-RateLimit-Reset-After"]), headers)
         emoji = request.match_info["emoji"]
