@@ -127,10 +127,18 @@ def test_out_of_range_ids_are_refused(bad_id):
         model.predict([[3], [4, 5], [6, bad_id]])
 
 
-def test_non_integer_ids_are_refused():
+@pytest.mark.parametrize("bad_row", [[3, "five"], [3, 4.5], "abc"])
+def test_non_integer_ids_are_refused(bad_row):
     model, _ = small_model()
     with pytest.raises(ValueError, match="integers"):
-        model.predict([[3, "five"]])
+        model.predict([[3], bad_row])
+
+
+def test_numpy_and_tensor_rows_are_accepted():
+    model, _ = small_model()
+    expected = model.predict([[5, 6, 7]])
+    np.testing.assert_array_equal(model.predict([np.array([5, 6, 7])]), expected)
+    np.testing.assert_array_equal(model.predict([(5, 6, 7)]), expected)
 
 
 def test_empty_batch_gives_no_rows():

@@ -331,10 +331,9 @@ def validate_batch(batch: Sequence[Sequence[int]], vocab_size: int) -> tuple[np.
     for row, length in enumerate(lengths):
         if length == 0:
             raise ValueError(f"row {row} of the batch is an empty sequence; DeepMoji needs at least one token")
-    try:
-        flat = np.fromiter(chain.from_iterable(batch), dtype=np.int64, count=sum(lengths))
-    except (TypeError, ValueError, OverflowError) as error:
-        raise ValueError(f"token ids must be integers: {error}") from None
+    flat = np.array(list(chain.from_iterable(batch)), dtype=None if lengths else np.int64)
+    if flat.dtype.kind not in "iu":
+        raise ValueError(f"token ids must be integers, got values of type {flat.dtype}")
     bad = np.flatnonzero((flat < 0) | (flat >= vocab_size))
     if bad.size:
         row = int(np.searchsorted(np.cumsum(lengths), bad[0], side="right"))
