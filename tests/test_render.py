@@ -1,0 +1,238 @@
+"""Rendering: the original text survives escaping exactly, nothing the user typed acts as markup."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from bot.deepmoji.emojis import EMOJIS
+from bot.explain.explanation import Explanation, WordScore
+from bot.render import (
+    DISCORD_LIMIT,
+    ELLIPSIS,
+    escape,
+    highlighted,
+    render_markdown,
+    render_message,
+    render_terminal,
+    unescape,
+)
+
+HOSTILE_PIECES = [
+    "*", "**", "_", "__", "~~", "||", "`", "```", "```py\n", ">", ">>> ", "# ", "## ", "-# ", "- ", "+ ",
+    "1. ", "\\", "\\\\", "\\*", "[", "](", ")", "(", "<", ">", "@everyone", "@here", "<@123>", "<@!5>",
+    "<@&1>", "<#1>", "</cmd:1>", "<:e:2>", "<t:1:R>", "https://evil.example/x?a=1", "http://a.b",
+    "[click](https://x.y)", "<https://x.y>", ELLIPSIS, "...", ":", "//", "\n", "\n\n", " ", "  ", "\t",
+    "love", "so", "much", "!!!", "don't", "😂", "❤️", "é", "\u200b", "\x1b[31m", "a_b_c", "x*y*z",
+]
+
+
+def hostile_texts(count: int, seed: int = 0, max_pieces: int = 30) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(HOSTILE_PIECES) for _ in range(rng.randint(1, max_pieces))) for _ in range(count)]
+
+
+def unescaped_markdown_chars(markdown: str) -> list[str]:
+    """Characters Discord would treat as markup: a special character not preceded by a backslash."""
+    found, index = [], 0
+    while index < len(markdown):
+        if markdown[index] == "\\":
+            index += 2
+            continue
+        if markdown[index] in "\\*_~|`>#-+[]()<@":
+            found.append(markdown[index])
+        index += 1
+    return found
+
+
+def bold_groups(markdown: str) -> list[str]:
+    """The original text inside each of our ``**`` pairs (escaped asterisks are text)."""
+    groups, inside, index = [], False, 0
+    while index < len(markdown):
+        if markdown[index] == "\\":
+            if inside:
+                groups[-1] += markdown[index + 1]
+            index += 2
+        elif markdown.startswith("**", index):
+            inside = not inside
+            groups += [""] if inside else []
+            index += 2
+        else:
+            if inside:
+                groups[-1] += markdown[index]
+            index += 1
+    assert not inside, "every bold span is closed"
+    return groups
+
+
+def explanation_of(text: str, spans_scores: list[tuple[int, int, float]], method: str = "occlusion") -> Explanation:
+    words = tuple(WordScore(text[s:e] or "x", s, e, score) for s, e, score in spans_scores)
+    return Explanation(text, words, ((EMOJIS[0], 0.5), (EMOJIS[3], 0.2)), method)
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+
+
+@pytest.mark.parametrize("text", hostile_texts(300) + ["", "\\", "a\\", "**", "1. x\n 22. y", "ok…"])
+def test_escape_round_trips_and_leaves_no_markup(text):
+    escaped = escape(text)
+    assert unescape(escaped) == text
+    assert unescaped_markdown_chars(escaped) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "must_not_contain"),
+    [
+        ("@everyone hi", "@everyone"),
+        ("@here", "@here"),
+        ("hey <@123>", "<@"),
+        ("<@&1> <#1>", "<#"),
+        ("see https://evil.example", "https://"),
+        ("```py\nprint(1)\n```", "``"),
+        ("||spoiler||", "||"),
+        ("~~gone~~", "~~"),
+        ("**bold** and __under__", "**"),
+        ("> quote", "> "),
+        ("# header", "# "),
+        ("1. list", "1. "),
+        ("[x](https://a.b)", "]("),
+    ],
+)
+def test_mentions_links_and_markup_are_neutralised(text, must_not_contain):
+    escaped = escape(text)
+    assert re.search(r"(?<!\\)" + re.escape(must_not_contain), escaped) is None
+    assert unescape(escaped) == text
+
+
+def test_bold_markers_are_stripped_with_the_escapes():
+    text = "I *love* you so_much!!! @everyone"
+    spans = [(3, 7), (16, 20)]  # "love" inside asterisks, "much" after an underscore
+    markdown = render_message(text, spans, DISCORD_LIMIT)
+    assert "**love**" in markdown and "**much**" in markdown
+    assert unescape(markdown) == text
+
+
+@pytest.mark.parametrize("text", hostile_texts(150, seed=1))
+def test_bold_words_with_markdown_characters_round_trip(text):
+    spans = word_spans(text)[:3]
+    markdown = render_message(text, spans, DISCORD_LIMIT * 10)
+    assert unescape(markdown) == text
+    assert bold_groups(markdown) == [text[start:end] for start, end in spans]
+
+
+def test_touching_bold_words_become_one_bold_span():
+    text = "love!!! you"
+    markdown = render_message(text, [(0, 4), (4, 7)], DISCORD_LIMIT)
+    assert markdown == "**love!!!** you"
+    assert "****" not in markdown
+
+
+def test_highlight_rule_top_three_clearly_positive():
+    text = "a b c d e"
+    spans = word_spans(text)
+    scored = explanation_of(text, [(s, e, score) for (s, e), score in zip(spans, [0.5, 0.3, 0.05, 0.4, -0.9])])
+    assert [w.word for w in highlighted(scored)] == ["a", "d", "b"]
+    weak = explanation_of(text, [(s, e, score) for (s, e), score in zip(spans, [0.5, 0.09, 0.05, 0.0, -1])])
+    assert [w.word for w in highlighted(weak)] == ["a"]  # 0.09 is under a fifth of 0.5
+    negative = explanation_of(text, [(s, e, -0.1) for s, e in spans])
+    assert highlighted(negative) == []
+    assert "No single word stands out." in render_markdown(negative)
+
+
+def test_markdown_reply_layout():
+    text = "I love you > all"
+    explanation = explanation_of(text, [(0, 1, 0.01), (2, 6, 0.4), (7, 10, 0.1), (11, 12, 0.0), (13, 16, -0.1)])
+    reply = render_markdown(explanation)
+    message, rest = reply.split("\n\n", 1)
+    assert message == "I **love** **you** \\> all"
+    emoji_line, scores, note = rest.split("\n")
+    assert EMOJIS[0].reaction in emoji_line and "50.0%" in emoji_line
+    assert scores == "**love** +0.400  ·  **you** +0.100"  # 0.1 is over a fifth of 0.4; 0.01 is not
+    assert note.startswith("-# occlusion")
+
+
+def test_approximation_is_said_in_the_reply():
+    explanation = Explanation("hi there", (WordScore("hi", 0, 2, 0.3),), ((EMOJIS[0], 0.9),), "occlusion", True, 32)
+    assert "Approximate" in render_markdown(explanation) and "32 tokens" in render_markdown(explanation)
+    assert "Approximate" in render_terminal(explanation, ansi=False)
+
+
+def long_hostile_text(seed: int, words: int = 700) -> str:
+    rng = random.Random(seed)
+    return " ".join(rng.choice(["word", "*x*", "@everyone", "<@1>", "a_b", "```", "\\", "love", "|", "é"]) for _ in range(words))
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("limit", [2000, 400])
+def test_long_messages_are_shortened_visibly_around_the_bold_words(seed, limit):
+    text = long_hostile_text(seed)
+    spans = word_spans(text)
+    rng = random.Random(seed)
+    chosen = rng.sample(range(len(spans)), 3)
+    explanation = explanation_of(text, [(*spans[i], 1.0 - 0.1 * rank) for rank, i in enumerate(chosen)])
+    reply = render_markdown(explanation, limit=limit)
+    assert len(reply) <= limit
+    message = reply.split("\n\n", 1)[0]
+    fragments = _split_unescaped(message, ELLIPSIS)
+    assert len(fragments) > 1  # something was left out, and it shows
+    position = 0
+    for fragment in fragments:
+        original = unescape(fragment.strip(" ")) if fragment.strip(" ") else ""
+        if not original:
+            continue
+        found = text.find(original, position)
+        assert found >= 0, "every fragment is a piece of the original text"
+        # Cut only between words: a fragment starts and ends at a word boundary.
+        assert found == 0 or text[found - 1] == " "
+        assert found + len(original) == len(text) or text[found + len(original)] == " "
+        position = found + len(original)
+    for i in chosen:
+        assert f"**{escape(text[spans[i][0]:spans[i][1]])}**" in message
+
+
+def _split_unescaped(markdown: str, separator: str) -> list[str]:
+    parts, current, index = [], [], 0
+    while index < len(markdown):
+        if markdown[index] == "\\":
+            current.append(markdown[index : index + 2])
+            index += 2
+        elif markdown[index] == separator:
+            parts.append("".join(current))
+            current, index = [], index + 1
+        else:
+            current.append(markdown[index])
+            index += 1
+    parts.append("".join(current))
+    return parts
+
+
+def test_one_giant_word_is_cut_between_escapes():
+    text = "*" * 1500 + "love" + "_" * 1500
+    explanation = explanation_of(text, [(1500, 1504, 0.5)])
+    reply = render_markdown(explanation)
+    assert len(reply) <= DISCORD_LIMIT
+    message = reply.split("\n\n", 1)[0]
+    assert "**love**" in message and message.startswith(ELLIPSIS) and message.endswith(ELLIPSIS)
+    inner = unescape(message.strip(ELLIPSIS + " "))
+    assert inner in text and unescaped_markdown_chars(message.replace("**", "")) == []
+
+
+def test_short_messages_are_never_shortened():
+    text = long_hostile_text(0, words=100)
+    explanation = explanation_of(text, [(0, 4, 0.5)])
+    message = render_markdown(explanation, limit=10_000).split("\n\n", 1)[0]
+    assert unescape(message) == text
+
+
+def test_terminal_output_bold_and_safe():
+    text = "I love you\x1b[2J!"
+    explanation = explanation_of(text, [(0, 1, 0.01), (2, 6, 0.4), (7, 10, 0.1), (10, 14, 0.0)])
+    plain = render_terminal(explanation, ansi=False)
+    assert plain.splitlines()[0] == "I **love** **you**\ufffd[2J!"
+    coloured = render_terminal(explanation, ansi=True)
+    assert coloured.splitlines()[0] == "I \x1b[1mlove\x1b[0m \x1b[1myou\x1b[0m\ufffd[2J!"
+    assert "\x1b[2J" not in coloured
+    assert "**love** +0.400" in plain
