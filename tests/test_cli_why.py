@@ -1,0 +1,75 @@
+"""`whymoji why`: terminal text, --json, and one-line errors with a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.cli import main
+
+
+@pytest.fixture
+def model_args(small_model_dir) -> list[str]:
+    return [
+        "--weights", str(small_model_dir / "pytorch_model.bin"),
+        "--vocabulary", str(small_model_dir / "vocabulary.json"),
+        "--offline",
+    ]
+
+
+def test_why_prints_the_message_emojis_and_method(model_args, capsys):
+    assert main(["why", *model_args, "i love you so much"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].replace("**", "") == "i love you so much"  # not a TTY: plain ** markers
+    assert "\x1b[" not in "\n".join(lines)
+    assert "%" in lines[2]
+    assert lines[-1].startswith("occlusion:")
+
+
+def test_why_json_has_words_spans_scores_and_emojis(model_args, capsys):
+    text = "you are so stupid !!"
+    assert main(["why", *model_args, "--json", "--method", "attention", text]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["text"] == text and result["method"] == "attention" and result["approximate"] is False
+    assert [text[w["start"] : w["end"]] for w in result["words"]] == ["you", "are", "so", "stupid", "!!"]
+    assert sum(w["score"] for w in result["words"]) == pytest.approx(1.0)
+    assert len(result["top_emojis"]) == 5
+    probabilities = [e["probability"] for e in result["top_emojis"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_words_are_joined_into_one_message(model_args, capsys):
+    assert main(["why", *model_args, "--json", "hello", "world"]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == "hello world"
+
+
+def test_empty_text_is_a_one_line_error(model_args, capsys):
+    assert main(["why", *model_args, "   "]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("whymoji: error:") and "empty" in error and "\n" not in error
+
+
+def test_missing_weights_is_a_one_line_error(small_model_dir, tmp_path, capsys):
+    code = main(["why", "--weights", str(tmp_path / "nope.bin"),
+                 "--vocabulary", str(small_model_dir / "vocabulary.json"), "--offline", "hi"])
+    assert code == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("whymoji: error:") and "nope.bin" in error and "\n" not in error
+
+
+def test_unknown_method_is_refused_by_the_parser(model_args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["why", *model_args, "--method", "magic", "hi"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'magic'" in capsys.readouterr().err
+
+
+def test_terminal_gets_ansi_bold(model_args, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["why", *model_args, "--method", "attention", "i love you"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "\x1b[1m" in first and "**" not in first
+    assert first.replace("\x1b[1m", "").replace("\x1b[0m", "") == "i love you"
