@@ -91,12 +91,16 @@ def model_files(kind: str, folder: Path) -> tuple[Path, Path]:
 
 
 async def settle(fake: FakeDiscord, messages: list[Message], quiet_s: float, timeout_s: float) -> None:
-    """Return once no reaction has arrived for ``quiet_s`` seconds (or ``timeout_s`` passed)."""
+    """Return once reactions have started and none has arrived for ``quiet_s`` seconds.
+
+    Bounded by ``timeout_s`` overall (the first model run of a fresh bot may take a while).
+    """
     deadline = time.monotonic() + timeout_s
 
     def total() -> int:
         return sum(len(m.reactions) for m in messages)
 
+    await fake.wait_for(total, timeout_s, "the first reaction")
     seen = -1
     while seen != total() and time.monotonic() < deadline:
         seen = total()

@@ -183,14 +183,13 @@ async def test_invalid_session_makes_the_client_identify_again_through_the_endpo
 
 async def test_sharded_client_with_a_set_shard_count_reaches_the_fake_gateway():
     async with FakeDiscord(shard_count=2) as fake:
-        other = fake.world.add_guild("second", fake.owner)
-        fake.world.add_member(other, fake.bot_user)
+        other = fake.add_guild("second", shard=1 - fake.shard_of(fake.guild.id))
         client = make_client(shard_count=2)
         async with connected(client, fake):
             await fake.wait_until_connected()
             assert {s.shard for s in fake.gateway.sessions.values()} == {(0, 2), (1, 2)}
-            assert client.get_guild(other.id) is not None and client.get_guild(fake.guild.id) is not None
-            assert client.get_guild(other.id).shard_id == fake.shard_of(other.id)
+            shards = {client.get_guild(guild.id).shard_id for guild in (fake.guild, other)}
+            assert shards == {0, 1}
         assert not fake.calls("GET", "/gateway/bot")
 
 

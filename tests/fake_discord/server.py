@@ -68,10 +68,7 @@ class FakeDiscord:
         self.owner = world.add_user("owner")
         self.bot_user = world.add_user("whymoji", bot=True)
         self.application_id = self.bot_user.id
-        self.guild = world.add_guild("whymoji test", self.owner)
-        self.bot_role = world.add_role(self.guild, "whymoji", BOT_PERMISSIONS)
-        self.moderator_role = world.add_role(self.guild, "moderators", MODERATOR_PERMISSIONS)
-        world.add_member(self.guild, self.bot_user, (self.bot_role,))
+        self.guild = self.add_guild("whymoji test")
         self.general = world.add_channel(self.guild, "general")
         self.mod_channel = world.add_channel(self.guild, "moderators")
         self.alice = self.add_user("alice")
@@ -148,11 +145,30 @@ class FakeDiscord:
 
     # -- the world ----------------------------------------------------------------------------
 
+    def add_guild(self, name: str, *, shard: int | None = None) -> Guild:
+        """A guild owned by ``owner`` with the bot in it (role ``whymoji``) and a ``moderators``
+        role; ``shard`` picks the shard it belongs to. Add guilds before the bot connects."""
+        guild_id = self.world.ids.next()
+        if shard is not None:
+            # A guild's shard is (id >> 22) % shard_count: move the id's timestamp a few ms on.
+            guild_id += ((shard - self.shard_of(guild_id)) % self.shard_count) << 22
+            self.world.ids.skip_to(guild_id)
+        guild = self.world.add_guild(name, self.owner, guild_id)
+        bot_role = self.world.add_role(guild, "whymoji", BOT_PERMISSIONS)
+        self.world.add_role(guild, "moderators", MODERATOR_PERMISSIONS)
+        self.world.add_member(guild, self.bot_user, (bot_role,))
+        return guild
+
     def add_user(self, name: str, *, moderator: bool = False, guild: Guild | None = None) -> User:
         """A new member of ``guild`` (default: the test guild), optionally a moderator."""
         user = self.world.add_user(name)
-        self.world.add_member(guild or self.guild, user, (self.moderator_role,) if moderator else ())
+        self.join(user, guild or self.guild, moderator=moderator)
         return user
+
+    def join(self, user: User, guild: Guild, *, moderator: bool = False) -> None:
+        """Make ``user`` a member of ``guild``, with its ``moderators`` role if asked."""
+        roles = tuple(role for role in guild.roles if moderator and role.name == "moderators")
+        self.world.add_member(guild, user, roles)
 
     def add_channel(self, name: str, guild: Guild | None = None) -> Channel:
         """A new text channel; add channels before the bot connects (GUILD_CREATE carries them)."""

@@ -49,6 +49,10 @@ class Snowflakes:
         self._last = max(candidate, self._last + 1)
         return self._last
 
+    def skip_to(self, taken: int) -> None:
+        """Never hand out ``taken`` or anything below it (it was chosen by hand)."""
+        self._last = max(self._last, taken)
+
 
 def iso_now() -> str:
     return datetime.now(timezone.utc).isoformat()
@@ -278,8 +282,8 @@ class World:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, owner: User) -> Guild:
-        guild_id = self.ids.next()
+    def add_guild(self, name: str, owner: User, guild_id: int | None = None) -> Guild:
+        guild_id = guild_id or self.ids.next()
         everyone = Role(guild_id, "@everyone", EVERYONE_PERMISSIONS)
         guild = Guild(guild_id, name, owner.id, roles=[everyone])
         self.guilds[guild_id] = guild
