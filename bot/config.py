@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -183,6 +184,21 @@ def integer_list(low: int = 0) -> Option:
     return Option(check, _integer_list_text, optional=True)
 
 
+_QUERY_PASSWORD = re.compile(r"((?:^|&)password=)[^&]*")
+
+
+def redact_url(value: str) -> str:
+    """The URL with any password replaced by ``***``, fit for messages and logs."""
+    parts = urlsplit(value)
+    query = _QUERY_PASSWORD.sub(r"\1***", parts.query)
+    if parts.password is None and query == parts.query:
+        return value
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc, query=query).geturl()
+
+
 def _key(default: Any, option: Option) -> Any:
     """A dataclass field that is also a config key read through ``option``."""
     return field(default=default, metadata={"option": option})
@@ -250,11 +266,7 @@ class DatabaseConfig:
 
     def __repr__(self) -> str:
         """Hide a password that may be part of the URL."""
-        parts = urlsplit(self.url)
-        if parts.password is None:
-            return f"DatabaseConfig(url={self.url!r})"
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return f"DatabaseConfig(url={parts._replace(netloc=netloc).geturl()!r})"
+        return f"DatabaseConfig(url={redact_url(self.url)!r})"
 
 
 @dataclass(frozen=True)

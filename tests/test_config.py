@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config, ConfigError, load_config, options, sections
+from bot.config import Config, ConfigError, load_config, options, redact_url, sections
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO_ROOT / "config.example.toml"
@@ -165,6 +165,10 @@ def test_database_password_is_hidden_from_repr():
     config = load_config(None, environ={"WHYMOJI_DATABASE_URL": "postgresql://bot:hunter2@db/whymoji"})
     assert config.database.url == "postgresql://bot:hunter2@db/whymoji"
     assert "hunter2" not in repr(config)
+    assert redact_url("postgresql://bot@db/whymoji?password=hunter2&sslmode=require") == (
+        "postgresql://bot@db/whymoji?password=***&sslmode=require"
+    )
+    assert redact_url("sqlite:////var/lib/whymoji.sqlite3") == "sqlite:////var/lib/whymoji.sqlite3"
 
 
 def test_config_is_frozen():

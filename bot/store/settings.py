@@ -1,0 +1,193 @@
+"""Per-server settings, enabled channels and user opt-outs, over either database backend.
+
+Unset settings are stored as NULL and filled from ``GuildDefaults`` when read, so changing a
+config default moves every server that never chose. There is no cache: every read asks the
+database, so a process sees other processes' writes at once (SQLite reads take microseconds,
+a PostgreSQL read one round trip).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.config import Config, ModerationConfig, Option, ReactionsConfig, option_of
+from bot.store.errors import InvalidSetting
+
+logger = logging.getLogger(__name__)
+
+#: Discord ids are positive 64-bit snowflakes; the columns are signed 64-bit integers.
+MAX_ID = (1 << 63) - 1
+
+
+@dataclass(frozen=True)
+class GuildDefaults:
+    """What a server gets for every setting it never chose (from the config file)."""
+
+    top_k: int
+    threshold: float
+    cooldown_s: float
+    mod_threshold: float
+
+    @classmethod
+    def from_config(cls, config: Config) -> GuildDefaults:
+        return cls(
+            top_k=config.reactions.top_k,
+            threshold=config.reactions.threshold,
+            cooldown_s=config.reactions.cooldown_s,
+            mod_threshold=config.moderation.threshold,
+        )
+
+
+@dataclass(frozen=True)
+class GuildSettings:
+    guild_id: int
+    enabled_channels: frozenset[int]
+    top_k: int
+    threshold: float
+    cooldown_s: float
+    mod_channel_id: int | None
+    mod_threshold: float
+
+
+def check_id(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise InvalidSetting(f"{name} must be a Discord id (a positive 64-bit integer), got {value!r}")
+    return value
+
+
+def _id_rule(name: str) -> Option:
+    """An Option-shaped rule for a channel id setting."""
+
+    def check(value: Any) -> int:
+        return check_id(name, value)
+
+    return Option(check, int)
+
+
+#: Column -> the rule its values obey; the same rules as the config defaults they override.
+RULES: dict[str, Option] = {
+    "top_k": option_of(ReactionsConfig, "top_k"),
+    "threshold": option_of(ReactionsConfig, "threshold"),
+    "cooldown_s": option_of(ReactionsConfig, "cooldown_s"),
+    "mod_channel_id": _id_rule("mod_channel_id"),
+    "mod_threshold": option_of(ModerationConfig, "threshold"),
+}
+COLUMNS = tuple(RULES)
+
+
+def checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``update_guild`` arguments; ``None`` stays ``None`` (back to the default)."""
+    unknown = sorted(set(changes) - set(RULES))
+    if unknown:
+        raise InvalidSetting(f"unknown setting {', '.join(unknown)} (known: {', '.join(COLUMNS)})")
+    checked = {}
+    for name, value in changes.items():
+        if value is None:
+            checked[name] = None
+            continue
+        try:
+            checked[name] = RULES[name].check(value)
+        except ValueError as error:
+            raise InvalidSetting(f"{name}: {error}") from None
+    return checked
+
+
+class Database(Protocol):
+    """What a backend offers the store (see ``sqlite.py`` and ``postgres.py``)."""
+
+    dialect: str
+
+    async def execute(self, sql: str, *args: Any) -> None: ...
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]: ...
+
+    async def close(self) -> None: ...
+
+
+class SettingsStore:
+    """The bot's persistent settings; get one from ``open_store``."""
+
+    def __init__(self, database: Database, defaults: GuildDefaults) -> None:
+        self._database = database
+        self.defaults = defaults
+
+    @property
+    def dialect(self) -> str:
+        return self._database.dialect
+
+    async def get_guild(self, guild_id: int) -> GuildSettings:
+        check_id("guild_id", guild_id)
+        rows = await self._database.fetch(
+            f"SELECT {', '.join(COLUMNS)} FROM guild_settings WHERE guild_id = ?", guild_id
+        )
+        stored = dict(zip(COLUMNS, rows[0])) if rows else dict.fromkeys(COLUMNS)
+        channels = await self._database.fetch(
+            "SELECT channel_id FROM enabled_channels WHERE guild_id = ?", guild_id
+        )
+        return GuildSettings(
+            guild_id=guild_id,
+            enabled_channels=frozenset(row[0] for row in channels),
+            top_k=self._or_default(stored["top_k"], self.defaults.top_k),
+            threshold=self._or_default(stored["threshold"], self.defaults.threshold),
+            cooldown_s=self._or_default(stored["cooldown_s"], self.defaults.cooldown_s),
+            mod_channel_id=stored["mod_channel_id"],
+            mod_threshold=self._or_default(stored["mod_threshold"], self.defaults.mod_threshold),
+        )
+
+    @staticmethod
+    def _or_default(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    async def update_guild(self, guild_id: int, **changes: Any) -> GuildSettings:
+        """Set some settings (``None`` resets one to the default) and return the result."""
+        check_id("guild_id", guild_id)
+        checked = checked_changes(changes)
+        if checked:
+            names = list(checked)
+            await self._database.execute(
+                f"INSERT INTO guild_settings (guild_id, {', '.join(names)}) "
+                f"VALUES (?{', ?' * len(names)}) "
+                f"ON CONFLICT (guild_id) DO UPDATE SET "
+                + ", ".join(f"{name} = excluded.{name}" for name in names),
+                guild_id,
+                *checked.values(),
+            )
+            logger.info("guild %d settings changed: %s", guild_id, ", ".join(names))
+        return await self.get_guild(guild_id)
+
+    async def set_channel_enabled(self, guild_id: int, channel_id: int, enabled: bool) -> None:
+        check_id("guild_id", guild_id)
+        check_id("channel_id", channel_id)
+        if enabled:
+            await self._database.execute(
+                "INSERT INTO enabled_channels (guild_id, channel_id) VALUES (?, ?) "
+                "ON CONFLICT (guild_id, channel_id) DO NOTHING",
+                guild_id,
+                channel_id,
+            )
+        else:
+            await self._database.execute(
+                "DELETE FROM enabled_channels WHERE guild_id = ? AND channel_id = ?",
+                guild_id,
+                channel_id,
+            )
+
+    async def is_opted_out(self, user_id: int) -> bool:
+        check_id("user_id", user_id)
+        rows = await self._database.fetch("SELECT 1 FROM opted_out_users WHERE user_id = ?", user_id)
+        return bool(rows)
+
+    async def set_opted_out(self, user_id: int, opted_out: bool) -> None:
+        check_id("user_id", user_id)
+        if opted_out:
+            await self._database.execute(
+                "INSERT INTO opted_out_users (user_id) VALUES (?) ON CONFLICT (user_id) DO NOTHING",
+                user_id,
+            )
+        else:
+            await self._database.execute("DELETE FROM opted_out_users WHERE user_id = ?", user_id)
+
+    async def close(self) -> None:
+        await self._database.close()

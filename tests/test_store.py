@@ -1,0 +1,348 @@
+"""The settings store, one suite over both backends.
+
+SQLite always runs; PostgreSQL runs when ``WHYMOJI_TEST_POSTGRES_URL`` names a database the
+tests may create schemas in (``.ci/run`` starts one in CI). Each PostgreSQL test gets a fresh
+schema, chosen through the URL's ``search_path``, and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import uuid
+
+import pytest
+
+from bot.config import load_config
+from bot.store import GuildDefaults, InvalidSetting, StoreError, open_store
+from bot.store.schema import LATEST_VERSION
+
+POSTGRES_URL = os.environ.get("WHYMOJI_TEST_POSTGRES_URL")
+DEFAULTS = GuildDefaults(top_k=3, threshold=0.1, cooldown_s=2.0, mod_threshold=0.5)
+GUILD, OTHER_GUILD = 111111111111111111, 222222222222222222
+CHANNEL, OTHER_CHANNEL = 333333333333333333, 444444444444444444
+USER = 555555555555555555
+
+
+def with_query(url: str, query: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def url(request, tmp_path):
+    """A database URL for an empty database, for each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/nested/folder/settings.sqlite3"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("set WHYMOJI_TEST_POSTGRES_URL to run the PostgreSQL tests")
+    import asyncpg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await connection.execute(f"CREATE SCHEMA {schema}")
+        yield with_query(POSTGRES_URL, f"search_path={schema}")
+        await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await connection.close()
+
+
+async def run_sql(url: str, sql: str) -> list[tuple]:
+    """Run SQL beside the store, straight through the driver."""
+    if url.startswith("sqlite:"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+            rows = [tuple(row) for row in connection.execute(sql).fetchall()]
+        connection.close()
+        return rows
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        return [tuple(row) for row in await connection.fetch(sql)]
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def store(url):
+    opened = await open_store(url, DEFAULTS)
+    yield opened
+    await opened.close()
+
+
+async def test_a_new_guild_gets_the_defaults(store):
+    settings = await store.get_guild(GUILD)
+    assert settings.guild_id == GUILD
+    assert settings.enabled_channels == frozenset()
+    assert (settings.top_k, settings.threshold, settings.cooldown_s) == (3, 0.1, 2.0)
+    assert settings.mod_channel_id is None
+    assert settings.mod_threshold == 0.5
+
+
+async def test_update_sets_values_and_none_resets_to_default(store):
+    changed = await store.update_guild(GUILD, top_k=5, threshold=0.25, mod_channel_id=CHANNEL)
+    assert (changed.top_k, changed.threshold, changed.mod_channel_id) == (5, 0.25, CHANNEL)
+    assert changed.cooldown_s == DEFAULTS.cooldown_s
+    assert await store.get_guild(GUILD) == changed
+    reset = await store.update_guild(GUILD, top_k=None, mod_channel_id=None)
+    assert (reset.top_k, reset.threshold, reset.mod_channel_id) == (3, 0.25, None)
+    assert (await store.get_guild(OTHER_GUILD)).top_k == 3
+
+
+async def test_unset_values_follow_changed_defaults(url):
+    first = await open_store(url, DEFAULTS)
+    await first.update_guild(GUILD, threshold=0.3)
+    await first.close()
+    moved = GuildDefaults(top_k=4, threshold=0.9, cooldown_s=1.0, mod_threshold=0.7)
+    second = await open_store(url, moved)
+    try:
+        settings = await second.get_guild(GUILD)
+        assert (settings.top_k, settings.threshold, settings.cooldown_s, settings.mod_threshold) == (
+            4, 0.3, 1.0, 0.7
+        )
+    finally:
+        await second.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"top_k": 0}, "top_k: must be an integer from 1 to 10, got 0"),
+        ({"top_k": 2.5}, "top_k: must be an integer"),
+        ({"threshold": 1.5}, "threshold: must be a number from 0 to 1"),
+        ({"mod_threshold": -1}, "mod_threshold: must be a number from 0 to 1"),
+        ({"mod_threshold": "high"}, "mod_threshold: must be a number"),
+        ({"mod_channel_id": -5}, "mod_channel_id must be a Discord id"),
+        ({"colour": "red"}, "unknown setting colour"),
+    ],
+)
+async def test_bad_settings_are_refused_and_nothing_changes(store, changes, message):
+    before = await store.update_guild(GUILD, top_k=7, threshold=0.2)
+    with pytest.raises(InvalidSetting, match=message):
+        await store.update_guild(GUILD, cooldown_s=5.0, **changes)
+    assert await store.get_guild(GUILD) == before
+
+
+@pytest.mark.parametrize("bad_id", [0, -1, 1 << 63, "123", True])
+async def test_bad_ids_are_refused(store, bad_id):
+    with pytest.raises(InvalidSetting, match="Discord id"):
+        await store.get_guild(bad_id)
+    with pytest.raises(InvalidSetting, match="channel_id"):
+        await store.set_channel_enabled(GUILD, bad_id, True)
+    with pytest.raises(InvalidSetting, match="user_id"):
+        await store.set_opted_out(bad_id, True)
+
+
+async def test_channels_are_enabled_per_guild_and_idempotently(store):
+    await store.set_channel_enabled(GUILD, CHANNEL, True)
+    await store.set_channel_enabled(GUILD, CHANNEL, True)
+    await store.set_channel_enabled(GUILD, OTHER_CHANNEL, True)
+    await store.set_channel_enabled(OTHER_GUILD, OTHER_CHANNEL, True)
+    assert (await store.get_guild(GUILD)).enabled_channels == {CHANNEL, OTHER_CHANNEL}
+    await store.set_channel_enabled(GUILD, OTHER_CHANNEL, False)
+    await store.set_channel_enabled(GUILD, OTHER_CHANNEL, False)
+    assert (await store.get_guild(GUILD)).enabled_channels == {CHANNEL}
+    assert (await store.get_guild(OTHER_GUILD)).enabled_channels == {OTHER_CHANNEL}
+
+
+async def test_user_opt_out_toggles(store):
+    assert not await store.is_opted_out(USER)
+    await store.set_opted_out(USER, True)
+    await store.set_opted_out(USER, True)
+    assert await store.is_opted_out(USER)
+    assert not await store.is_opted_out(USER + 1)
+    await store.set_opted_out(USER, False)
+    assert not await store.is_opted_out(USER)
+
+
+async def test_settings_survive_a_restart(url):
+    first = await open_store(url, DEFAULTS)
+    await first.update_guild(GUILD, top_k=6, cooldown_s=9.5, mod_channel_id=CHANNEL, mod_threshold=0.8)
+    await first.set_channel_enabled(GUILD, CHANNEL, True)
+    await first.set_opted_out(USER, True)
+    before = await first.get_guild(GUILD)
+    await first.close()
+    second = await open_store(url, DEFAULTS)
+    try:
+        assert await second.get_guild(GUILD) == before
+        assert await second.is_opted_out(USER)
+    finally:
+        await second.close()
+
+
+async def test_migrates_an_older_schema_keeping_its_data(url):
+    # A database as a whymoji with schema version 1 left it (written the way that version did).
+    await (await open_store(url, DEFAULTS, schema_version=1)).close()
+    await run_sql(url, f"INSERT INTO guild_settings (guild_id, top_k) VALUES ({GUILD}, 8)")
+    await run_sql(url, f"INSERT INTO enabled_channels (guild_id, channel_id) VALUES ({GUILD}, {CHANNEL})")
+    assert await run_sql(url, "SELECT version FROM schema_version ORDER BY version") == [(1,)]
+
+    new = await open_store(url, DEFAULTS)
+    try:
+        settings = await new.update_guild(GUILD, mod_channel_id=OTHER_CHANNEL)
+        assert (settings.top_k, settings.enabled_channels, settings.mod_channel_id) == (
+            8, {CHANNEL}, OTHER_CHANNEL
+        )
+        await new.set_opted_out(USER, True)
+        assert await new.is_opted_out(USER)
+    finally:
+        await new.close()
+    versions = await run_sql(url, "SELECT version FROM schema_version ORDER BY version")
+    assert versions == [(version,) for version in range(1, LATEST_VERSION + 1)]
+
+
+async def test_reopening_is_idempotent(url):
+    for _ in range(3):
+        await (await open_store(url, DEFAULTS)).close()
+    assert await run_sql(url, "SELECT COUNT(*) FROM schema_version") == [(LATEST_VERSION,)]
+
+
+async def test_a_newer_schema_is_refused(url):
+    await (await open_store(url, DEFAULTS)).close()
+    await run_sql(url, "INSERT INTO schema_version (version, description) VALUES (999, 'future')")
+    with pytest.raises(StoreError, match="schema version 999, newer"):
+        await open_store(url, DEFAULTS)
+
+
+async def test_no_column_can_hold_message_text(store, url):
+    if url.startswith("sqlite:"):
+        tables = [row[0] for row in await run_sql(url, "SELECT name FROM sqlite_master WHERE type='table'")]
+        columns = {
+            (table, row[1])
+            for table in tables
+            for row in await run_sql(url, f"PRAGMA table_info({table})")
+        }
+    else:
+        columns = set(
+            await run_sql(
+                url,
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema()",
+            )
+        )
+    # Every column is an id, a number or the migration log; a new column must be added here
+    # consciously, and must never hold what people wrote.
+    assert columns == {
+        ("schema_version", "version"),
+        ("schema_version", "description"),
+        ("guild_settings", "guild_id"),
+        ("guild_settings", "top_k"),
+        ("guild_settings", "threshold"),
+        ("guild_settings", "cooldown_s"),
+        ("guild_settings", "mod_channel_id"),
+        ("guild_settings", "mod_threshold"),
+        ("enabled_channels", "guild_id"),
+        ("enabled_channels", "channel_id"),
+        ("opted_out_users", "user_id"),
+    }
+
+
+async def test_two_stores_on_one_database_see_each_others_writes(url):
+    first, second = await open_store(url, DEFAULTS), await open_store(url, DEFAULTS)
+    try:
+        assert (await second.get_guild(GUILD)).top_k == 3  # read before the write
+        await first.update_guild(GUILD, top_k=9)
+        await first.set_channel_enabled(GUILD, CHANNEL, True)
+        await first.set_opted_out(USER, True)
+        seen = await second.get_guild(GUILD)
+        assert (seen.top_k, seen.enabled_channels) == (9, {CHANNEL})
+        assert await second.is_opted_out(USER)
+        await second.update_guild(GUILD, top_k=None)
+        assert (await first.get_guild(GUILD)).top_k == 3
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_concurrent_opens_migrate_once(url):
+    stores = await asyncio.gather(*(open_store(url, DEFAULTS) for _ in range(4)))
+    try:
+        assert await run_sql(url, "SELECT COUNT(*) FROM schema_version") == [(LATEST_VERSION,)]
+    finally:
+        await asyncio.gather(*(opened.close() for opened in stores))
+
+
+async def test_concurrent_writes_from_two_stores_all_land(url):
+    first, second = await open_store(url, DEFAULTS), await open_store(url, DEFAULTS)
+    channels = list(range(1000, 1040))
+    users = list(range(5000, 5040))
+    try:
+        writes = [
+            (first if index % 2 else second).set_channel_enabled(GUILD, channel, True)
+            for index, channel in enumerate(channels)
+        ]
+        writes += [
+            (second if index % 2 else first).set_opted_out(user, True) for index, user in enumerate(users)
+        ]
+        writes += [
+            (first, second)[index % 2].update_guild(guild, top_k=1 + guild % 10)
+            for index, guild in enumerate(range(10, 30))
+        ]
+        await asyncio.gather(*writes)
+        assert (await first.get_guild(GUILD)).enabled_channels == set(channels)
+        assert all(await asyncio.gather(*(second.is_opted_out(user) for user in users)))
+        for guild in range(10, 30):
+            assert (await second.get_guild(guild)).top_k == 1 + guild % 10
+    finally:
+        await first.close()
+        await second.close()
+
+
+# --- opening: URLs and failures (backend-independent) -----------------------------------------
+
+
+async def test_relative_sqlite_path_creates_its_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = await open_store("sqlite:///data/deep/whymoji.sqlite3", DEFAULTS)
+    await store.update_guild(GUILD, top_k=2)
+    await store.close()
+    assert (tmp_path / "data" / "deep" / "whymoji.sqlite3").is_file()
+
+
+async def test_in_memory_sqlite_works():
+    store = await open_store("sqlite:///:memory:", DEFAULTS)
+    try:
+        assert (await store.update_guild(GUILD, top_k=4)).top_k == 4
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("bad_url", "message"),
+    [
+        ("mysql://user:hunter2@db/whymoji", "unsupported database URL"),
+        ("sqlite://relative.db", "bad SQLite URL"),
+        ("sqlite:///", "bad SQLite URL"),
+    ],
+)
+async def test_bad_urls_are_clear_errors_without_password(bad_url, message):
+    with pytest.raises(StoreError, match=message) as caught:
+        await open_store(bad_url, DEFAULTS)
+    assert "hunter2" not in str(caught.value)
+
+
+async def test_sqlite_path_that_cannot_be_created_is_a_store_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot open SQLite database"):
+        await open_store(f"sqlite:///{tmp_path}/file/settings.sqlite3", DEFAULTS)
+
+
+async def test_unreachable_postgres_is_a_store_error_without_password():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(StoreError, match="cannot connect to PostgreSQL") as caught:
+        await open_store(f"postgresql://bot:hunter2@127.0.0.1:{port}/whymoji", DEFAULTS)
+    assert "hunter2" not in str(caught.value)
+    assert "bot:***@127.0.0.1" in str(caught.value)
+
+
+def test_guild_defaults_come_from_the_config():
+    config = load_config(
+        None, environ={"WHYMOJI_REACTIONS_TOP_K": "6", "WHYMOJI_MODERATION_THRESHOLD": "0.9"}
+    )
+    defaults = GuildDefaults.from_config(config)
+    assert defaults == GuildDefaults(top_k=6, threshold=0.1, cooldown_s=2.0, mod_threshold=0.9)
