@@ -1,0 +1,148 @@
+"""Occlusion speed and memory: the batched explainer against brute force, side by side in one run.
+
+Full published size with seeded weights (``seeded_state_dict(1)``). For each message length:
+
+* ``reference``: the plain per-timestep model (``bot.deepmoji.reference``) on the N + 1
+  sequences brute force needs (only up to ``--reference-max`` tokens: it is slow);
+* ``predict``: the fast model's batched ``predict`` on the same N + 1 sequences (32 at a time);
+* ``exact``: ``bot.explain.occlusion``;
+* ``window W``: the explicit approximation, with its distance to the exact scores (Spearman
+  rank correlation, max abs error, top-3 words agreement).
+
+Times are the best of ``--repeats`` runs after a warm-up; ``peak MB`` is the resident memory the
+call added at its peak (Linux ``VmHWM``, reset before each call). Usage:
+
+    .venv/bin/python benchmarks/bench_explain.py [--lengths 30 100 400] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bot.deepmoji.model import DeepMoji
+from bot.deepmoji.reference import ReferenceDeepMoji
+from bot.deepmoji.seeded import seeded_state_dict
+from bot.explain import occlusion
+
+PREDICT_BATCH = 32
+
+
+def brute_force(predict, ids: list[int], top_k: int = 5) -> np.ndarray:
+    """The definition: N + 1 predictions (variants ``PREDICT_BATCH`` at a time)."""
+    p = predict([ids])[0]
+    top = np.argsort(-p)[:top_k]
+    variants = [ids[:i] + ids[i + 1 :] for i in range(len(ids))]
+    q = np.concatenate([predict(variants[i : i + PREDICT_BATCH]) for i in range(0, len(variants), PREDICT_BATCH)])
+    return (p[top] - q[:, top]).sum(axis=1)
+
+
+def _status_kb(field: str) -> int | None:
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def measure(function, repeats: int) -> tuple[float, float | None, object]:
+    """(best seconds, peak added MB of the first run or None off Linux, result)."""
+    best, peak, result = float("inf"), None, None
+    for run in range(repeats):
+        before = _status_kb("VmRSS")
+        if run == 0 and before is not None:
+            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+        if run == 0 and before is not None:
+            peak = (_status_kb("VmHWM") - before) / 1024
+    return best, peak, result
+
+
+def ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share), for Spearman's correlation without scipy."""
+    order = np.argsort(values, kind="stable")
+    ranked = np.empty(len(values))
+    ranked[order] = np.arange(len(values))
+    for value in np.unique(values):
+        tied = values == value
+        ranked[tied] = ranked[tied].mean()
+    return ranked
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def top_agreement(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Share of the k best words of ``b`` that are also among the k best of ``a``."""
+    return len(set(np.argsort(-a)[:k]) & set(np.argsort(-b)[:k])) / k
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[30, 100, 400])
+    parser.add_argument("--windows", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--reference-max", type=int, default=30, help="longest message run on the reference")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure for messages up to 30 tokens")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    state = seeded_state_dict(1)
+    model = DeepMoji()
+    model.load_state_dict(state)
+    model = model.to(args.device).eval()
+    reference = ReferenceDeepMoji(state)
+    rng = np.random.default_rng(0)
+    warm = rng.integers(10, 50_000, 8).tolist()
+    occlusion(model, warm), model.predict([warm]), reference.predict([warm])
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
+          f"seeded full-size DeepMoji; times are best of {args.repeats} (1 above 30 tokens)")
+    print(f"{'tokens':>6}  {'method':<12} {'seconds':>9} {'vs reference':>12} {'vs predict':>10} "
+          f"{'peak MB':>8}  {'max |err|':>9} {'spearman':>8} {'top-3':>5}")
+    for length in args.lengths:
+        ids = rng.integers(10, 50_000, length).tolist()
+        repeats = args.repeats if length <= 30 else 1
+        rows = []
+        reference_s = None
+        if length <= args.reference_max:
+            reference_s, peak, _ = measure(lambda: brute_force(reference.predict, ids), repeats)
+            rows.append(("reference", reference_s, peak, None))
+        predict_s, peak, brute = measure(lambda: brute_force(model.predict, ids), repeats)
+        rows.append(("predict", predict_s, peak, None))
+        exact_s, peak, exact = measure(lambda: occlusion(model, ids), repeats)
+        rows.append(("exact", exact_s, peak, np.abs(exact - brute).max()))
+        for window in args.windows:
+            if window >= length - 1:
+                continue
+            seconds, peak, approximate = measure(lambda: occlusion(model, ids, window=window), repeats)
+            rows.append((f"window {window}", seconds, peak, approximate))
+        for name, seconds, peak, extra in rows:
+            versus_reference = f"{reference_s / seconds:11.1f}x" if reference_s else f"{'-':>12}"
+            quality = ""
+            if isinstance(extra, np.ndarray):
+                quality = (f"{np.abs(extra - exact).max():9.2e} {spearman(extra, exact):8.4f} "
+                           f"{top_agreement(extra, exact, 3):5.2f}")
+            elif extra is not None:
+                quality = f"{extra:9.2e}"  # exact vs brute force
+            peak_text = f"{peak:8.0f}" if peak is not None else f"{'-':>8}"
+            print(f"{length:>6}  {name:<12} {seconds:9.3f} {versus_reference} {predict_s / seconds:9.1f}x "
+                  f"{peak_text}  {quality}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
