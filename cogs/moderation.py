@@ -89,7 +89,7 @@ class Moderation(commands.Cog):
         )
         try:
             explanation = render_markdown(await self.bot.worker.explain(text), limit=DISCORD_LIMIT - len(header) - 1)
-        except (Overloaded, WhymojiError) as error:  # the score alone is still worth a hint
+        except WhymojiError as error:  # Overloaded, WorkerStopped...: the score alone is worth a hint
             log.info("message %s: hint without explanation: %s", message.id, error)
             explanation = None
         try:

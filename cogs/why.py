@@ -22,7 +22,6 @@ from bot.errors import WhymojiError
 from bot.markup import normalize_markup
 from bot.render import render_markdown
 from bot.replies import NO_PINGS, reply_privately, report_failure
-from bot.worker import Overloaded
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,7 @@ class Why(commands.Cog):
         await interaction.response.defer(thinking=True, ephemeral=not public)
         try:
             explanation = await self.bot.worker.explain(text)
-        except (Overloaded, WhymojiError) as error:
+        except WhymojiError as error:  # Overloaded, EmptyTextError, WorkerStopped
             log.info("/why not answered: %s", error)
             await reply_privately(interaction, f"I couldn't explain that: {error}")
             return
