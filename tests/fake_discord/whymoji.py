@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,8 +20,6 @@ from bot.config import Config, load_config
 from bot.endpoints import use_endpoints
 
 from .server import FakeDiscord
-
-log = logging.getLogger(__name__)
 
 
 def write_config(

@@ -1,0 +1,263 @@
+"""End to end: the real bot (config file, start-up, cogs, worker, SQLite) against FakeDiscord.
+
+Every expectation is computed from the same small seeded model the bot loads, through the
+engine's own API, so these tests check the wiring, not numbers copied from a run. Every wait
+is bounded (``fake.wait_for``), so a broken bot fails here instead of hanging CI.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.deepmoji.engine import Engine
+from bot.deepmoji.files import ModelFiles
+from bot.explain import explain
+from bot.hostility import hostility
+from bot.markup import normalize_markup
+from bot.render import render_markdown
+from cogs.moderation import DISCORD_LIMIT, format_hint, hint_header
+from cogs.why import CONTEXT_MENU_NAME
+from tests.fake_discord import FakeDiscord
+from tests.fake_discord.whymoji import running_whymoji, write_config
+
+WAIT_S = 15.0
+TOP_K = 3
+
+TEXTS = [
+    "i love you so much !!",
+    "**this** is the worst day ever :(",
+    "lol what a great day",
+    "why do you hate me <@{alice}>",
+    "omg haha thanks , you are the best <3",
+    "i miss you , i'm so sad",
+]
+
+
+@pytest.fixture
+def model_files(small_model_dir) -> ModelFiles:
+    return ModelFiles(small_model_dir / "pytorch_model.bin", small_model_dir / "vocabulary.json")
+
+
+@pytest.fixture
+def engine(model_files) -> Engine:
+    return Engine.load(model_files)
+
+
+@pytest.fixture
+def make_config(tmp_path, model_files):
+    """``make_config(fake, **overrides)``: a config file for ``fake`` on this test's database."""
+
+    def make(fake: FakeDiscord, **overrides):
+        return write_config(
+            tmp_path / "whymoji.toml",
+            fake,
+            weights=model_files.weights,
+            vocabulary=model_files.vocabulary,
+            database=tmp_path / "settings.sqlite3",
+            overrides={"reactions": {"threshold": 0.0, "top_k": TOP_K}, **overrides},
+        )
+
+    return make
+
+
+def expected_reactions(engine: Engine, content: str, top_k: int = TOP_K) -> list[str]:
+    """What the bot should place: the model's top-k for the text it sees, best first."""
+    probabilities = engine.predict([normalize_markup(content)])[0]
+    return [emoji.reaction for emoji, _ in engine.top(probabilities, top_k, 0.0)]
+
+
+def placed(bot) -> float:
+    return bot.metrics.registry.get_sample_value("whymoji_reactions_placed_total")
+
+
+def shed_counts(bot) -> dict[str, float]:
+    """Reason -> reactions shed, for reasons with any."""
+    samples = bot.metrics.reactions_shed.collect()[0].samples
+    return {s.labels["reason"]: s.value for s in samples if s.name.endswith("_total") and s.value}
+
+
+async def answered(fake: FakeDiscord, record, what: str):
+    await fake.wait_for(lambda: record.answered, WAIT_S, what)
+    return record
+
+
+async def enable(fake: FakeDiscord, channel) -> None:
+    record = await answered(fake, await fake.slash(fake.moderator, channel, "whymoji enable"), "/whymoji enable")
+    assert "Reactions are on" in record.original.content
+
+
+async def test_reactions_are_the_models_top_k_in_order(fake_discord, make_config, engine):
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake)) as bot:
+        await enable(fake, fake.general)
+        quiet = await fake.send_message(fake.mod_channel, fake.alice, "i love you so much !!")
+        contents = [text.format(alice=fake.alice.id) for text in TEXTS]
+        messages = [await fake.send_message(fake.general, fake.alice, content) for content in contents]
+        expected = [expected_reactions(engine, content) for content in contents]
+        await fake.wait_for(
+            lambda: all(len(m.reactions) == TOP_K for m in messages), WAIT_S, "reactions on every message"
+        )
+        assert [m.reactions for m in messages] == expected
+        assert quiet.reactions == []  # a channel that was never enabled
+        assert placed(bot) == TOP_K * len(messages)
+
+
+async def test_why_and_the_context_menu_answer_with_the_rendered_explanation(fake_discord, make_config, engine):
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake)):
+        text = "why do you hate me , i'm so sad"
+        record = await answered(fake, await fake.slash(fake.alice, fake.general, "why", target=text), "/why")
+        target = await fake.send_message(fake.general, fake.moderator, "**great** day , thanks <@{}>".format(
+            fake.alice.id
+        ))
+        menu = await answered(fake, await fake.message_command(fake.alice, target, CONTEXT_MENU_NAME), "menu")
+        link = f"https://discord.com/channels/{fake.guild.id}/{fake.general.id}/{target.id}"
+        linked = await answered(fake, await fake.slash(fake.alice, fake.general, "why", target=link), "/why link")
+        public = await answered(fake, await fake.slash(fake.alice, fake.general, "why", target=text, public=True), "pub")
+
+    assert record.original.content == render_markdown(explain(engine, normalize_markup(text)))
+    assert public.original.content == record.original.content and not public.original.flags & 64
+    expected_menu = render_markdown(explain(engine, normalize_markup(target.content)))
+    assert menu.original.content == expected_menu and linked.original.content == expected_menu
+    for answer in (record, menu, linked):
+        assert answer.callback_type == 5  # deferred: explanations may take longer than 3 s
+        assert answer.original.flags & 64  # ephemeral unless asked to be public
+        assert all(body["allowed_mentions"]["parse"] == [] for body in answer.bodies() if "allowed_mentions" in body)
+        assert any("allowed_mentions" in body for body in answer.bodies())
+
+
+async def test_settings_and_opt_out_survive_a_restart(fake_discord, make_config, engine):
+    fake = fake_discord
+    config = make_config(fake)
+    async with running_whymoji(fake, config):
+        await enable(fake, fake.general)
+        topk = await answered(fake, await fake.slash(fake.moderator, fake.general, "whymoji topk", count=2), "topk")
+        refused = await answered(fake, await fake.slash(fake.alice, fake.general, "whymoji topk", count=5), "refusal")
+        optout = await answered(fake, await fake.slash(fake.alice, fake.general, "whymoji optout"), "optout")
+    assert "2" in topk.original.content and "opted out" in optout.original.content
+    assert "Manage Server" in refused.original.content
+
+    async with running_whymoji(fake, config):  # a new bot on the same database
+        from_alice = await fake.send_message(fake.general, fake.alice, "i love you so much !!")
+        from_mod = await fake.send_message(fake.general, fake.moderator, "i love you so much !!")
+        await fake.wait_for(lambda: len(from_mod.reactions) == 2, WAIT_S, "two reactions on the moderator's message")
+        show = await answered(fake, await fake.slash(fake.moderator, fake.general, "whymoji show"), "show")
+        why_alice = await answered(
+            fake, await fake.message_command(fake.moderator, from_alice, CONTEXT_MENU_NAME), "refused /why"
+        )
+    assert from_mod.reactions == expected_reactions(engine, from_mod.content, top_k=2)
+    assert from_alice.reactions == []  # opted out, still after the restart
+    assert f"<#{fake.general.id}>" in show.original.content and "(topk): 2" in show.original.content
+    assert "opted out" in why_alice.original.content
+
+
+async def test_rate_limited_reactions_are_retried_and_none_is_lost(fake_discord, make_config, engine):
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake)) as bot:
+        await enable(fake, fake.general)
+        fake.rate_limit_reactions(4, retry_after=0.05)
+        contents = [text.format(alice=fake.alice.id) for text in TEXTS[:3]]
+        messages = [await fake.send_message(fake.general, fake.alice, content) for content in contents]
+        await fake.wait_for(
+            lambda: all(len(m.reactions) == TOP_K for m in messages), WAIT_S, "reactions after the 429s"
+        )
+        shed = shed_counts(bot)
+    assert [m.reactions for m in messages] == [expected_reactions(engine, c) for c in contents]
+    statuses = [call.status for call in fake.calls("PUT", "/reactions/")]
+    assert statuses.count(429) == 4 and statuses.count(204) == TOP_K * len(messages)
+    assert shed == {} and placed(bot) == TOP_K * len(messages)
+
+
+async def test_a_gateway_reconnect_mid_burst_loses_no_message(fake_discord, make_config, engine):
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake)):
+        await enable(fake, fake.general)
+        contents = [f"{text.format(alice=fake.alice.id)} {n}" for n, text in enumerate(TEXTS * 2)]
+        messages = []
+        for n, content in enumerate(contents):
+            if n == 5:
+                await fake.reconnect()
+            messages.append(await fake.send_message(fake.general, fake.alice, content))
+        await fake.wait_for(
+            lambda: all(len(m.reactions) == TOP_K for m in messages), WAIT_S, "reactions on the whole burst"
+        )
+    assert [m.reactions for m in messages] == [expected_reactions(engine, c) for c in contents]
+    assert [kind for _, _, kind in fake.gateway.connections] == ["identify", "resume"]
+
+
+async def test_two_shards_each_serve_their_guild(make_config, engine):
+    async with FakeDiscord(shard_count=2, lifetime_s=120) as fake:
+        other = fake.add_guild("second", shard=1 - fake.shard_of(fake.guild.id))
+        other_general = fake.add_channel("general", guild=other)
+        fake.join(fake.moderator, other, moderator=True)
+        fake.join(fake.alice, other)
+        # discord.py waits 5 s before identifying the second shard (Discord's identify limit).
+        async with running_whymoji(fake, make_config(fake, discord={"shard_count": 2})):
+            await fake.wait_until_connected()
+            await enable(fake, fake.general)
+            await enable(fake, other_general)
+            here = await fake.send_message(fake.general, fake.alice, "lol what a great day")
+            there = await fake.send_message(other_general, fake.alice, "i miss you , i'm so sad")
+            await fake.wait_for(lambda: here.reactions and there.reactions, WAIT_S, "reactions in both guilds")
+    assert here.reactions == expected_reactions(engine, here.content)
+    assert there.reactions == expected_reactions(engine, there.content)
+    assert sorted(s.shard for s in fake.gateway.sessions.values()) == [(0, 2), (1, 2)]
+    assert not fake.calls("GET", "/gateway/bot")  # a set shard count goes straight to the configured gateway
+    assert fake.unknown_routes == []
+
+
+async def test_a_forbidden_channel_is_skipped_and_logged_once(fake_discord, make_config, engine, caplog):
+    fake = fake_discord
+    locked = fake.add_channel("locked")
+    fake.forbid_channel(locked)
+    caplog.set_level(logging.WARNING, logger="cogs.reactions")
+    async with running_whymoji(fake, make_config(fake)):
+        await enable(fake, locked)
+        await enable(fake, fake.general)
+        await fake.send_message(locked, fake.alice, "i love you so much !!")
+        await fake.wait_for(lambda: fake.calls("PUT", f"/channels/{locked.id}/"), WAIT_S, "the 403")
+        await fake.wait_for(
+            lambda: any("no permission to react" in r.getMessage() for r in caplog.records), WAIT_S, "the warning"
+        )
+        for content in ("lol what a great day", "i miss you , i'm so sad"):
+            await fake.send_message(locked, fake.alice, content)
+        sentinel = await fake.send_message(fake.general, fake.alice, "lol what a great day")
+        await fake.wait_for(lambda: len(sentinel.reactions) == TOP_K, WAIT_S, "reactions in the open channel")
+    attempts = fake.calls("PUT", f"/channels/{locked.id}/")
+    assert [call.status for call in attempts] == [403]
+    warnings = [r for r in caplog.records if "no permission to react" in r.getMessage()]
+    assert len(warnings) == 1 and str(locked.id) in warnings[0].getMessage()
+
+
+async def test_a_hostile_message_gets_a_hint_in_the_moderators_channel(fake_discord, make_config, engine):
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake)):
+        modchannel = await answered(
+            fake, await fake.slash(fake.moderator, fake.general, "whymoji modchannel", channel=fake.mod_channel), "mod"
+        )
+        await answered(fake, await fake.slash(fake.moderator, fake.general, "whymoji modthreshold", value=0.0), "th")
+        content = f"you stupid idiot <@{fake.moderator.id}> , i hate you"
+        message = await fake.send_message(fake.general, fake.alice, content)
+        hints = await fake.wait_for(lambda: fake.bot_messages(fake.mod_channel), WAIT_S, "a moderation hint")
+    assert "Moderator hints will go to" in modchannel.original.content
+    text = normalize_markup(content)
+    header = hint_header(
+        author_id=fake.alice.id,
+        channel_id=fake.general.id,
+        jump_url=f"https://discord.com/channels/{fake.guild.id}/{fake.general.id}/{message.id}",
+        score=hostility(engine.predict([text])[0]),
+    )
+    explanation = render_markdown(explain(engine, text), limit=DISCORD_LIMIT - len(header) - 1)
+    assert [hint.content for hint in hints] == [format_hint(header, explanation)]
+    assert hints[0].body["allowed_mentions"]["parse"] == []
+    assert message.reactions == []  # general was never enabled: hints do not need reactions
+
+
+@pytest.fixture
+async def fake_discord():
+    """A fake Discord per test; afterwards, every REST call the bot made must have had a route."""
+    async with FakeDiscord(lifetime_s=120) as fake:
+        yield fake
+    assert fake.unknown_routes == []
