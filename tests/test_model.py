@@ -152,7 +152,7 @@ def test_empty_batch_gives_no_rows():
 def test_packed_layout_positions():
     layout = PackedLayout.from_lengths([2, 4, 1])
     assert layout.order.tolist() == [1, 0, 2]
-    assert layout.steps == ((0, 3), (3, 2), (5, 1), (6, 1))
+    assert layout.counts == (3, 2, 1, 1)
     assert layout.sequence.tolist() == [0, 1, 2, 0, 1, 0, 0]
     assert layout.position.tolist() == [0, 0, 0, 1, 1, 2, 3]
     # the longest (length 4) mirrors 0<->3 and 1<->2; length 2 mirrors 0<->1; length 1 stays
@@ -170,14 +170,29 @@ def test_recurrence_restarts_from_given_states():
     inputs = torch.randn(10, SMALL["embed_dim"])
     layout = PackedLayout.from_lengths([10])
     gates = weights.input_gates(torch.stack((inputs, inputs.flip(0))))
-    hidden, cells = run_recurrence(gates, weights.hidden_weight, layout.steps)
+    hidden, cells = run_recurrence(gates, weights.hidden_weight, layout.counts)
     k = 4
-    steps = tuple((t, 1) for t in range(10 - k))
+    steps = (1,) * (10 - k)
     initial = (hidden[:, k - 1 : k], cells[:, k - 1 : k])
     rest_hidden, rest_cells = run_recurrence(gates[:, k:], weights.hidden_weight, steps, initial)
     torch.testing.assert_close(rest_hidden, hidden[:, k:], atol=1e-6, rtol=0)
     torch.testing.assert_close(rest_cells, cells[:, k:], atol=1e-6, rtol=0)
     assert not torch.allclose(run_recurrence(gates[:, k:], weights.hidden_weight, steps)[0], hidden[:, k:])
+
+
+def test_recurrence_restarts_a_shrinking_batch():
+    """Restarting at step 2 of a packed batch (lengths 6, 4, 3) continues every sequence exactly."""
+    model, _ = small_model()
+    weights = model.lstm_1.kernel_weights()
+    layout = PackedLayout.from_lengths([4, 6, 3])
+    torch.manual_seed(1)
+    gates = weights.input_gates(torch.randn(2, layout.rows, 2 * SMALL["hidden_size"]))
+    hidden, cells = run_recurrence(gates, weights.hidden_weight, layout.counts)
+    assert layout.counts == (3, 3, 3, 2, 1, 1)
+    before, start = slice(3, 6), 6  # rows of step 1, first row of step 2
+    initial = (hidden[:, before], cells[:, before])
+    rest_hidden, _ = run_recurrence(gates[:, start:], weights.hidden_weight, layout.counts[2:], initial)
+    torch.testing.assert_close(rest_hidden, hidden[:, start:], atol=1e-6, rtol=0)
 
 
 def test_encode_exposes_features_and_attention_logits():

@@ -58,13 +58,14 @@ class DeviceError(WhymojiError):
 class PackedLayout:
     """Where each (sequence, position) of a batch lives once packed time-major, longest first.
 
-    Row ``offset_t + j`` of packed data holds position ``t`` of the ``j``-th longest sequence;
-    ``steps[t] = (offset_t, count_t)`` where ``count_t`` sequences are longer than ``t``.
+    Packed data holds time step 0 of every sequence, then step 1 of those longer than 1, and
+    so on: step ``t`` is ``counts[t]`` consecutive rows, the ``j``-th being the ``j``-th longest
+    sequence.
     """
 
     order: np.ndarray  #: [B] original batch index of each sorted sequence
     lengths: np.ndarray  #: [B] sorted lengths, longest first
-    steps: tuple[tuple[int, int], ...]  #: (offset, count) of each time step's rows
+    counts: tuple[int, ...]  #: rows of each time step (sequences longer than t), never growing
     sequence: Tensor  #: [N] sorted sequence index of each row
     position: Tensor  #: [N] position within its sequence of each row
     reverse: Tensor  #: [N] row of the same sequence's mirrored position ``length - 1 - t``
@@ -87,7 +88,7 @@ class PackedLayout:
         return cls(
             order=order,
             lengths=sorted_lengths,
-            steps=tuple(zip(offsets[:-1].tolist(), counts.tolist())),
+            counts=tuple(counts.tolist()),
             sequence=as_index(sequence),
             position=as_index(position),
             reverse=as_index(reverse),
@@ -163,15 +164,15 @@ def kernel_weights(parameters: Mapping[str, Tensor]) -> KernelWeights:
 def run_recurrence(
     input_gates: Tensor,
     hidden_weight: Tensor,
-    steps: Sequence[tuple[int, int]],
+    counts: Sequence[int],
     initial: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Run ``D`` independent LSTM directions over packed rows; returns (hidden, cells), each [D, N, H].
 
     ``input_gates`` [D, N, 4H] are input projections in kernel gate order (left unchanged);
-    ``hidden_weight`` is [D, H, 4H]. ``steps`` gives each time step's (offset, count) rows, with
-    counts never growing (sequences sorted longest first, see :class:`PackedLayout`).
-    ``initial`` = (h0, c0), each [D, B, H] with ``B = steps[0][1]``: the states *before* the
+    ``hidden_weight`` is [D, H, 4H]. ``counts`` splits the N rows into time steps, each step
+    being the first ``count`` sequences of the previous one (sorted longest first, as in
+    :class:`PackedLayout`). ``initial`` = (h0, c0), each [D, counts[0], H]: the states *before* the
     first step (zeros when omitted). Every row's output and cell state is returned, so a caller
     can restart a direction from any position.
     """
@@ -180,20 +181,19 @@ def run_recurrence(
     hidden = input_gates.new_empty(directions, rows, size)
     cells = input_gates.new_empty(directions, rows, size)
     h_prev, c_prev = initial if initial is not None else (None, None)
-    for offset, count in steps:
-        block = slice(offset, offset + count)
+    for count, step_gates, h, c in zip(
+        counts, input_gates.split(counts, 1), hidden.split(counts, 1), cells.split(counts, 1)
+    ):
         if h_prev is None:
-            gates = input_gates[:, block].clone()
+            gates = step_gates.clone()
         else:
-            gates = torch.baddbmm(input_gates[:, block], h_prev[:, :count], hidden_weight)
-        sigmoid_gates = gates[..., : 3 * size].clamp_(0.0, 1.0)
-        candidate = gates[..., 3 * size :].tanh_()
-        c = cells[:, block]
-        torch.mul(sigmoid_gates[..., :size], candidate, out=c)
+            gates = torch.baddbmm(step_gates, h_prev[:, :count], hidden_weight)
+        gates[..., : 3 * size].clamp_(0.0, 1.0)
+        i, f, o, g = gates.split(size, dim=2)
+        torch.mul(i, g.tanh_(), out=c)
         if c_prev is not None:
-            c.addcmul_(sigmoid_gates[..., size : 2 * size], c_prev[:, :count])
-        h = hidden[:, block]
-        torch.mul(sigmoid_gates[..., 2 * size :], torch.tanh(c), out=h)
+            c.addcmul_(f, c_prev[:, :count])
+        torch.mul(o, torch.tanh(c), out=h)
         h_prev, c_prev = h, c
     return hidden, cells
 
@@ -205,7 +205,7 @@ def run_bilstm(weights: KernelWeights, inputs: Tensor, layout: PackedLayout) -> 
     ``layout.reverse``), so it shares the forward direction's layout and time loop.
     """
     both = torch.stack((inputs, inputs[layout.reverse]))
-    hidden, _ = run_recurrence(weights.input_gates(both), weights.hidden_weight, layout.steps)
+    hidden, _ = run_recurrence(weights.input_gates(both), weights.hidden_weight, layout.counts)
     return torch.cat((hidden[0], hidden[1][layout.reverse]), dim=1)
 
 
