@@ -41,8 +41,8 @@ import json
 import logging
 import re
 import unicodedata
-from bisect import bisect_right
 from collections.abc import Mapping
+from itertools import repeat
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
@@ -83,21 +83,12 @@ _PY2_CASE = {0x130: "i", 0x3A3: "\u03c3"}
 _SPACE = r"\s\u180e"
 _WHITESPACE_CHARS = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\u180e"
 
-_VARIATION_SELECTORS = "\ufe00-\ufe0f"
-_VARIATION_SELECTOR = re.compile(f"[{_VARIATION_SELECTORS}]")
-#: A run of characters with the variation selectors that follow it (they belong to it).
-_RUN_AND_SELECTORS = re.compile(f"([^{_VARIATION_SELECTORS}]+)[{_VARIATION_SELECTORS}]*")
-
 #: Line breaks in every form the training data had them, most escaped first.
 _LINE_BREAK = re.compile(r"\\\\n|\\n|\n|\\\\r|\\r|\r|<br>")
 _BREAK_TEXT = f" {BREAK} "
 
-#: A word (maximal non-space run) with at least one non-ASCII character, found in one pass:
-#: the ASCII prefix is taken possessively, so long ASCII words are not rescanned.
-_UNICODE_WORD = re.compile(
-    f"(?<![^{_SPACE}])[^{_SPACE}\\x80-\\U0010ffff]*+[^\\x00-\\x7f{_SPACE}][^{_SPACE}]*"
-)
-
+_VARIATION_SELECTOR = re.compile("[\ufe00-\ufe0f]")
+_WORD_RUN = re.compile(f"[^{_SPACE}]+")
 #: Punctuation DeepMoji accepts from ``unidecode`` in place of a Unicode character.
 _ASCII_PUNCTUATION = frozenset("!\"#$'()+,-.:;<=>?@`~")
 
@@ -123,8 +114,57 @@ def _punctuation_table() -> dict[int, str]:
 _PUNCTUATION = _punctuation_table()
 
 
-def _nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
+def _one_of(codepoints: set[int]) -> str:
+    """A regex matching one of ``codepoints``, quick for any character.
+
+    ``re`` looks up a class's Basic Multilingual Plane part in a bitmap but scans the rest
+    range by range, so the rare higher characters get their own, guarded class.
+    """
+    ranges: list[list[int]] = []
+    for codepoint in sorted(codepoints):
+        if ranges and codepoint == ranges[-1][1] + 1:
+            ranges[-1][1] = codepoint
+        else:
+            ranges.append([codepoint, codepoint])
+    low = "".join(f"\\u{first:04x}-\\u{min(last, 0xFFFF):04x}" for first, last in ranges if first <= 0xFFFF)
+    high = "".join(
+        f"\\U{max(first, 0x10000):08x}-\\U{last:08x}" for first, last in ranges if last > 0xFFFF
+    )
+    return f"(?:[{low}]|(?=[\\U00010000-\\U0010ffff])[{high}])"
+
+
+def _cluster_pattern() -> tuple[re.Pattern, re.Pattern]:
+    """Patterns for the characters NFKC and the punctuation table may change, with context.
+
+    *Marks* belong to the character before them: combining marks (they compose or reorder),
+    variation selectors (dropped, but part of what was typed) and the few starters that compose
+    with a previous one (Hangul vowel/final jamo, some Indic vowel parts). *Changing*
+    characters are those NFKC or the table alter on their own. Everything else is kept as is.
+    The tables only decide how finely spans map: every conversion is checked against NFKC of
+    the whole text, so a Unicode version they miss cannot change the words.
+    """
+    candidates = [*range(0x80, 0x20000), *range(0x2F800, 0x2FA20)]  # plane 2: CJK compatibility
+    marks = set(range(0xFE00, 0xFE10)) | set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    changing = set(_PUNCTUATION)
+    for codepoint in candidates:
+        char = chr(codepoint)
+        if unicodedata.combining(char):
+            marks.add(codepoint)
+        if not unicodedata.is_normalized("NFKC", char):
+            changing.add(codepoint)
+        decomposition = unicodedata.decomposition(char).split()
+        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
+            second = int(decomposition[1], 16)
+            if not unicodedata.combining(chr(second)):
+                marks.add(second)
+    changing -= marks
+    mark = _one_of(marks)
+    converted = re.compile(f"[^{_SPACE}]?{mark}+|{_one_of(changing)}")
+    clusters = re.compile(f".{mark}*", re.DOTALL)
+    return converted, clusters
+
+
+_CONVERTED, _CLUSTER = _cluster_pattern()
 
 
 # --- DeepMoji's token pattern ----------------------------------------------------------------
@@ -153,7 +193,8 @@ _SYMBOL = r"""(?P<symbol>[()<!?.,/\\'"\-_=§|´ˇ°\[\]>{}~$^&*;:%+€`])(?P=sym
 _HASH_AT = r"#+(?=#[a-zA-Z0-9_])|@+(?=@[a-zA-Z0-9_])|#+|@+"
 
 _TOKEN = re.compile(
-    f"[{_SPACE}]+|("
+    # Whitespace separates tokens and is skipped; a token always follows (stripped text).
+    f"[{_SPACE}]*+("
     + "|".join(
         (
             _URL, _EMAIL, _COMPOUND, _HASHTAG, _MENTION, _HEART, _EMOTICON, _CONTRACTION,
@@ -199,102 +240,88 @@ def _special(word: str) -> str:
 class _Sentence:
     """The text DeepMoji's pattern runs on, built from pieces that remember where they came from.
 
-    An *identity* piece is original (lower-cased) text: offsets inside it map one to one, and
-    its end may also cover variation selectors that were dropped after it. Any other piece (a
-    normalised character cluster, a ``CUSTOM_BREAK``) maps as a whole to its original span.
+    For each processed character it keeps the original span it stands for: an *identity* piece
+    (text kept as typed) maps character to character; any other piece (a converted cluster, a
+    ``CUSTOM_BREAK``) maps every one of its characters to its whole original span.
     """
 
-    __slots__ = ("_parts", "_length", "_starts", "_pieces")
+    __slots__ = ("parts", "starts", "ends")
 
     def __init__(self) -> None:
-        self._parts: list[str] = []
-        self._length = 0
-        self._starts: list[int] = []
-        self._pieces: list[tuple[int, int, int, int, bool]] = []
+        self.parts: list[str] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
 
     def add(self, text: str, start: int, end: int, identity: bool) -> None:
         """Append ``text``, which stands for ``original[start:end]``."""
-        if not text:
-            return
-        self._starts.append(self._length)
-        self._pieces.append((self._length, self._length + len(text), start, end, identity))
-        self._parts.append(text)
-        self._length += len(text)
+        if identity:
+            self.starts.extend(range(start, end))
+            self.ends.extend(range(start + 1, end + 1))
+        else:
+            self.starts.extend(repeat(start, len(text)))
+            self.ends.extend(repeat(end, len(text)))
+        self.parts.append(text)
 
     def text(self) -> str:
-        return "".join(self._parts)
-
-    def original_span(self, start: int, end: int) -> tuple[int, int]:
-        """The original span of processed ``[start, end)`` (``end > start``)."""
-        piece_start, _, original_start, original_end, identity = self._pieces[
-            bisect_right(self._starts, start) - 1
-        ]
-        first = original_start + (start - piece_start) if identity else original_start
-        piece_start, piece_end, original_start, original_end, identity = self._pieces[
-            bisect_right(self._starts, end - 1) - 1
-        ]
-        last = original_start + (end - piece_start) if identity and end < piece_end else original_end
-        return first, last
+        return "".join(self.parts)
 
 
-def _add_unicode_word(sentence: _Sentence, word: str, offset: int) -> None:
-    """Append a non-ASCII word after DeepMoji's per-word NFKC and punctuation conversion."""
-    plain = _VARIATION_SELECTOR.sub("", word)
-    if unicodedata.is_normalized("NFKC", plain) and plain.translate(_PUNCTUATION) == plain:
-        # Nothing changes but dropped selectors: keep the text, each selector joins its run.
-        for run in _RUN_AND_SELECTORS.finditer(word):
-            sentence.add(run.group(1), offset + run.start(), offset + run.end(), identity=True)
-        return
-    for text, start, end in _normalised_clusters(word):
-        sentence.add(text.translate(_PUNCTUATION), offset + start, offset + end, identity=False)
+def _normal(text: str) -> str:
+    """DeepMoji's normalisation of non-ASCII text: variation selectors dropped, then NFKC."""
+    return unicodedata.normalize("NFKC", _VARIATION_SELECTOR.sub("", text))
 
 
-def _normalised_clusters(word: str) -> list[tuple[str, int, int]]:
-    """NFKC of ``word`` (selectors dropped) in pieces as small as normalisation allows.
+def _add_text(sentence: _Sentence, lowered: str, start: int, end: int) -> None:
+    """Append ``lowered[start:end]`` (no line breaks inside) as DeepMoji converts its words.
 
-    A cluster is a starter with its combining marks and selectors. NFKC of the whole word must
-    equal the joined clusters' NFKC; where neighbours interact (Hangul jamo, two-part vowels)
-    they are merged until it does.
+    Only the characters that change become pieces of their own; the rest is kept as typed.
+    The original normalised word by word; NFKC never composes across whitespace, so the whole
+    text normalised at once must equal the pieces, which checks them.
     """
-    clusters: list[list] = []
-    for index, char in enumerate(word):
-        if "\ufe00" <= char <= "\ufe0f":
-            if clusters:
-                clusters[-1][2] = index + 1
-        elif clusters and unicodedata.combining(char):
-            clusters[-1][0] += char
-            clusters[-1][2] = index + 1
-        else:
-            clusters.append([char, index, index + 1])
-    whole = _nfkc("".join(cluster[0] for cluster in clusters))
-    pieces = [(_nfkc(text), start, end) for text, start, end in clusters]
-    if "".join(piece[0] for piece in pieces) == whole:
-        return pieces
-    merged = [clusters[0]]
-    for text, start, end in clusters[1:]:
-        last = merged[-1]
-        if _nfkc(last[0] + text) == _nfkc(last[0]) + _nfkc(text):
-            merged.append([text, start, end])
-        else:
-            merged[-1] = [last[0] + text, last[1], end]
-    pieces = [(_nfkc(text), start, end) for text, start, end in merged]
-    if "".join(piece[0] for piece in pieces) == whole:
-        return pieces
-    return [(whole, clusters[0][1], clusters[-1][2])]
-
-
-def _add_words(sentence: _Sentence, lowered: str, start: int, end: int) -> None:
-    """Append ``lowered[start:end]`` (no line breaks inside), converting its non-ASCII words."""
-    segment = lowered[start:end]
-    if segment.isascii():
-        sentence.add(segment, start, end, identity=True)
+    text = lowered[start:end]
+    if text.isascii():
+        sentence.add(text, start, end, identity=True)
         return
+    pieces = []
     position = 0
-    for word in _UNICODE_WORD.finditer(segment):
-        sentence.add(segment[position : word.start()], start + position, start + word.start(), identity=True)
-        _add_unicode_word(sentence, word.group(), start + word.start())
+    for match in _CONVERTED.finditer(text):
+        pieces.append((text[position : match.start()], position, match.start(), True))
+        pieces.append((_normal(match.group()), match.start(), match.end(), False))
+        position = match.end()
+    pieces.append((text[position:], position, len(text), True))
+    if "".join([piece[0] for piece in pieces]) != _normal(text):
+        pieces = _word_by_word(text)
+    for piece, piece_start, piece_end, identity in pieces:
+        if not identity:  # kept text never holds a character the table converts
+            piece = piece.translate(_PUNCTUATION)
+        sentence.add(piece, start + piece_start, start + piece_end, identity)
+
+
+def _word_by_word(text: str) -> list[tuple[str, int, int, bool]]:
+    """Pieces of ``text`` when characters interact across the fine pieces (e.g. Hangul jamo).
+
+    Each whitespace-separated word is normalised in clusters (a starter with its marks),
+    neighbours merged where normalising them together differs, or whole where that fails.
+    """
+    pieces = []
+    position = 0
+    for word in _WORD_RUN.finditer(text):
+        pieces.append((text[position : word.start()], position, word.start(), True))
+        clusters = [[match.group(), match.start(), match.end()] for match in _CLUSTER.finditer(word.group())]
+        merged = [clusters[0]]
+        for cluster in clusters[1:]:
+            last = merged[-1]
+            if _normal(last[0] + cluster[0]) == _normal(last[0]) + _normal(cluster[0]):
+                merged.append(cluster)
+            else:
+                merged[-1] = [last[0] + cluster[0], last[1], cluster[2]]
+        if "".join(_normal(cluster[0]) for cluster in merged) != _normal(word.group()):
+            merged = [[word.group(), 0, len(word.group())]]
+        offset = word.start()
+        pieces.extend((_normal(piece), offset + first, offset + last, False) for piece, first, last in merged)
         position = word.end()
-    sentence.add(segment[position:], start + position, end, identity=True)
+    pieces.append((text[position:], position, len(text), True))
+    return pieces
 
 
 def _sentence(text: str) -> _Sentence:
@@ -304,14 +331,17 @@ def _sentence(text: str) -> _Sentence:
     end = len(lowered.rstrip(_WHITESPACE_CHARS))
     sentence = _Sentence()
     for line_break in _LINE_BREAK.finditer(lowered, start, max(start, end)):
-        _add_words(sentence, lowered, start, line_break.start())
+        _add_text(sentence, lowered, start, line_break.start())
         sentence.add(_BREAK_TEXT, line_break.start(), line_break.end(), identity=False)
         start = line_break.end()
-    _add_words(sentence, lowered, start, max(start, end))
+    _add_text(sentence, lowered, start, max(start, end))
     return sentence
 
 
 # --- The public tokenizer ---------------------------------------------------------------------
+
+#: Raw tokens whose word and id a tokenizer remembers before starting afresh (bounds memory).
+_KNOWN_LIMIT = 100_000
 
 
 class Tokenizer:
@@ -322,6 +352,7 @@ class Tokenizer:
         self._ids = _checked_vocabulary(vocabulary, source)
         self._unknown = self._ids[UNKNOWN]
         self.vocabulary: Mapping[str, int] = MappingProxyType(self._ids)
+        self._known: dict[str, tuple[str, int]] = {}
 
     @classmethod
     def from_file(cls, path: str | Path) -> Tokenizer:
@@ -346,19 +377,29 @@ class Tokenizer:
         if not isinstance(text, str):
             raise TypeError(f"tokenize() needs a str, got {type(text).__name__}")
         sentence = _sentence(text)
-        ids, unknown = self._ids, self._unknown
+        starts, ends, known = sentence.starts, sentence.ends, self._known
         tokens: list[Token] = []
         previous_end = 0
         for match in _TOKEN.finditer(sentence.text()):
             raw = match.group(1)
-            if raw is None:  # whitespace
-                continue
-            start, end = sentence.original_span(match.start(1), match.end(1))
-            start = max(start, previous_end)  # a character that became several tokens
-            end = previous_end = max(end, start)
-            word = _special(_shorten(raw))
-            tokens.append(Token(word, ids.get(word, unknown), start, end))
+            first, last = match.span(1)
+            start, end = starts[first], ends[last - 1]
+            if start < previous_end:  # a typed character that became several tokens
+                start = previous_end
+            if end < start:
+                end = start
+            previous_end = end
+            word_and_id = known.get(raw) or self._learn(raw)
+            tokens.append(Token(word_and_id[0], word_and_id[1], start, end))
         return tokens
+
+    def _learn(self, raw: str) -> tuple[str, int]:
+        """Word and id of a raw token, remembered: chat repeats its tokens all the time."""
+        word = _special(_shorten(raw))
+        if len(self._known) >= _KNOWN_LIMIT:
+            self._known.clear()
+        word_and_id = self._known[raw] = (word, self._ids.get(word, self._unknown))
+        return word_and_id
 
     def words(self, text: str) -> list[str]:
         return [token.word for token in self.tokenize(text)]
