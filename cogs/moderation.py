@@ -34,7 +34,10 @@ DISCORD_LIMIT = 2000
 
 def hint_header(*, author_id: int, channel_id: int, jump_url: str, score: float) -> str:
     """The first line of a hint; the author mention renders as a name but pings nobody."""
-    return f"⚠️ Possibly hostile message (score {score:.2f}) by <@{author_id}> in <#{channel_id}>: {jump_url}"
+    return (
+        f"⚠️ Possibly hostile message (score {score:.2f}) by <@{author_id}> in <#{channel_id}>: "
+        f"{jump_url}"
+    )
 
 
 def format_hint(header: str, explanation_markdown: str | None) -> str:
@@ -79,16 +82,19 @@ class Moderation(commands.Cog):
             return
         await self._post_hint(message, text, score, settings.mod_channel_id)
 
-    async def _post_hint(self, message: discord.Message, text: str, score: float, mod_channel_id: int) -> None:
+    async def _post_hint(
+        self, message: discord.Message, text: str, score: float, mod_channel_id: int
+    ) -> None:
         mod_channel = message.guild.get_channel_or_thread(mod_channel_id)
         if mod_channel is None:
-            self._report_unusable(mod_channel_id, message.guild.id, "it no longer exists or is hidden from the bot")
+            self._report_unusable(mod_channel_id, message.guild.id, "it is gone or hidden from the bot")
             return
         header = hint_header(
             author_id=message.author.id, channel_id=message.channel.id, jump_url=message.jump_url, score=score
         )
         try:
-            explanation = render_markdown(await self.bot.worker.explain(text), limit=DISCORD_LIMIT - len(header) - 1)
+            explained = await self.bot.worker.explain(text)
+            explanation = render_markdown(explained, limit=DISCORD_LIMIT - len(header) - 1)
         except WhymojiError as error:  # Overloaded, WorkerStopped...: the score alone is worth a hint
             log.info("message %s: hint without explanation: %s", message.id, error)
             explanation = None

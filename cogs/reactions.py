@@ -120,7 +120,7 @@ async def place_reactions(
 class Reactions(commands.Cog):
     """Reacts to messages in enabled channels with the top predicted emojis."""
 
-    def __init__(self, bot: commands.Bot, *, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+    def __init__(self, bot: commands.Bot, *, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep):
         self.bot = bot
         self.sleep = sleep  # how retries wait; tests pass a recorder
         self.predictions = shared_predictions(bot)
@@ -134,7 +134,9 @@ class Reactions(commands.Cog):
             return
         channel = message.channel
         settings = await self.bot.store.get_guild(message.guild.id)
-        if not reaction_channel_enabled(channel, settings.enabled_channels) or channel.id in self.forbidden_channels:
+        if channel.id in self.forbidden_channels:
+            return
+        if not reaction_channel_enabled(channel, settings.enabled_channels):
             return
         metrics = self.bot.metrics
         metrics.messages_seen.inc()

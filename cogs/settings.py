@@ -25,6 +25,8 @@ from bot.store import InvalidSetting
 MAX_COOLDOWN_S = 86_400.0
 NOT_A_MANAGER = "Only members with the Manage Server permission can change whymoji's settings."
 ReactableChannel = discord.TextChannel | discord.VoiceChannel | discord.ForumChannel | discord.Thread
+Fraction = app_commands.Range[float, 0.0, 1.0]
+Interaction = discord.Interaction
 
 
 def is_manager(permissions: discord.Permissions) -> bool:
@@ -71,38 +73,42 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
 
     @app_commands.command(name="enable", description="React to messages in a channel (default: this one)")
     @app_commands.describe(channel="The channel; leave empty for this one")
-    async def enable(self, interaction: discord.Interaction, channel: ReactableChannel | None = None) -> None:
+    async def enable(self, interaction: Interaction, channel: ReactableChannel | None = None) -> None:
         await self._set_channel(interaction, channel, enabled=True)
 
     @app_commands.command(name="disable", description="Stop reacting in a channel (default: this one)")
     @app_commands.describe(channel="The channel; leave empty for this one")
-    async def disable(self, interaction: discord.Interaction, channel: ReactableChannel | None = None) -> None:
+    async def disable(self, interaction: Interaction, channel: ReactableChannel | None = None) -> None:
         await self._set_channel(interaction, channel, enabled=False)
 
     @app_commands.command(name="topk", description="How many emojis to react with, at most")
-    async def topk(self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 10]) -> None:
+    async def topk(self, interaction: Interaction, count: app_commands.Range[int, 1, 10]) -> None:
         await self._update(interaction, "top_k", count, f"I'll react with up to {count} emojis per message.")
 
     @app_commands.command(name="threshold", description="Minimum probability for an emoji to be used")
-    async def threshold(self, interaction: discord.Interaction, value: app_commands.Range[float, 0.0, 1.0]) -> None:
-        await self._update(interaction, "threshold", value, f"Emojis now need a probability of at least {value:g}.")
+    async def threshold(self, interaction: Interaction, value: Fraction) -> None:
+        done = f"Emojis now need a probability of at least {value:g}."
+        await self._update(interaction, "threshold", value, done)
 
     @app_commands.command(name="cooldown", description="Seconds to pause per channel after reacting")
     async def cooldown(
-        self, interaction: discord.Interaction, seconds: app_commands.Range[float, 0.0, MAX_COOLDOWN_S]
+        self, interaction: Interaction, seconds: app_commands.Range[float, 0.0, MAX_COOLDOWN_S]
     ) -> None:
-        await self._update(interaction, "cooldown_s", seconds, f"I'll pause {seconds:g} s per channel between reactions.")
+        done = f"I'll pause {seconds:g} s per channel between reactions."
+        await self._update(interaction, "cooldown_s", seconds, done)
 
-    @app_commands.command(name="modthreshold", description="Hostility score (0-1) that triggers a moderator hint")
-    async def modthreshold(self, interaction: discord.Interaction, value: app_commands.Range[float, 0.0, 1.0]) -> None:
-        await self._update(interaction, "mod_threshold", value, f"Hints now need a hostility score of at least {value:g}.")
+    @app_commands.command(name="modthreshold", description="Hostility score (0-1) for a moderator hint")
+    async def modthreshold(self, interaction: Interaction, value: Fraction) -> None:
+        done = f"Hints now need a hostility score of at least {value:g}."
+        await self._update(interaction, "mod_threshold", value, done)
 
-    @app_commands.command(name="modchannel", description="Where moderator hints go; leave empty to turn hints off")
+    @app_commands.command(name="modchannel", description="Where moderator hints go (empty: hints off)")
     @app_commands.describe(channel="The moderators' channel; leave empty to turn hints off")
-    async def modchannel(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
+    async def modchannel(self, interaction: Interaction, channel: discord.TextChannel | None = None) -> None:
         if not await self._require_manager(interaction):
             return
-        await self.bot.store.update_guild(interaction.guild_id, mod_channel_id=channel.id if channel else None)
+        mod_channel_id = channel.id if channel else None
+        await self.bot.store.update_guild(interaction.guild_id, mod_channel_id=mod_channel_id)
         self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
         if channel is None:
             await reply_privately(interaction, "Moderator hints are off.")
@@ -114,15 +120,16 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         await reply_privately(interaction, message)
 
     @app_commands.command(name="show", description="Show this server's whymoji settings")
-    async def show(self, interaction: discord.Interaction) -> None:
+    async def show(self, interaction: Interaction) -> None:
         if not await self._require_manager(interaction):
             return
-        await reply_privately(interaction, describe_settings(await self.bot.store.get_guild(interaction.guild_id)))
+        settings = await self.bot.store.get_guild(interaction.guild_id)
+        await reply_privately(interaction, describe_settings(settings))
 
     # -- everyone --------------------------------------------------------------------------
 
-    @app_commands.command(name="optout", description="No reactions on, hints about, or /why of your messages")
-    async def optout(self, interaction: discord.Interaction) -> None:
+    @app_commands.command(name="optout", description="No reactions on, hints about or /why of your messages")
+    async def optout(self, interaction: Interaction) -> None:
         await self.bot.store.set_opted_out(interaction.user.id, True)
         await reply_privately(
             interaction,
@@ -131,19 +138,19 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         )
 
     @app_commands.command(name="optin", description="Let whymoji read your messages again")
-    async def optin(self, interaction: discord.Interaction) -> None:
+    async def optin(self, interaction: Interaction) -> None:
         await self.bot.store.set_opted_out(interaction.user.id, False)
-        await reply_privately(interaction, "You're opted in again: whymoji reads your messages like everyone else's.")
+        await reply_privately(interaction, "You're opted in again: whymoji reads your messages as before.")
 
     # -- helpers -----------------------------------------------------------------------------
 
-    async def _require_manager(self, interaction: discord.Interaction) -> bool:
+    async def _require_manager(self, interaction: Interaction) -> bool:
         if is_manager(interaction.permissions):
             return True
         await reply_privately(interaction, NOT_A_MANAGER)
         return False
 
-    async def _update(self, interaction: discord.Interaction, field: str, value: float, done: str) -> None:
+    async def _update(self, interaction: Interaction, field: str, value: float, done: str) -> None:
         if not await self._require_manager(interaction):
             return
         try:
@@ -154,7 +161,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
         await reply_privately(interaction, done)
 
-    async def _set_channel(self, interaction: discord.Interaction, channel: Any, *, enabled: bool) -> None:
+    async def _set_channel(self, interaction: Interaction, channel: Any, *, enabled: bool) -> None:
         if not await self._require_manager(interaction):
             return
         channel = channel or interaction.channel
@@ -171,7 +178,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         await reply_privately(interaction, message)
 
     async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+        self, interaction: Interaction, error: app_commands.AppCommandError
     ) -> None:
         """A store outage or other surprise still gets an answer."""
         await report_failure(interaction, error, "I couldn't do that just now; please try again later.")

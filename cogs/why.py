@@ -103,7 +103,7 @@ class Why(commands.Cog):
     async def _fetch(self, interaction: discord.Interaction, ref: MessageRef) -> discord.Message:
         """The referenced message, if the asker may read it and the bot can fetch it."""
         if ref.channel_id is not None and ref.guild_id != interaction.guild_id:
-            raise WhyRefusal("That link points to another server (or a DM); I can only explain messages from here.")
+            raise WhyRefusal("That link points to another server or a DM; I only explain messages from here.")
         if ref.channel_id is None or ref.channel_id == interaction.channel_id:
             channel = interaction.channel  # the asker is here: no need to check they can read it
         else:
@@ -127,7 +127,7 @@ class Why(commands.Cog):
     async def _message_text(self, interaction: discord.Interaction, message: discord.Message) -> str:
         """The message's text as the model sees it, unless its author opted out."""
         if message.author.id != interaction.user.id and await self.bot.store.is_opted_out(message.author.id):
-            raise WhyRefusal("The author of that message has opted out of whymoji, so I won't explain it. Sorry!")
+            raise WhyRefusal("The author of that message opted out of whymoji, so I won't explain it. Sorry!")
         text = normalize_markup(message.content)
         if not text:
             raise WhyRefusal("That message has no text for me to read.")
@@ -150,7 +150,7 @@ class Why(commands.Cog):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         """Anything unexpected still gets a polite answer."""
-        await report_failure(interaction, error, "Something went wrong while explaining that; please try again later.")
+        await report_failure(interaction, error, "Something went wrong while explaining that; please try again.")
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -39,11 +39,13 @@ def setup(row=HOSTILE, **settings):
 
 
 def message_in(guild, content="you are an idiot", channel_id=CHANNEL_ID, **fields):
-    return FakeMessage(content, guild=guild, channel=guild.channels.setdefault(channel_id, FakeChannel(id=channel_id)), **fields)
+    channel = guild.channels.setdefault(channel_id, FakeChannel(id=channel_id))
+    return FakeMessage(content, guild=guild, channel=channel, **fields)
 
 
 def test_hint_layout():
-    header = hint_header(author_id=7, channel_id=8, jump_url="https://discord.com/channels/1/8/9", score=0.876)
+    link = "https://discord.com/channels/1/8/9"
+    header = hint_header(author_id=7, channel_id=8, jump_url=link, score=0.876)
     assert header.startswith("⚠️") and "<@7>" in header and "<#8>" in header and "0.88" in header
     assert format_hint(header, "EXPLAINED").endswith("\nEXPLAINED")
     assert "no explanation" in format_hint(header, None)

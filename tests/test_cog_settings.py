@@ -73,7 +73,9 @@ async def test_manager_changes_a_value(name, value, field, words):
     assert bot.dispatched == [("whymoji_settings_changed", GUILD_ID)]
 
 
-@pytest.mark.parametrize(("name", "value"), [("topk", 0), ("topk", 11), ("threshold", 1.5), ("cooldown", -1.0)])
+@pytest.mark.parametrize(
+    ("name", "value"), [("topk", 0), ("topk", 11), ("threshold", 1.5), ("cooldown", -1.0)]
+)
 async def test_out_of_range_values_are_refused_clearly(name, value):
     bot = make_bot()
     before = bot.store.settings
@@ -114,7 +116,8 @@ async def test_show_lists_every_setting():
     bot = make_bot(enabled_channels=frozenset({5, 6}), top_k=4, mod_channel_id=MOD_CHANNEL_ID)
     content = await run(bot, "show", make_interaction(manager=True))
     assert content == describe_settings(bot.store.settings)
-    for expected in ("<#5>, <#6>", "(topk): 4", "(threshold): 0.1", f"<#{MOD_CHANNEL_ID}>", "(modthreshold): 0.5"):
+    expected_lines = ("<#5>, <#6>", "(topk): 4", "(threshold): 0.1", f"<#{MOD_CHANNEL_ID}>", "(modthreshold): 0.5")
+    for expected in expected_lines:
         assert expected in content
 
 

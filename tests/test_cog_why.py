@@ -25,6 +25,7 @@ from tests.cog_fakes import (
 
 MESSAGE_ID = 123456789012345678
 OTHER_CHANNEL_ID = 2001
+LINK = f"https://discord.com/channels/1/2/{MESSAGE_ID}"
 
 
 @pytest.mark.parametrize(
@@ -38,7 +39,7 @@ OTHER_CHANNEL_ID = 2001
         (f"  {MESSAGE_ID} ", MessageRef(MESSAGE_ID)),
         ("I love you", "I love you"),
         ("12345", "12345"),  # too short for a message ID: text
-        (f"see https://discord.com/channels/1/2/{MESSAGE_ID} lol", f"see https://discord.com/channels/1/2/{MESSAGE_ID} lol"),
+        (f"see {LINK} lol", f"see {LINK} lol"),  # a link inside text is text
         ("https://example.com/channels/1/2/3", "https://example.com/channels/1/2/3"),
     ],
 )
@@ -207,3 +208,13 @@ async def test_context_menu_is_registered_on_load_and_removed_on_unload():
     await bot.remove_cog("Why")
     assert bot.tree.get_command(CONTEXT_MENU_NAME, type=discord.AppCommandType.message) is None
     assert bot.tree.get_command("why") is None
+
+
+async def test_the_askers_own_channel_needs_no_permission_lookup():
+    """Here the asker already is; an uncached channel object may not even know permissions."""
+    message = FakeMessage("hello you", id=MESSAGE_ID)
+    guild = setup_guild(message)
+    guild.channels[CHANNEL_ID].denied[ASKER_ID] = {"view_channel"}
+    bot = make_bot()
+    await ask(bot, make_interaction(guild=guild), message.jump_url)
+    assert bot.worker.explained == ["hello you"]
