@@ -49,6 +49,7 @@ class RunResult:
     label: str
     max_batch: int
     posted: int
+    posting_s: float
     reacted: int
     seconds: float
     first_latencies: list[float]
@@ -175,6 +176,7 @@ async def run_once(
                 await fake.send_message(channels[n % len(channels)], authors[n % len(authors)], text)
                 for n, text in enumerate(texts)
             ]
+            posting_s = time.monotonic() - start
             await settle(fake, messages, args.quiet_s, args.timeout_s)
             batches, batch_mean, buckets, shed = MetricsSnapshot.take(bot.metrics).since(before)
         reacted = [m for m in messages if m.reaction_times]
@@ -183,6 +185,7 @@ async def run_once(
             label=label,
             max_batch=max_batch,
             posted=len(messages),
+            posting_s=posting_s,
             reacted=len(reacted),
             seconds=end - start,
             first_latencies=[m.reaction_times[0] - m.created_at for m in reacted],
@@ -206,7 +209,10 @@ def percentile(values: list[float], q: float) -> float:
 def report(result: RunResult) -> None:
     ms = 1000.0
     print(f"\n== {result.label} (worker.max_batch={result.max_batch})")
-    print(f"messages posted {result.posted}, with reactions {result.reacted}, in {result.seconds:.2f} s")
+    print(
+        f"messages posted {result.posted} (in {result.posting_s:.2f} s), "
+        f"with reactions {result.reacted}, last reaction after {result.seconds:.2f} s"
+    )
     print(f"messages/s                {result.rate:8.1f}")
     for name, values in (("first reaction", result.first_latencies), ("all reactions", result.last_latencies)):
         print(f"latency to {name:15s} p50 {percentile(values, 50) * ms:7.1f} ms  p99 {percentile(values, 99) * ms:7.1f} ms")
