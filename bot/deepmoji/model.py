@@ -69,7 +69,6 @@ class PackedLayout:
     sequence: Tensor  #: [N] sorted sequence index of each row
     position: Tensor  #: [N] position within its sequence of each row
     reverse: Tensor  #: [N] row of the same sequence's mirrored position ``length - 1 - t``
-    last: Tensor  #: [B] row of each sorted sequence's last position
 
     @classmethod
     def from_lengths(cls, lengths: Sequence[int], device: torch.device | str = "cpu") -> PackedLayout:
@@ -83,7 +82,6 @@ class PackedLayout:
         position = np.repeat(np.arange(len(counts)), counts)
         sequence = np.arange(offsets[-1]) - offsets[position]
         reverse = offsets[sorted_lengths[sequence] - 1 - position] + sequence
-        last = offsets[sorted_lengths - 1] + np.arange(len(sorted_lengths))
         as_index = lambda array: torch.from_numpy(array).to(device)  # noqa: E731
         return cls(
             order=order,
@@ -92,7 +90,6 @@ class PackedLayout:
             sequence=as_index(sequence),
             position=as_index(position),
             reverse=as_index(reverse),
-            last=as_index(last),
         )
 
     @property
@@ -103,10 +100,12 @@ class PackedLayout:
     def rows(self) -> int:
         return int(self.lengths.sum())
 
-    def pack(self, flat_ids: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """Packed ids [N] from the concatenated ids of the original batch and each row's start."""
-        sequence = self.sequence.cpu().numpy()
-        return flat_ids[starts[self.order][sequence] + self.position.cpu().numpy()]
+    def pack(self, flat_ids: np.ndarray) -> np.ndarray:
+        """Packed ids [N] from the ids of the original batch's rows, concatenated in batch order."""
+        original_lengths = np.empty_like(self.lengths)
+        original_lengths[self.order] = self.lengths
+        sorted_starts = (np.cumsum(original_lengths) - original_lengths)[self.order]
+        return flat_ids[sorted_starts[self.sequence.cpu().numpy()] + self.position.cpu().numpy()]
 
     def unsort(self, per_sequence: Tensor) -> Tensor:
         """Rows in sorted order -> rows in the original batch order."""
@@ -130,10 +129,6 @@ class KernelWeights:
     input_weight: Tensor  #: [2, In, 4H]
     hidden_weight: Tensor  #: [2, H, 4H]
     bias: Tensor  #: [2, 1, 4H], bias_ih + bias_hh
-
-    @property
-    def hidden_size(self) -> int:
-        return self.hidden_weight.shape[1]
 
     def input_gates(self, inputs: Tensor) -> Tensor:
         """Input projections of every row, both directions at once: [2, N, In] -> [2, N, 4H]."""
@@ -315,8 +310,7 @@ class DeepMoji(nn.Module):
         if not lengths:
             return torch.zeros(0, self.num_classes, device=self.device)
         layout = PackedLayout.from_lengths(lengths, self.device)
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        ids = torch.from_numpy(layout.pack(flat, starts)).to(self.device)
+        ids = torch.from_numpy(layout.pack(flat)).to(self.device)
         return layout.unsort(self.classify(self.encode(ids, layout), layout))
 
     def predict(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
