@@ -6,8 +6,8 @@ running on Python 2. To give the model the words it learned, we reproduce that p
 1. ``strip()`` and lower-case the text with Python 2's *simple* case mapping (``İ`` -> ``i``,
    ``Σ`` -> ``σ`` everywhere; Python 3 would give ``i̇`` and a final ``ς``). Whitespace is
    Python 2's too, which still counted U+180E.
-2. Line breaks (``\\n``, ``\\r``, the escaped ``\\\\n``/``\\\\r`` forms, ``<br>``) become ``CUSTOM_BREAK``;
-   then variation selectors (U+FE00-FE0F) are dropped.
+2. Line breaks (``\\n``, ``\\r``, the escaped ``\\\\n``/``\\\\r`` forms, ``<br>``) become
+   ``CUSTOM_BREAK``; then variation selectors (U+FE00-FE0F) are dropped.
 3. Every whitespace-separated word that is not ASCII is NFKC-normalised, and each character
    whose ``unidecode`` is made only of ``!"#$'()+,-.:;<=>?@`~`` is replaced by it (smart quotes
    -> ``"``, ``…`` -> ``...``, ``—`` -> ``--``). Other characters (accents, emoji) stay.
@@ -31,8 +31,8 @@ Unicode tables are Python 3.11's.
 Spans: every step above is applied piecewise with a map back to the original text, so
 ``text[token.start:token.end]`` is what the user typed for that token (``sooo``, ``“``, the
 ``\\n``, the whole URL, ``❤️`` with its variation selector). Spans never overlap and increase.
-When one typed character becomes several tokens (``½`` -> ``1``, ``⁄``, ``2``) the first token
-gets the character and the others get an empty span at its end.
+When one typed character (or a letter with its marks) becomes several tokens (``½`` -> ``1``,
+``⁄``, ``2``) the first token gets it and the others get an empty span at its end.
 """
 
 from __future__ import annotations
@@ -126,11 +126,12 @@ def _one_of(codepoints: set[int]) -> str:
             ranges[-1][1] = codepoint
         else:
             ranges.append([codepoint, codepoint])
-    low = "".join(f"\\u{first:04x}-\\u{min(last, 0xFFFF):04x}" for first, last in ranges if first <= 0xFFFF)
-    high = "".join(
-        f"\\U{max(first, 0x10000):08x}-\\U{last:08x}" for first, last in ranges if last > 0xFFFF
-    )
-    return f"(?:[{low}]|(?=[\\U00010000-\\U0010ffff])[{high}])"
+    low = "".join(f"\\u{a:04x}-\\u{min(b, 0xFFFF):04x}" for a, b in ranges if a <= 0xFFFF)
+    high = "".join(f"\\U{max(a, 0x10000):08x}-\\U{b:08x}" for a, b in ranges if b > 0xFFFF)
+    alternatives = [f"[{low}]"] if low else []
+    if high:
+        alternatives.append(f"(?=[\\U00010000-\\U0010ffff])[{high}]")
+    return f"(?:{'|'.join(alternatives) or '(?!)'})"
 
 
 def _cluster_pattern() -> tuple[re.Pattern, re.Pattern]:
@@ -307,7 +308,7 @@ def _word_by_word(text: str) -> list[tuple[str, int, int, bool]]:
     position = 0
     for word in _WORD_RUN.finditer(text):
         pieces.append((text[position : word.start()], position, word.start(), True))
-        clusters = [[match.group(), match.start(), match.end()] for match in _CLUSTER.finditer(word.group())]
+        clusters = [[match.group(), *match.span()] for match in _CLUSTER.finditer(word.group())]
         merged = [clusters[0]]
         for cluster in clusters[1:]:
             last = merged[-1]
@@ -318,7 +319,7 @@ def _word_by_word(text: str) -> list[tuple[str, int, int, bool]]:
         if "".join(_normal(cluster[0]) for cluster in merged) != _normal(word.group()):
             merged = [[word.group(), 0, len(word.group())]]
         offset = word.start()
-        pieces.extend((_normal(piece), offset + first, offset + last, False) for piece, first, last in merged)
+        pieces.extend((_normal(text), offset + a, offset + b, False) for text, a, b in merged)
         position = word.end()
     pieces.append((text[position:], position, len(text), True))
     return pieces
@@ -414,8 +415,10 @@ def _checked_vocabulary(vocabulary: object, source: str) -> dict[str, int]:
         raise VocabularyError(f"{source} must map words to ids, got {type(vocabulary).__name__}")
     checked: dict[str, int] = {}
     for word, index in vocabulary.items():
-        if not isinstance(word, str) or not isinstance(index, int) or isinstance(index, bool) or index < 0:
-            raise VocabularyError(f"{source}: entry {word!r}: {index!r} is not a word with an id >= 0")
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise VocabularyError(f"{source}: entry {word!r}: {index!r} is not an id >= 0")
+        if not isinstance(word, str):
+            raise VocabularyError(f"{source}: entry {word!r} is not a word (a string)")
         checked[word] = index
     missing = [token for token in REQUIRED_TOKENS if token not in checked]
     if missing:
