@@ -41,7 +41,8 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from itertools import repeat
 from pathlib import Path
 from types import MappingProxyType
@@ -118,20 +119,28 @@ def _one_of(codepoints: set[int]) -> str:
     """A regex matching one of ``codepoints``, quick for any character.
 
     ``re`` looks up a class's Basic Multilingual Plane part in a bitmap but scans the rest
-    range by range, so the rare higher characters get their own, guarded class.
+    range by range, so the higher characters get their own class behind a guard of a few
+    coarse ranges, which emoji fail at once.
     """
+    low = "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in _ranges(c for c in codepoints if c <= 0xFFFF))
+    high = [c for c in codepoints if c > 0xFFFF]
+    alternatives = [f"[{low}]"] if low else []
+    if high:
+        exact = "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _ranges(high))
+        guard = "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _ranges(high, gap=0x400))
+        alternatives.append(f"(?=[{guard}])[{exact}]")
+    return f"(?:{'|'.join(alternatives) or '(?!)'})"
+
+
+def _ranges(codepoints: Iterable[int], gap: int = 1) -> list[tuple[int, int]]:
+    """Sorted ``codepoints`` as inclusive ranges, joining neighbours less than ``gap`` apart."""
     ranges: list[list[int]] = []
     for codepoint in sorted(codepoints):
-        if ranges and codepoint == ranges[-1][1] + 1:
+        if ranges and codepoint - ranges[-1][1] <= gap:
             ranges[-1][1] = codepoint
         else:
             ranges.append([codepoint, codepoint])
-    low = "".join(f"\\u{a:04x}-\\u{min(b, 0xFFFF):04x}" for a, b in ranges if a <= 0xFFFF)
-    high = "".join(f"\\U{max(a, 0x10000):08x}-\\U{b:08x}" for a, b in ranges if b > 0xFFFF)
-    alternatives = [f"[{low}]"] if low else []
-    if high:
-        alternatives.append(f"(?=[\\U00010000-\\U0010ffff])[{high}]")
-    return f"(?:{'|'.join(alternatives) or '(?!)'})"
+    return [(first, last) for first, last in ranges]
 
 
 def _cluster_pattern() -> tuple[re.Pattern, re.Pattern]:
@@ -272,6 +281,10 @@ def _normal(text: str) -> str:
     return unicodedata.normalize("NFKC", _VARIATION_SELECTOR.sub("", text))
 
 
+#: ``_normal`` of the small clusters that recur in chat (smart quotes, emoji with selectors).
+_normal_cluster = lru_cache(maxsize=4096)(_normal)
+
+
 def _add_text(sentence: _Sentence, lowered: str, start: int, end: int) -> None:
     """Append ``lowered[start:end]`` (no line breaks inside) as DeepMoji converts its words.
 
@@ -287,7 +300,7 @@ def _add_text(sentence: _Sentence, lowered: str, start: int, end: int) -> None:
     position = 0
     for match in _CONVERTED.finditer(text):
         pieces.append((text[position : match.start()], position, match.start(), True))
-        pieces.append((_normal(match.group()), match.start(), match.end(), False))
+        pieces.append((_normal_cluster(match.group()), match.start(), match.end(), False))
         position = match.end()
     pieces.append((text[position:], position, len(text), True))
     if "".join([piece[0] for piece in pieces]) != _normal(text):
