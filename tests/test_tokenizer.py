@@ -306,6 +306,8 @@ def test_from_file_reads_a_vocabulary(tmp_path):
     tokenizer = Tokenizer.from_file(path)
     assert dict(tokenizer.vocabulary) == small_vocabulary()
     assert tokenizer.encode("love")[0] == small_vocabulary()["love"]
+    path.write_text(json.dumps(small_vocabulary()), encoding="utf-8-sig")  # with a BOM
+    assert dict(Tokenizer.from_file(path).vocabulary) == small_vocabulary()
 
 
 @pytest.mark.parametrize(

@@ -373,7 +373,7 @@ class Tokenizer:
         """Read torchMoji's ``vocabulary.json`` (an object of word -> id)."""
         path = Path(path)
         try:
-            raw = path.read_text(encoding="utf-8")
+            raw = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise VocabularyError(f"vocabulary file {path} does not exist") from None
         except (OSError, UnicodeDecodeError) as error:
