@@ -22,7 +22,7 @@ from cogs.why import CONTEXT_MENU_NAME
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.whymoji import running_whymoji, write_config
 
-WAIT_S = 15.0
+WAIT_S = 20.0
 TOP_K = 3
 
 TEXTS = [

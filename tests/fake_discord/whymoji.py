@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from bot.app import WhymojiBot
 from bot.config import Config, load_config
 from bot.endpoints import use_endpoints
@@ -33,12 +35,13 @@ def write_config(
 ) -> Config:
     """Write a TOML config pointing at ``fake`` and local model files; load it like the CLI does.
 
-    Defaults suit tests: no per-channel cooldown, no health server, offline model files.
+    Defaults suit tests: no per-channel cooldown, no health server, offline model files, one
+    torch thread (on a busy machine, torch's own thread pool can make a tiny model 50x slower).
     ``overrides`` maps section -> key -> value on top.
     """
     sections: dict[str, dict[str, Any]] = {
         "discord": {"api_base_url": fake.api_base_url, "gateway_url": fake.gateway_url},
-        "model": {"weights": str(weights), "vocabulary": str(vocabulary), "offline": True},
+        "model": {"weights": str(weights), "vocabulary": str(vocabulary), "offline": True, "threads": 1},
         "reactions": {"cooldown_s": 0.0},
         "database": {"url": f"sqlite:///{database}"},
         "health": {"enabled": False},
@@ -55,8 +58,13 @@ def write_config(
 
 @asynccontextmanager
 async def running_whymoji(fake: FakeDiscord, config: Config, timeout: float = 30.0) -> AsyncIterator[WhymojiBot]:
-    """Start the bot, wait until it has joined the fake's guild, stop it (in order) afterwards."""
+    """Start the bot, wait until it has joined the fake's guild, stop it (in order) afterwards.
+
+    The process-wide settings the bot changes (discord.py's endpoints, torch's thread count)
+    are put back, so later tests in the same process are unaffected.
+    """
     previous = use_endpoints(config.discord.api_base_url, config.discord.gateway_url)
+    torch_threads = torch.get_num_threads()
     bot = WhymojiBot(config, download=False)
 
     async def run() -> None:
@@ -78,3 +86,4 @@ async def running_whymoji(fake: FakeDiscord, config: Config, timeout: float = 30
             await asyncio.wait_for(task, timeout)
         finally:
             use_endpoints(previous.api_base_url, previous.gateway_url)
+            torch.set_num_threads(torch_threads)
