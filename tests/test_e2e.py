@@ -104,6 +104,20 @@ async def test_reactions_are_the_models_top_k_in_order(fake_discord, make_config
         assert placed(bot) == TOP_K * len(messages)
 
 
+async def test_a_servers_threshold_drops_the_less_likely_emojis(fake_discord, make_config, engine):
+    fake = fake_discord
+    content = "omg haha thanks , you are the best <3"
+    probabilities = sorted(engine.predict([normalize_markup(content)])[0], reverse=True)
+    between = float(probabilities[0] + probabilities[1]) / 2  # only the top emoji passes
+    async with running_whymoji(fake, make_config(fake)):
+        await enable(fake, fake.general)
+        await answered(fake, await fake.slash(fake.moderator, fake.general, "whymoji threshold", value=between), "th")
+        message = await fake.send_message(fake.general, fake.alice, content)
+        await fake.wait_for(lambda: message.reactions, WAIT_S, "a reaction")
+    # The bot's shutdown lets running handlers finish, so no further reaction can come now.
+    assert message.reactions == expected_reactions(engine, content)[:1]
+
+
 async def test_why_and_the_context_menu_answer_with_the_rendered_explanation(fake_discord, make_config, engine):
     fake = fake_discord
     async with running_whymoji(fake, make_config(fake)):
