@@ -123,9 +123,7 @@ async def test_why_and_the_context_menu_answer_with_the_rendered_explanation(fak
     async with running_whymoji(fake, make_config(fake)):
         text = "why do you hate me , i'm so sad"
         record = await answered(fake, await fake.slash(fake.alice, fake.general, "why", target=text), "/why")
-        target = await fake.send_message(fake.general, fake.moderator, "**great** day , thanks <@{}>".format(
-            fake.alice.id
-        ))
+        target = await fake.send_message(fake.general, fake.moderator, f"**great** day , thanks <@{fake.alice.id}>")
         menu = await answered(fake, await fake.message_command(fake.alice, target, CONTEXT_MENU_NAME), "menu")
         link = f"https://discord.com/channels/{fake.guild.id}/{fake.general.id}/{target.id}"
         linked = await answered(fake, await fake.slash(fake.alice, fake.general, "why", target=link), "/why link")
