@@ -284,6 +284,12 @@ async def test_plain_json_gateway_and_bad_token():
                 assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 4004
 
 
+async def test_events_without_a_session_are_recorded_as_dropped():
+    async with FakeDiscord() as fake:
+        message = await fake.send_message(fake.general, fake.alice, "nobody listens")
+        assert fake.dropped_events == ["MESSAGE_CREATE"] and message.id in fake.world.messages
+
+
 async def test_wait_for_is_bounded():
     async with FakeDiscord() as fake:
         with pytest.raises(TimeoutError, match="nothing"):
