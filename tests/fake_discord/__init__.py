@@ -1,8 +1,17 @@
 """A fake Discord (REST + gateway) for end-to-end tests of the real bot.
 
+    async with FakeDiscord() as fake:
+        use_endpoints(fake.api_base_url, fake.gateway_url)   # bot.endpoints
+        ...start a discord.py client with fake.token...
+        message = await fake.send_message(fake.general, fake.alice, "i love you")
+        await fake.wait_for(lambda: message.reactions, 10, "a reaction")
+        answer = await fake.slash(fake.moderator, fake.general, "whymoji enable")
+        await fake.wait_for(lambda: answer.answered, 10, "the answer")
+
 See :class:`FakeDiscord`; the pieces are ``world`` (users, guilds, messages and their
 payloads), ``gateway`` (sessions, resume and replay), ``rest`` (the routes, rate limits and
-errors) and ``interactions`` (registered commands and the interactions built from them).
+errors), ``interactions`` (registered commands and the interactions built from them) and
+``whymoji`` (the real bot's config and start/stop against the fake).
 """
 
 from .interactions import CommandNotRegistered, InteractionRecord
