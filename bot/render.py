@@ -140,7 +140,8 @@ def render_message(text: str, spans: Sequence[tuple[int, int]], budget: int) -> 
         return layout.render(0, len(text))
     by_priority = [span for span in spans if span[1] > span[0]]
     words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-    for units, use_bold in ((words, True), (_characters(text), True), (_characters(text), False)):
+    characters = _characters(text)
+    for units, use_bold in ((words, True), (characters, True), (characters, False)):
         shortened = _shorten(layout if use_bold else _Layout.build(text, []), units, by_priority, budget)
         if shortened is not None:
             return shortened

@@ -94,9 +94,8 @@ class _FullPass:
 
 def _bidirectional(input_gates: Tensor, hidden_weight: Tensor) -> tuple[Tensor, Tensor]:
     """One sequence both ways from input gates [2, N, 4H] in position order -> (h, c) in position order."""
-    steps = [(t, 1) for t in range(input_gates.shape[1])]
     aligned = torch.stack((input_gates[0], input_gates[1].flip(0)))
-    hidden, cells = run_recurrence(aligned, hidden_weight, steps)
+    hidden, cells = run_recurrence(aligned, hidden_weight, [1] * input_gates.shape[1])
     unflip = lambda states: torch.stack((states[0], states[1].flip(0)))  # noqa: E731
     return unflip(hidden), unflip(cells)
 
@@ -142,10 +141,10 @@ def _padded(states: Tensor, before: bool) -> Tensor:
     return torch.cat((zero, states) if before else (states, zero))
 
 
-def _packed(lengths: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
-    """Time-major packing of sequences already sorted longest first: steps, each row's sequence and step."""
+def _packed(lengths: np.ndarray) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+    """Time-major packing of sequences already sorted longest first: rows per step, each row's sequence and step."""
     layout = PackedLayout.from_lengths(lengths)
-    return list(layout.steps), layout.sequence.numpy(), layout.position.numpy()
+    return layout.counts, layout.sequence.numpy(), layout.position.numpy()
 
 
 def _window_bounds(length: int, window: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +190,7 @@ def _variant_probabilities(
     backward_rows = forward_rows.copy()
     recomputed_forward = recomputed_backward = full.hidden_0.new_zeros(0, size)
     if len(forward_variants):
-        steps, sequence, step = _packed(forward_lengths[order][forward_lengths[order] > 0])
+        counts, sequence, step = _packed(forward_lengths[order][forward_lengths[order] > 0])
         forward_positions = forward_variants[sequence] + 1 + step
         backward_positions = backward_variants[sequence] - 1 - step
         gates = torch.stack(
@@ -203,7 +202,7 @@ def _variant_probabilities(
             torch.stack((_padded(states[0], True)[start_forward], _padded(states[1], False)[start_backward]))
             for states in (full.hidden_0, full.cells_0)
         )
-        hidden, _ = run_recurrence(gates, model.lstm_0.kernel_weights().hidden_weight, steps, initial)
+        hidden, _ = run_recurrence(gates, model.lstm_0.kernel_weights().hidden_weight, counts, initial)
         recomputed_forward, recomputed_backward = hidden[0], hidden[1]
         rows = length + np.arange(len(sequence))
         forward_rows[local[forward_variants[sequence]], forward_positions] = rows
@@ -215,7 +214,7 @@ def _variant_probabilities(
     spans = high[variants] - low[variants]
     order = np.lexsort((variants, -spans))
     ordered = variants[order]
-    steps, sequence, step = _packed(spans[order])
+    counts, sequence, step = _packed(spans[order])
     seq_variant, seq_low, seq_span = ordered[sequence], low[ordered][sequence], spans[order][sequence]
 
     def position(offset: np.ndarray) -> np.ndarray:
@@ -238,7 +237,7 @@ def _variant_probabilities(
         for states in (full.hidden_1, full.cells_1)
     )
     hidden, _ = run_recurrence(
-        torch.stack(input_gates) + layer_1.bias, layer_1.hidden_weight, steps, initial
+        torch.stack(input_gates) + layer_1.bias, layer_1.hidden_weight, counts, initial
     )
 
     # Outputs: the full message's beyond the window, recomputed parts inside, the gap masked.
