@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -48,14 +49,11 @@ def random_ids(length: int, rng: np.random.Generator, vocab_size: int = 50_000) 
     return rng.integers(FIRST_WORD_ID, vocab_size, length).tolist()
 
 
-def seconds(run: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``repeats`` calls."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def seconds(run: Callable[[], object]) -> float:
+    """Wall time of one call."""
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
 
 
 def batched(model, messages: Sequence[Sequence[int]], batch_size: int) -> Callable[[], None]:
@@ -70,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2", help="torch thread counts to compare, e.g. 1,2")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per figure")
-    parser.add_argument("--repeats", type=int, default=10, help="calls per single-message timing")
+    parser.add_argument("--repeats", type=int, default=10, help="single-message calls per round")
     parser.add_argument("--messages", type=int, default=256, help="corpus messages for the fast model")
     parser.add_argument("--reference-messages", type=int, default=64, help="corpus messages for the reference")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -85,27 +83,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     messages, source = corpus_batch(args.messages, rng)
     reference_messages = messages[: args.reference_messages]
     singles = {length: [random_ids(length, rng)] for length in (12, 30)}
-    print(f"torch {torch.__version__}; corpus batch: {len(messages)} messages ({source}), "
+    print(f"load average {os.getloadavg()[0]:.1f} at the start; torch {torch.__version__}; corpus batch: {len(messages)} messages ({source}), "
           f"mean {np.mean([len(m) for m in messages]):.1f} tokens; batch size {args.batch_size}")
 
     fast.predict(messages[: args.batch_size])  # builds the derived-weight caches
+    models = {"fast": fast, "reference": reference}
+    samples = {"fast": messages, "reference": reference_messages}
     figures: dict[tuple[str, int, str], list[float]] = {}
     thread_counts = [int(count) for count in args.threads.split(",")]
     for _ in range(args.rounds):
         for threads in thread_counts:
             torch.set_num_threads(threads)
-            for name, model in (("fast", fast), ("reference", reference)):
-                for length, single in singles.items():
-                    model.predict(single)
-                    ms = 1000 * seconds(lambda: model.predict(single), args.repeats)
-                    figures.setdefault((name, threads, f"{length} tokens, ms"), []).append(ms)
-                sample = messages if name == "fast" else reference_messages
-                elapsed = seconds(batched(model, sample, args.batch_size), 1)
-                figures.setdefault((name, threads, "messages/s"), []).append(len(sample) / elapsed)
+            for length, single in singles.items():
+                for _ in range(args.repeats):  # call by call, so both see the same noise
+                    for name, model in models.items():
+                        ms = 1000 * seconds(lambda: model.predict(single))
+                        figures.setdefault((name, threads, f"{length} tokens, ms"), []).append(ms)
+            for name, model in models.items():
+                elapsed = seconds(batched(model, samples[name], args.batch_size))
+                figures.setdefault((name, threads, "messages/s"), []).append(len(samples[name]) / elapsed)
 
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     median = {key: statistics.median(values) for key, values in figures.items()}
     measures = ("12 tokens, ms", "30 tokens, ms", "messages/s")
-    print(f"\nmedians of {args.rounds} alternating rounds")
+    print(f"\nmedians: single messages over {args.rounds * args.repeats} alternating calls, "
+          f"messages/s over {args.rounds} alternating rounds")
     print(f"{'':22}" + "".join(f"{measure:>16}" for measure in measures))
     for threads in thread_counts:
         for name in ("fast", "reference"):
