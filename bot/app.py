@@ -1,0 +1,315 @@
+"""The Discord application: one process running a range of shards, wired from a ``Config``.
+
+``WhymojiBot.setup_hook`` builds every piece the cogs reach through the bot (engine, worker,
+store, metrics) before the gateway connects; ``close`` takes them down in the order that lets
+in-flight work finish. ``run_bot`` is what `whymoji run` calls, with signal handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import signal
+import time
+from collections.abc import Sequence
+
+import aiohttp
+import discord
+import torch
+from discord.ext import commands
+
+from bot.config import Config
+from bot.deepmoji.engine import Engine
+from bot.endpoints import use_endpoints
+from bot.errors import WhymojiError
+from bot.health import READY, RECONNECTING, STARTING, STOPPING, Health, HealthServer
+from bot.metrics import Metrics
+from bot.startup import locate_model_files, require_device
+from bot.store import GuildDefaults, SettingsStore, open_store
+from bot.worker import InferenceWorker
+
+log = logging.getLogger(__name__)
+
+#: The features, one cog each, loaded in this order.
+EXTENSIONS = ("cogs.reactions", "cogs.why", "cogs.moderation", "cogs.settings")
+
+#: How long shutdown waits for in-flight work (queued predictions, `/why` answers) to finish.
+DRAIN_TIMEOUT_S = 10.0
+
+#: Names discord.py gives the tasks running event handlers and application commands.
+_HANDLER_TASK_PREFIXES = ("discord.py: ", "CommandTree-invoker")
+
+
+class MissingToken(WhymojiError):
+    """No bot token configured."""
+
+
+class DiscordRefused(WhymojiError):
+    """Discord (or the configured proxy) would not let the bot in."""
+
+
+class StartAborted(Exception):
+    """Shutdown was requested while the bot was still setting up."""
+
+
+def bot_intents() -> discord.Intents:
+    """Only what the features read: guilds, guild messages and their text (privileged)."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.message_content = True
+    return intents
+
+
+class WhymojiBot(commands.AutoShardedBot):
+    """The bot; cogs reach ``.config .engine .worker .store .metrics`` through it.
+
+    Every feature is an application command or a listener, so there are no prefix commands:
+    the prefix is a mention of the bot (it can never clash with other bots' prefixes) and
+    the default ``help`` command is removed, so no message ever triggers a command.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        metrics: Metrics | None = None,
+        extensions: Sequence[str] = EXTENSIONS,
+        download: bool = True,
+        **client_options,
+    ) -> None:
+        """``client_options`` go to discord.py (tests pass a short ``guild_ready_timeout``)."""
+        shard_ids = config.discord.shard_ids
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=bot_intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=config.discord.shard_count,
+            shard_ids=list(shard_ids) if shard_ids is not None else None,
+            **client_options,
+        )
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.engine: Engine | None = None
+        self.worker: InferenceWorker | None = None
+        self.store: SettingsStore | None = None
+        self.health_server: HealthServer | None = None
+        self.stopping = False
+        self._extensions = tuple(extensions)
+        self._download = download
+        self._setup_task: asyncio.Task | None = None
+        self._shutdown_task: asyncio.Task | None = None
+
+    # -- start -------------------------------------------------------------------------
+
+    async def setup_hook(self) -> None:
+        """Build everything before the gateway connects; a shutdown request aborts it."""
+        if self.stopping:
+            raise StartAborted("shutdown requested during start")
+        self._setup_task = asyncio.create_task(self._set_up(), name="whymoji setup")
+        try:
+            await self._setup_task
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise
+            raise StartAborted("shutdown requested during start") from None
+
+    async def _set_up(self) -> None:
+        config = self.config
+        if config.health.enabled:
+            # First, so /healthz says "starting" (503) while the model loads.
+            server = HealthServer(self.metrics, self.health, host=config.health.host, port=config.health.port)
+            await server.start()
+            self.health_server = server
+
+        self.engine = await asyncio.to_thread(self._load_engine)
+
+        worker = InferenceWorker(
+            self.engine,
+            max_batch=config.worker.max_batch,
+            max_wait_ms=config.worker.max_wait_ms,
+            queue_size=config.worker.queue_size,
+            metrics=self.metrics,
+        )
+        self.worker = worker
+        await worker.start()
+
+        defaults = GuildDefaults(
+            top_k=config.reactions.top_k,
+            threshold=config.reactions.threshold,
+            cooldown_s=config.reactions.cooldown_s,
+            mod_threshold=config.moderation.threshold,
+        )
+        self.store = await open_store(config.database.url, defaults)  # it logs the (redacted) URL
+
+        for extension in self._extensions:
+            await self.load_extension(extension)
+        log.info("features loaded: %s", ", ".join(self._extensions) or "none")
+
+        if config.discord.sync_commands:
+            synced = await self.tree.sync()
+            log.info("application commands synced: %s", ", ".join(f"/{c.name}" for c in synced) or "none")
+
+    def _load_engine(self) -> Engine:
+        """Runs in a thread: finding (maybe downloading) and loading the model takes seconds."""
+        model = self.config.model
+        require_device(model.device)
+        if model.threads:
+            torch.set_num_threads(model.threads)
+        files = locate_model_files(model, download=self._download)
+        started = time.perf_counter()
+        engine = Engine.load(files, device=model.device)
+        log.info(
+            "model loaded in %.1f s on %s (%d torch threads): weights %s, vocabulary %s",
+            time.perf_counter() - started,
+            model.device,
+            torch.get_num_threads(),
+            files.weights,
+            files.vocabulary,
+        )
+        return engine
+
+    # -- events ------------------------------------------------------------------------
+
+    async def on_ready(self) -> None:
+        log.info(
+            "ready as %s (id %s): shards %s of %s, %d guilds",
+            self.user,
+            self.user.id if self.user else "?",
+            sorted(self.shards),
+            self.shard_count,
+            len(self.guilds),
+        )
+
+    async def on_shard_connect(self, shard_id: int) -> None:
+        log.info("shard %d connected", shard_id)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        log.info("shard %d resumed its session", shard_id)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        if not self.stopping:
+            log.warning("shard %d disconnected; discord.py reconnects it", shard_id)
+
+    def health(self) -> Health:
+        """The ``/healthz`` answer: ready only while every shard of this process is connected."""
+        if self.stopping:
+            return Health(STOPPING)
+        if not self.is_ready():
+            return Health(STARTING)
+        shards = {}
+        for shard_id, shard in sorted(self.shards.items()):
+            entry = {"connected": not shard.is_closed()}
+            if math.isfinite(shard.latency):
+                entry["latency_ms"] = round(shard.latency * 1000, 1)
+            shards[str(shard_id)] = entry
+        state = READY if all(entry["connected"] for entry in shards.values()) else RECONNECTING
+        return Health(state, {"shards": shards, "guilds": len(self.guilds)})
+
+    # -- stop --------------------------------------------------------------------------
+
+    async def __aexit__(self, *exc_info) -> None:
+        # discord.py's version only waits for its own part of close() once one has started.
+        await self.close()
+
+    async def close(self) -> None:
+        """Shut down in order; safe to call again (later calls wait for the first)."""
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.create_task(self._close_in_order(), name="whymoji shutdown")
+        await asyncio.shield(self._shutdown_task)
+
+    async def _close_in_order(self) -> None:
+        self.stopping = True  # /healthz answers 503 from now on
+        log.info("shutting down")
+        if self._setup_task is not None and not self._setup_task.done():
+            self._setup_task.cancel()
+            await asyncio.wait([self._setup_task])
+        # Stop taking work: no listener or command runs for new events from here on.
+        for extension in tuple(self.extensions):
+            await _logged(f"unloading {extension}", self.unload_extension(extension))
+        await _logged("finishing in-flight work", self._drain())
+        await _logged("closing the gateway", super().close())
+        if self.store is not None:
+            await _logged("closing the settings store", self.store.close())
+            log.info("settings store closed")
+        if self.health_server is not None:
+            await _logged("closing the health server", self.health_server.close())
+        log.info("shut down")
+
+    async def _drain(self) -> None:
+        """Let queued predictions and running handlers (a `/why` being answered) finish."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        if self.worker is not None:
+            await self.worker.close(timeout=DRAIN_TIMEOUT_S)  # it fails what it could not finish
+        current = asyncio.current_task()
+        handlers = [
+            task
+            for task in asyncio.all_tasks()
+            if task is not current and task.get_name().startswith(_HANDLER_TASK_PREFIXES)
+        ]
+        if handlers:
+            _, pending = await asyncio.wait(handlers, timeout=max(0.0, deadline - time.monotonic()))
+            if pending:
+                log.warning("%d event handlers still running at shutdown; cancelling them", len(pending))
+                for task in pending:
+                    task.cancel()
+
+
+async def _logged(step: str, work) -> None:
+    """Await one shutdown step; a failure is logged and the next steps still run."""
+    try:
+        await work
+    except Exception:
+        log.exception("shutdown: %s failed", step)
+
+
+async def run_bot(config: Config, *, download: bool = True) -> None:
+    """What `whymoji run` does: check the token, point discord.py at the configured
+    endpoints, and serve a bot built from ``config``."""
+    token = config.discord.token
+    if not token:
+        raise MissingToken(
+            "no Discord bot token: set the DISCORD_TOKEN environment variable "
+            "or discord.token_file in the config file"
+        )
+    use_endpoints(config.discord.api_base_url, config.discord.gateway_url)
+    await serve(WhymojiBot(config, download=download), token)
+
+
+async def serve(bot: WhymojiBot, token: str) -> None:
+    """Run ``bot`` until Discord closes it or a signal arrives: the first SIGTERM/SIGINT shuts
+    down in order, a second one exits at once. Discord's refusals become one-line errors."""
+    loop = asyncio.get_running_loop()
+    shutdowns: list[asyncio.Task] = []  # keeps the shutdown task referenced while it runs
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if shutdowns:
+            log.warning("second %s: exiting now, without finishing in-flight work", name)
+            os._exit(128 + signum)
+        log.info("%s received: finishing in-flight work (send it again to exit at once)", name)
+        shutdowns.append(loop.create_task(bot.close()))
+
+    handled = (signal.SIGTERM, signal.SIGINT)
+    for signum in handled:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        async with bot:
+            await bot.start(token)
+    except StartAborted:
+        log.info("stopped before connecting")
+    except discord.LoginFailure as error:
+        raise DiscordRefused(f"Discord refused the bot token ({error}): check DISCORD_TOKEN or discord.token_file") from None
+    except discord.PrivilegedIntentsRequired:
+        raise DiscordRefused(
+            "Discord refused the Message Content intent: enable it for the bot in the Developer Portal "
+            "(Bot > Privileged Gateway Intents > Message Content Intent)"
+        ) from None
+    except aiohttp.ClientConnectionError as error:
+        raise DiscordRefused(f"cannot reach Discord: {error}") from None
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,203 @@
+"""`whymoji run` as the container runs it: a real process, a fake Hub, a fake Discord, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.app import run_bot
+from bot.cli import main
+from bot.config import load_config
+from bot.endpoints import current_endpoints, use_endpoints
+from bot.errors import WhymojiError
+from tests.conftest import REPO_ROOT
+from tests.fake_discord import FakeDiscord
+from tests.fake_hub import FakeHub
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """This machine's environment without anything that configures whymoji or the Hub."""
+    environ = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("WHYMOJI_", "HF_")) and name != "DISCORD_TOKEN"
+    }
+    return environ | extra
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def hub(small_model_dir):
+    served = FakeHub.from_folder(small_model_dir).start()
+    yield served
+    served.stop()
+
+
+def first_start_environ(tmp_path: Path, hub: FakeHub, fake: FakeDiscord, port: int) -> dict[str, str]:
+    """A container's first start: empty model cache, token in the environment."""
+    return clean_environ(
+        DISCORD_TOKEN=fake.token,
+        HF_ENDPOINT=hub.endpoint,
+        HF_HOME=str(tmp_path / "hf-home"),
+        WHYMOJI_MODEL_REPO_ID=hub.repo_id,
+        WHYMOJI_MODEL_CACHE_DIR=str(tmp_path / "models"),
+        WHYMOJI_DATABASE_URL=f"sqlite:///{tmp_path / 'whymoji.sqlite3'}",
+        WHYMOJI_HEALTH_PORT=str(port),
+        WHYMOJI_DISCORD_API_BASE_URL=fake.api_base_url,
+        WHYMOJI_DISCORD_GATEWAY_URL=fake.gateway_url,
+        WHYMOJI_DISCORD_SYNC_COMMANDS="false",
+    )
+
+
+@asynccontextmanager
+async def whymoji_process(environ: dict[str, str], log: Path, *args: str):
+    """`python -m bot run ARGS` with its output in ``log``; killed if the test leaves it running."""
+    with open(log, "wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", *args,
+            env=environ, cwd=REPO_ROOT, stdout=output, stderr=output,
+        )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def wait_healthy(port: int, process, timeout: float = 60.0) -> dict:
+    """/healthz's body once it answers 200; fails early if the process exits."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession() as session:
+        while asyncio.get_running_loop().time() < deadline:
+            assert process.returncode is None, "whymoji run exited before becoming healthy"
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return await response.json()
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError("whymoji run did not become healthy")
+
+
+async def test_first_start_downloads_the_model_connects_and_stops_cleanly_on_sigterm(tmp_path, hub):
+    port = free_port()
+    log = tmp_path / "run.log"
+    async with FakeDiscord() as fake:
+        async with whymoji_process(first_start_environ(tmp_path, hub, fake, port), log) as process:
+            body = await wait_healthy(port, process)
+            assert body["status"] == "ready" and body["shards"]["0"]["connected"]
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), 30) == 0
+    output = log.read_text()
+    downloads = [path for method, path, _ in hub.requests if method == "GET" and "/api/" not in path]
+    assert len(downloads) == 2  # the weights (through the LFS redirect) and the vocabulary, once each
+    cached = {path.name for path in (tmp_path / "models").rglob("*") if path.is_file()}
+    assert {"pytorch_model.bin", "vocabulary.json"} <= cached
+    assert "downloading them from the Hugging Face Hub" in output
+    assert "SIGTERM received" in output and "bot.app: shut down" in output
+    assert fake.token not in output
+
+
+@pytest.mark.parametrize(
+    ("args", "settings", "reason"),
+    [(("--no-download",), {}, "downloads are off"), ((), {"WHYMOJI_MODEL_OFFLINE": "true"}, "offline mode is on")],
+)
+async def test_missing_files_without_downloads_is_one_clear_line(tmp_path, hub, args, settings, reason):
+    log = tmp_path / "run.log"
+    async with FakeDiscord() as fake:
+        environ = first_start_environ(tmp_path, hub, fake, free_port()) | settings
+        async with whymoji_process(environ, log, *args) as process:
+            assert await asyncio.wait_for(process.wait(), 60) == 1
+    last = log.read_text().rstrip().splitlines()[-1]
+    assert last.startswith("whymoji: error: ") and reason in last and "whymoji download" in last
+    assert not [path for _, path, _ in hub.requests if "/resolve/" in path or "/cdn/" in path]
+
+
+def test_a_missing_token_is_one_line_naming_discord_token(monkeypatch, capsys):
+    for name in [name for name in os.environ if name.startswith("WHYMOJI_") or name == "DISCORD_TOKEN"]:
+        monkeypatch.delenv(name)
+    assert main(["run"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "DISCORD_TOKEN" in captured.err and "token_file" in captured.err
+
+
+async def test_a_wrong_token_is_a_clear_error(tmp_path, small_model_dir):
+    before = current_endpoints()
+    try:
+        async with FakeDiscord() as fake:
+            config = load_config(
+                None,
+                clean_environ(
+                    DISCORD_TOKEN="not-the-token",
+                    WHYMOJI_DISCORD_API_BASE_URL=fake.api_base_url,
+                    WHYMOJI_DISCORD_GATEWAY_URL=fake.gateway_url,
+                    WHYMOJI_HEALTH_ENABLED="false",
+                    WHYMOJI_MODEL_WEIGHTS=str(small_model_dir / "pytorch_model.bin"),
+                    WHYMOJI_MODEL_VOCABULARY=str(small_model_dir / "vocabulary.json"),
+                    WHYMOJI_DATABASE_URL=f"sqlite:///{tmp_path / 's.sqlite3'}",
+                ),
+            )
+            with pytest.raises(WhymojiError, match="Discord refused the bot token"):
+                await run_bot(config)
+    finally:
+        use_endpoints(before.api_base_url, before.gateway_url)
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined, comments dropped."""
+    text = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_the_image_environment_is_a_valid_config_for_the_container(tmp_path):
+    """The image's ENV, read by the real config loader: health on all interfaces, data in /data."""
+    instructions = dockerfile_instructions()
+    runtime = instructions[max(i for i, (name, _) in enumerate(instructions) if name == "FROM"):]
+    environ = {}
+    for name, arguments in runtime:
+        if name == "ENV":
+            for assignment in arguments.split():
+                key, _, value = assignment.partition("=")
+                environ[key] = value
+    config = load_config(None, environ)
+    assert (config.health.host, config.health.port) == ("0.0.0.0", 8080)
+    assert config.database.url == "sqlite:////data/whymoji.sqlite3"
+    assert str(config.model.cache_dir) == "/data/models"
+    assert ("VOLUME", "/data") in runtime and ("EXPOSE", "8080") in runtime
+
+
+def test_the_image_is_cpu_only_non_root_and_runs_whymoji_with_a_healthcheck():
+    instructions = dockerfile_instructions()
+    stages = [arguments for name, arguments in instructions if name == "FROM"]
+    assert len(stages) == 2 and all(stage.startswith("python:3.11-slim") for stage in stages)
+    runs = " ".join(arguments for name, arguments in instructions if name == "RUN")
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in runs
+    users = [arguments for name, arguments in instructions if name == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    entry = dict(instructions)
+    assert (entry["ENTRYPOINT"], entry["CMD"]) == ('["whymoji"]', '["run"]')
+    assert entry["HEALTHCHECK"].endswith('CMD ["python", "-m", "bot.health"]')
+
+
+def test_compose_uses_the_same_healthcheck_an_env_file_and_the_data_volume():
+    yaml = pytest.importorskip("yaml")
+    service = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]["whymoji"]
+    assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "bot.health"]
+    assert service["env_file"] == ".env" and service["restart"] == "unless-stopped"
+    assert any(volume.endswith(":/data") for volume in service["volumes"])
