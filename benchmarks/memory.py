@@ -1,0 +1,159 @@
+"""Resident memory of one bot process with the full-size model, without Discord.
+
+A fresh child process builds the bot exactly as `whymoji run` does (``WhymojiBot.setup_hook``:
+engine, worker, store, health server, cogs) from a full-size seeded checkpoint (published
+shapes, 50k vocabulary), answers a stream of predictions and a few `/why` explanations, and
+reports VmRSS (now) and VmHWM (peak) from /proc/self/status after each stage. Each variant runs
+in its own child, side by side in one run, so the figures compare.
+
+    .venv/bin/python benchmarks/memory.py [--messages 400] [--variants "default;MALLOC_ARENA_MAX=2"]
+
+A variant is ``default`` or space-separated environment assignments for the child, such as
+``WHYMOJI_MODEL_THREADS=1`` or ``MALLOC_ARENA_MAX=2``.
+
+The target is under 600 MB resident on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("WHYMOJI_SHARED", REPO.parent / "shared"))
+TARGET_MB = 600
+
+
+def status_mb() -> dict[str, float]:
+    """VmRSS and VmHWM of this process, in MB (10^6 bytes)."""
+    values = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0]) * 1024 / 1e6
+    return values
+
+
+def texts(count: int) -> list[str]:
+    """Short messages: the shared corpus when present, else varied synthetic ones."""
+    corpus = SHARED / "corpus" / "messages.jsonl"
+    if corpus.is_file():
+        lines = corpus.read_text(encoding="utf-8").splitlines()[:count]
+        found = [json.loads(line).get("text", "") for line in lines]
+        found = [text for text in found if text.strip()]
+        if found:
+            return found
+    words = "i love this so much what a day lol not happy at all why would you do that".split()
+    return [" ".join(words[(i * 7 + j) % len(words)] for j in range(3 + i % 12)) for i in range(count)]
+
+
+def write_model(folder: Path) -> None:
+    """Full-size seeded checkpoint and a 50k vocabulary (the published one when shared is here)."""
+    import torch
+
+    from bot.deepmoji.seeded import seeded_state_dict
+
+    torch.save(seeded_state_dict(seed=1), folder / "pytorch_model.bin")
+    vocabulary = SHARED / "deepmoji" / "vocabulary.json"
+    if vocabulary.is_file():
+        (folder / "vocabulary.json").write_text(vocabulary.read_text(encoding="utf-8"), encoding="utf-8")
+    else:
+        specials = "MASK UNKNOWN AT URL NUMBER BREAK BLANK_6 BLANK_7 BLANK_8 BLANK_9".split()
+        words = [f"CUSTOM_{name}" for name in specials] + [f"w{i}" for i in range(50_000 - len(specials))]
+        (folder / "vocabulary.json").write_text(json.dumps({w: i for i, w in enumerate(words)}))
+
+
+async def measure(folder: Path, messages: int) -> list[tuple[str, dict[str, float]]]:
+    """The stages of one bot process; runs in the child."""
+    import asyncio
+
+    stages = [("python started", status_mb())]
+    from bot.app import WhymojiBot
+    from bot.config import load_config
+
+    stages.append(("imports (torch, discord.py, bot)", status_mb()))
+    environ = {
+        "WHYMOJI_MODEL_WEIGHTS": str(folder / "pytorch_model.bin"),
+        "WHYMOJI_MODEL_VOCABULARY": str(folder / "vocabulary.json"),
+        "WHYMOJI_DATABASE_URL": f"sqlite:///{folder / 'settings.sqlite3'}",
+        "WHYMOJI_HEALTH_PORT": "0",
+        "WHYMOJI_DISCORD_SYNC_COMMANDS": "false",
+        **{k: v for k, v in os.environ.items() if k.startswith("WHYMOJI_MODEL_")},
+    }
+    bot = WhymojiBot(load_config(None, environ))
+    async with bot:
+        await bot.setup_hook()
+        stages.append(("bot set up: model, worker, store, health, cogs", status_mb()))
+        batch = texts(messages)
+        wave = bot.config.worker.queue_size // 2  # concurrent, but never enough to be shed
+        for start in range(0, len(batch), wave):
+            await asyncio.gather(*(bot.worker.predict(text) for text in batch[start : start + wave]))
+        stages.append((f"after {len(batch)} predictions", status_mb()))
+        for text in batch[:5]:
+            await bot.worker.explain(text)
+        stages.append(("after 5 /why explanations", status_mb()))
+    return stages
+
+
+def child(folder: Path, messages: int) -> None:
+    import asyncio
+    import logging
+
+    sys.path.insert(0, str(REPO))
+    logging.basicConfig(level=logging.WARNING)
+    print(json.dumps(asyncio.run(measure(folder, messages))))
+
+
+def run_variant(folder: Path, messages: int, variant: str) -> list[tuple[str, dict[str, float]]]:
+    environ = dict(os.environ)
+    if variant != "default":
+        environ.update(assignment.split("=", 1) for assignment in variant.split())
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", str(folder), "--messages", str(messages)],
+        env=environ, capture_output=True, text=True, check=False, cwd=REPO,
+    )
+    if result.returncode != 0:
+        sys.exit(f"child for {variant} failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=400)
+    parser.add_argument(
+        "--variants", default="default;WHYMOJI_MODEL_THREADS=1;MALLOC_ARENA_MAX=2", help="';'-separated"
+    )
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.messages)
+
+    sys.path.insert(0, str(REPO))
+    with tempfile.TemporaryDirectory(prefix="whymoji-memory-") as tmp:
+        folder = Path(tmp)
+        write_model(folder)
+        size = (folder / "pytorch_model.bin").stat().st_size / 1e6
+        print(f"full-size seeded checkpoint: {size:.1f} MB; {os.cpu_count()} CPUs")
+        results = {variant: run_variant(folder, args.messages, variant) for variant in args.variants.split(";")}
+    names = [name for name, _ in next(iter(results.values()))]
+    header = "".join(f"{variant:>24}" for variant in results)
+    print(f"\n{'stage':<48}{header}")
+    print(f"{'':<48}" + "".join(f"{'RSS MB / peak MB':>24}" for _ in results))
+    for index, name in enumerate(names):
+        cells = "".join(
+            f"{stages[index][1]['VmRSS']:>14.0f} / {stages[index][1]['VmHWM']:>7.0f}" for stages in results.values()
+        )
+        print(f"{name:<48}{cells}")
+    for variant, stages in results.items():
+        peak = max(values["VmHWM"] for _, values in stages)
+        verdict = "under" if peak < TARGET_MB else "OVER"
+        print(f"{variant}: peak {peak:.0f} MB, {verdict} the {TARGET_MB} MB target")
+
+
+if __name__ == "__main__":
+    main()
