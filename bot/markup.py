@@ -9,13 +9,13 @@ at that spot, or removed when a tweet would have had nothing:
 - custom emoji (``<:pepe_sad:1>``, ``<a:name:1>``) become their name as words (``pepe sad``):
   people name emoji after the feeling they show, so the name carries mood;
 - code blocks and inline code are dropped: code says nothing about mood and its symbols would
-  only add noise;
+  only add noise (an unclosed fence is shown literally by Discord, so it stays text here too);
 - spoilers keep their inner text; masked links ``[text](url)`` keep their text; bare links stay
   (the tokenizer maps them to ``CUSTOM_URL``), ``<url>`` loses the brackets;
 - timestamps (``<t:1:R>``), slash-command mentions (``</cmd:1>``) and guide links (``<id:home>``)
   are dropped;
-- quote prefixes (``>``, ``>>>``), heading and subtext markers (``#``, ``-#``) and emphasis
-  markers (``**``, ``*``, ``__``, ``_``, ``~~``) are removed, keeping the words;
+- quote prefixes (``>``, ``>>>``), heading, subtext and list markers (``#``, ``-#``, ``-``)
+  and emphasis markers (``**``, ``*``, ``__``, ``_``, ``~~``) are removed, keeping the words;
 - backslash escapes (``\\*``) become the plain character, and whitespace collapses to single
   spaces.
 """
@@ -31,7 +31,7 @@ _ESCAPE = re.compile(rf"\\([{_ESCAPABLE}])")
 _PLACEHOLDER_BASE = 0xF0000
 _PRIVATE_USE = re.compile("[\U000F0000-\U000FFFFF]")
 
-_CODE_BLOCK = re.compile(r"```.*?(?:```|$)", re.DOTALL)
+_CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 _INLINE_CODE = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
 _SPOILER = re.compile(r"\|\|(.+?)\|\|", re.DOTALL)
 _MASKED_LINK = re.compile(r"\[([^\[\]]*)\]\(<?\s*https?://[^\s)>]*>?\s*\)")
@@ -41,7 +41,10 @@ _USER_OR_ROLE = re.compile(r"<@[!&]?\d+>")
 _EVERYONE = re.compile(r"@(?:everyone|here)\b")
 _CHANNEL = re.compile(r"<#\d+>")
 _DROPPED_TAGS = re.compile(r"<t:-?\d+(?::[tTdDfFRsS])?>|</[\w -]+:\d+>|<id:\w+>")
-_LINE_PREFIX = re.compile(r"^[ \t]*(?:>>>[ \t]|>[ \t]|#{1,3}[ \t]+|-#[ \t]+)", re.MULTILINE)
+_LINE_PREFIX = re.compile(
+    r"^[ \t]*(?:>>>[ \t]|>[ \t]|#{1,3}[ \t]+|-#[ \t]+|[-*+][ \t]+)",  # quote, heading, subtext, list
+    re.MULTILINE,
+)
 _EMPHASIS = (
     re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*", re.DOTALL),
     re.compile(r"__(?=\S)(.+?)(?<=\S)__", re.DOTALL),

@@ -29,6 +29,8 @@ from bot.markup import normalize_markup
         ("> quoted line\nreply", "quoted line reply"),
         (">>> long quote\nsecond", "long quote second"),
         ("# Title\n## Sub\n-# tiny", "Title Sub tiny"),
+        ("list:\n- one\n* two\n  + three", "list: one two three"),
+        ("``` not closed, still text", "``` not closed, still text"),
         ("**bold** *it* __under__ _em_ ~~strike~~", "bold it under em strike"),
         ("***both***", "both"),
         ("use </why:123> or <id:customize>", "use or"),
