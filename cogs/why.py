@@ -5,7 +5,8 @@ ID (this channel), or free text. Everything that can go wrong with the target (a
 another server, a message that is gone or unreadable, an opted-out author, no text) is checked
 before deferring, so those answers are always ephemeral even when ``public`` was asked for. The
 explanation itself runs after ``defer(thinking=True)`` because it may take longer than the 3 s
-Discord allows for a first answer. The text explained is what the model saw (``normalize_markup``).
+Discord allows for a first answer; from then on the answer (or the model's failure, e.g. an
+overloaded worker) is as visible as the deferral. The text explained is what the model saw (``normalize_markup``).
 """
 
 from __future__ import annotations
@@ -139,12 +140,12 @@ class Why(commands.Cog):
             explanation = await self.bot.worker.explain(text)
         except WhymojiError as error:  # Overloaded, EmptyTextError, WorkerStopped
             log.info("/why not answered: %s", error)
-            await reply_privately(interaction, f"I couldn't explain that: {error}")
-            return
-        await interaction.followup.send(
-            render_markdown(explanation), ephemeral=not public, allowed_mentions=NO_PINGS
-        )
-        self.bot.metrics.why_requests.inc()
+            answer = f"I couldn't explain that: {error}"
+        else:
+            answer = render_markdown(explanation)
+            self.bot.metrics.why_requests.inc()
+        # After a deferral Discord keeps the visibility chosen there; say so explicitly anyway.
+        await interaction.followup.send(answer, ephemeral=not public, allowed_mentions=NO_PINGS)
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

@@ -168,13 +168,14 @@ async def test_message_without_text_is_refused():
 
 
 @pytest.mark.parametrize("error", [Overloaded("busy"), WhymojiError("no known words")])
-async def test_worker_failure_after_deferring_is_answered_privately(error):
+@pytest.mark.parametrize("public", [False, True])
+async def test_worker_failure_after_deferring_is_answered(error, public):
     bot = make_bot()
     bot.worker.explain_error = error
     interaction = make_interaction()
-    await ask(bot, interaction, "hello there", public=True)
+    await ask(bot, interaction, "hello there", public=public)
     answer = only_answer(interaction)
-    assert answer["ephemeral"] is True and "couldn't explain" in answer["content"]
+    assert answer["ephemeral"] is (not public) and "couldn't explain" in answer["content"]
     assert counter(bot.metrics.why_requests) == 0
 
 
