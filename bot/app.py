@@ -234,7 +234,6 @@ class WhymojiBot(commands.AutoShardedBot):
         await _logged("closing the gateway", super().close())
         if self.store is not None:
             await _logged("closing the settings store", self.store.close())
-            log.info("settings store closed")
         if self.health_server is not None:
             await _logged("closing the health server", self.health_server.close())
         log.info("shut down")
