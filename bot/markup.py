@@ -8,8 +8,10 @@ at that spot, or removed when a tweet would have had nothing:
 - channel mentions (``<#1>``) become ``#channel``, a hashtag-like word;
 - custom emoji (``<:pepe_sad:1>``, ``<a:name:1>``) become their name as words (``pepe sad``):
   people name emoji after the feeling they show, so the name carries mood;
-- code blocks and inline code are dropped: code says nothing about mood and its symbols would
-  only add noise (an unclosed fence is shown literally by Discord, so it stays text here too);
+- code blocks are dropped: code says nothing about mood and its symbols would only add noise
+  (an unclosed fence is shown literally by Discord, so it stays text here too); inline code keeps
+  its words, because people also use a backtick as an apostrophe (``can`t ... it`s``) and
+  dropping the span would silently lose real text;
 - spoilers keep their inner text; masked links ``[text](url)`` keep their text; bare links stay
   (the tokenizer maps them to ``CUSTOM_URL``), ``<url>`` loses the brackets;
 - timestamps (``<t:1:R>``), slash-command mentions (``</cmd:1>``) and guide links (``<id:home>``)
@@ -32,7 +34,7 @@ _PLACEHOLDER_BASE = 0xF0000
 _PRIVATE_USE = re.compile("[\U000F0000-\U000FFFFF]")
 
 _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
-_INLINE_CODE = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
+_INLINE_CODE = re.compile(r"(`+)(?!`)(.*?)(?<!`)\1(?!`)", re.DOTALL)
 _SPOILER = re.compile(r"\|\|(.+?)\|\|", re.DOTALL)
 _MASKED_LINK = re.compile(r"\[([^\[\]]*)\]\(<?\s*https?://[^\s)>]*>?\s*\)")
 _ANGLE_LINK = re.compile(r"<(https?://[^\s>]+)>")
@@ -69,7 +71,7 @@ def normalize_markup(text: str) -> str:
 
     text = _ESCAPE.sub(hide, text)
     text = _CODE_BLOCK.sub(" ", text)
-    text = _INLINE_CODE.sub(" ", text)
+    text = _INLINE_CODE.sub(r" \2 ", text)
     text = _SPOILER.sub(r"\1", text)
     text = _MASKED_LINK.sub(r"\1", text)
     text = _ANGLE_LINK.sub(r"\1", text)
