@@ -25,7 +25,6 @@ from bot.markup import normalize_markup
 from bot.predictions import shared_predictions
 from bot.render import render_markdown
 from bot.replies import NO_PINGS
-from bot.worker import Overloaded
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +67,8 @@ class Moderation(commands.Cog):
             return
         try:
             score = hostility(await self.predictions.predict(message.id, text))
-        except Overloaded:
-            log.debug("message %s: worker overloaded, not scored", message.id)
-            return
-        except WhymojiError as error:
-            log.debug("message %s: %s", message.id, error)
+        except WhymojiError as error:  # Overloaded (the worker counts it), no known words...
+            log.debug("message %s not scored: %s", message.id, error)
             return
         if score < settings.mod_threshold:
             return

@@ -21,7 +21,6 @@ from bot.cooldown import Cooldown
 from bot.errors import WhymojiError
 from bot.markup import normalize_markup
 from bot.predictions import shared_predictions
-from bot.worker import Overloaded
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +147,8 @@ class Reactions(commands.Cog):
             return
         try:
             probabilities = await self.predictions.predict(message.id, text)
-        except Overloaded:
-            log.debug("message %s: worker overloaded, no reactions", message.id)
-            return
-        except WhymojiError as error:  # no tokens the model knows: nothing to react with
-            log.debug("message %s: %s", message.id, error)
+        except WhymojiError as error:  # Overloaded (the worker counts it), no known words...
+            log.debug("message %s gets no reactions: %s", message.id, error)
             return
         picks = self.bot.engine.top(probabilities, settings.top_k, settings.threshold)
         reactions = [emoji.reaction for emoji, _ in picks]
