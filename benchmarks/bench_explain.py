@@ -10,7 +10,8 @@ Full published size with seeded weights (``seeded_state_dict(1)``). For each mes
   rank correlation, max abs error, top-3 words agreement).
 
 Times are the best of ``--repeats`` runs after a warm-up; ``peak MB`` is the resident memory the
-call added at its peak (Linux ``VmHWM``, reset before each call). Usage:
+call added at its peak (Linux ``VmHWM``, reset before each call). The methods are run in
+interleaved rounds so that the machine's noise hits them alike. Usage:
 
     .venv/bin/python benchmarks/bench_explain.py [--lengths 30 100 400] [--threads N]
 """
@@ -51,19 +52,26 @@ def _status_kb(field: str) -> int | None:
     return None
 
 
-def measure(function, repeats: int) -> tuple[float, float | None, object]:
-    """(best seconds, peak added MB of the first run or None off Linux, result)."""
-    best, peak, result = float("inf"), None, None
-    for run in range(repeats):
-        before = _status_kb("VmRSS")
-        if run == 0 and before is not None:
-            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-        start = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - start)
-        if run == 0 and before is not None:
-            peak = (_status_kb("VmHWM") - before) / 1024
-    return best, peak, result
+def measure(methods: dict[str, object], repeats: int) -> dict[str, tuple[float, float | None, object]]:
+    """name -> (best seconds, peak added MB or None off Linux, result), the methods interleaved.
+
+    Each round runs every method once, so a busy spell of the machine hits all of them; the
+    best of the rounds is the figure. The peak is taken in the first round.
+    """
+    best: dict[str, float] = {name: float("inf") for name in methods}
+    peaks: dict[str, float | None] = {}
+    results: dict[str, object] = {}
+    for round_ in range(repeats):
+        for name, function in methods.items():
+            before = _status_kb("VmRSS")
+            if round_ == 0 and before is not None:
+                Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+            start = time.perf_counter()
+            results[name] = function()
+            best[name] = min(best[name], time.perf_counter() - start)
+            if round_ == 0:
+                peaks[name] = None if before is None else (_status_kb("VmHWM") - before) / 1024
+    return {name: (best[name], peaks[name], results[name]) for name in methods}
 
 
 def ranks(values: np.ndarray) -> np.ndarray:
@@ -94,7 +102,7 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[30, 100, 400])
     parser.add_argument("--windows", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--reference-max", type=int, default=30, help="longest message run on the reference")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per figure for messages up to 30 tokens")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds for messages up to 30 tokens")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -111,26 +119,32 @@ def main() -> None:
     occlusion(model, warm), model.predict([warm]), reference.predict([warm])
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"seeded full-size DeepMoji; times are best of {args.repeats} (1 above 30 tokens)")
+          f"seeded full-size DeepMoji; times are the best of {args.repeats} interleaved rounds (1 above 30 tokens)")
     print(f"{'tokens':>6}  {'method':<12} {'seconds':>9} {'vs reference':>12} {'vs predict':>10} "
           f"{'peak MB':>8}  {'max |err|':>9} {'spearman':>8} {'top-3':>5}")
     for length in args.lengths:
         ids = rng.integers(10, 50_000, length).tolist()
         repeats = args.repeats if length <= 30 else 1
-        rows = []
-        reference_s = None
+        methods = {}
         if length <= args.reference_max:
-            reference_s, peak, _ = measure(lambda: brute_force(reference.predict, ids), repeats)
-            rows.append(("reference", reference_s, peak, None))
-        predict_s, peak, brute = measure(lambda: brute_force(model.predict, ids), repeats)
-        rows.append(("predict", predict_s, peak, None))
-        exact_s, peak, exact = measure(lambda: occlusion(model, ids), repeats)
-        rows.append(("exact", exact_s, peak, np.abs(exact - brute).max()))
+            methods["reference"] = lambda: brute_force(reference.predict, ids)
+        methods["predict"] = lambda: brute_force(model.predict, ids)
+        methods["exact"] = lambda: occlusion(model, ids)
         for window in args.windows:
-            if window >= length - 1:
-                continue
-            seconds, peak, approximate = measure(lambda: occlusion(model, ids, window=window), repeats)
-            rows.append((f"window {window}", seconds, peak, approximate))
+            if window < length - 1:
+                methods[f"window {window}"] = lambda window=window: occlusion(model, ids, window=window)
+        measured = measure(methods, repeats)
+        reference_s = measured["reference"][0] if "reference" in measured else None
+        predict_s, _, brute = measured["predict"]
+        exact = measured["exact"][2]
+        rows = []
+        for name, (seconds, peak, result) in measured.items():
+            extra = None
+            if name == "exact":
+                extra = np.abs(exact - brute).max()
+            elif name.startswith("window"):
+                extra = result
+            rows.append((name, seconds, peak, extra))
         for name, seconds, peak, extra in rows:
             versus_reference = f"{reference_s / seconds:11.1f}x" if reference_s else f"{'-':>12}"
             quality = ""

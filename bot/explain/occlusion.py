@@ -141,6 +141,14 @@ def _padded(states: Tensor, before: bool) -> Tensor:
     return torch.cat((zero, states) if before else (states, zero))
 
 
+def _stacked_projection(full_rows: Tensor, states: Tensor, projection: Tensor) -> Tensor:
+    """The full message's projected rows, then ``states @ projection``, in one buffer (no copy)."""
+    stacked = full_rows.new_empty(len(full_rows) + len(states), full_rows.shape[1])
+    stacked[: len(full_rows)] = full_rows
+    torch.mm(states, projection, out=stacked[len(full_rows) :])
+    return stacked
+
+
 def _packed(lengths: np.ndarray) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
     """Time-major packing of sequences already sorted longest first: rows per step, each row's sequence and step."""
     layout = PackedLayout.from_lengths(lengths)
@@ -207,8 +215,8 @@ def _variant_probabilities(
         rows = length + np.arange(len(sequence))
         forward_rows[local[forward_variants[sequence]], forward_positions] = rows
         backward_rows[local[backward_variants[sequence]], backward_positions] = rows
-    from_forward = torch.cat((full.forward_projected, recomputed_forward @ projections.from_forward))
-    from_backward = torch.cat((full.backward_projected, recomputed_backward @ projections.from_backward))
+    from_forward = _stacked_projection(full.forward_projected, recomputed_forward, projections.from_forward)
+    from_backward = _stacked_projection(full.backward_projected, recomputed_backward, projections.from_backward)
 
     # Layer 1: each variant's window without the gap, both directions over the same rows.
     spans = high[variants] - low[variants]
@@ -223,22 +231,23 @@ def _variant_probabilities(
     forward_positions, backward_positions = position(step), position(seq_span - 1 - step)
     seq_local = local[seq_variant]
     gate_size = 4 * size
-    input_gates = []
+    layer_1 = model.lstm_1.kernel_weights()
+    input_gates = from_forward.new_empty(2, len(sequence), gate_size)
     for direction, positions in enumerate((forward_positions, backward_positions)):
         columns = slice(direction * gate_size, (direction + 1) * gate_size)
         f_rows = as_index(forward_rows[seq_local, positions])
         b_rows = as_index(backward_rows[seq_local, positions])
-        input_gates.append(from_forward[f_rows, columns] + from_backward[b_rows, columns])
-    layer_1 = model.lstm_1.kernel_weights()
+        torch.index_select(from_forward[:, columns], 0, f_rows, out=input_gates[direction])
+        input_gates[direction].add_(from_backward[:, columns].index_select(0, b_rows))
+    input_gates += layer_1.bias
     starts = as_index(low[ordered])  # index into states padded before: state low - 1
     ends = as_index(high[ordered] + 1)
     initial = tuple(
         torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
         for states in (full.hidden_1, full.cells_1)
     )
-    hidden, _ = run_recurrence(
-        torch.stack(input_gates) + layer_1.bias, layer_1.hidden_weight, counts, initial
-    )
+    hidden, _ = run_recurrence(input_gates, layer_1.hidden_weight, counts, initial)
+    del input_gates
 
     # Outputs: the full message's beyond the window, recomputed parts inside, the gap masked.
     outputs = full.outputs.expand(len(variants), *full.outputs.shape).clone()
