@@ -168,6 +168,30 @@ async def test_end_to_end_ready_healthy_commands_synced_then_closed(tmp_path, sm
         await healthz(port)
 
 
+async def test_healthz_turns_503_when_the_gateway_connection_is_lost(tmp_path, small_model_dir):
+    fake = await FakeDiscord().start()
+    bot = WhymojiBot(make_config(tmp_path, small_model_dir, fake), extensions=(), guild_ready_timeout=0.1)
+    try:
+        async with endpoints_of(fake), bot:
+            running = asyncio.create_task(bot.start(fake.token))
+            await fake.wait_until_connected()
+            await asyncio.wait_for(bot.wait_until_ready(), 20)
+            port = bot.health_server.port
+            assert (await healthz(port))[0] == 200
+            await fake.stop()  # Discord goes away: the shard keeps trying to reconnect
+            for _ in range(100):
+                status, body = await healthz(port)
+                if status != 200:
+                    break
+                await asyncio.sleep(0.05)
+            assert (status, body["status"]) == (503, "reconnecting")
+            assert body["shards"]["0"]["connected"] is False
+            await bot.close()
+            await asyncio.wait_for(running, 10)
+    finally:
+        await fake.stop()
+
+
 async def test_two_processes_split_the_shards_and_share_settings(tmp_path, small_model_dir):
     """Each bot runs one of two shards, as two processes would, over one settings database."""
     async with FakeDiscord(shard_count=2) as fake:
