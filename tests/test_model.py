@@ -10,12 +10,15 @@ import numpy as np
 import pytest
 import torch
 
+from bot.deepmoji import model as model_module
 from bot.deepmoji.model import (
+    BatchedLinear,
     DeepMoji,
     DeviceError,
     ModelFileError,
     PackedLayout,
     load_model,
+    onednn_usable,
     run_recurrence,
 )
 from bot.deepmoji.reference import ReferenceDeepMoji
@@ -205,6 +208,28 @@ def test_recurrence_restarts_a_shrinking_batch():
     initial = (hidden[:, before], cells[:, before])
     rest_hidden, _ = run_recurrence(gates[:, start:], weights.hidden_weight, layout.counts[2:], initial)
     torch.testing.assert_close(rest_hidden, hidden[:, start:], atol=1e-6, rtol=0)
+
+
+@pytest.mark.skipif(not onednn_usable("cpu"), reason="this torch build has no oneDNN linear ops")
+@pytest.mark.parametrize("rows", [1, 3, 4, 37])
+def test_batched_linear_onednn_and_plain_paths_agree(rows):
+    torch.manual_seed(rows)
+    weight, bias = torch.randn(2, 24, 40), torch.randn(2, 1, 40)
+    x, add = torch.randn(2, rows, 24), torch.randn(2, rows, 40)
+    expected = torch.baddbmm(bias, x, weight)
+    for use_onednn in (True, False):
+        linear = BatchedLinear(weight, bias, use_onednn=use_onednn)
+        torch.testing.assert_close(linear(x), expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(linear(x, add=add), torch.baddbmm(add, x, weight), atol=1e-5, rtol=1e-5)
+        no_bias = BatchedLinear(weight, use_onednn=use_onednn)
+        torch.testing.assert_close(no_bias(x), torch.bmm(x, weight), atol=1e-5, rtol=1e-5)
+
+
+def test_predictions_do_not_depend_on_the_gemm_backend(monkeypatch):
+    batch = random_batch(np.random.default_rng(2), 12, 20, SMALL["vocab_size"])
+    default = small_model()[0].predict(batch)
+    monkeypatch.setattr(model_module, "onednn_usable", lambda device: False)
+    np.testing.assert_allclose(small_model()[0].predict(batch), default, atol=1e-6, rtol=0)
 
 
 def test_encode_exposes_features_and_attention_logits():
