@@ -10,6 +10,7 @@ import logging
 
 import torch
 
+from bot.config import ModelConfig
 from bot.deepmoji.files import ModelFiles, ModelFilesError, resolve_model_files
 from bot.deepmoji.model import DeviceError
 
@@ -28,7 +29,7 @@ def require_device(device: str) -> None:
         )
 
 
-def locate_model_files(model, *, download: bool = True) -> ModelFiles:
+def locate_model_files(model: ModelConfig, *, download: bool = True) -> ModelFiles:
     """Find the model files from ``config.model``; download them first if they are missing.
 
     The download is the container's first start: the data volume is empty, so the files are
