@@ -17,9 +17,7 @@ COPY bot ./bot
 COPY cogs ./cogs
 RUN pip install .
 ARG BAKE_MODEL=0
-RUN mkdir -p /data/models && if [ "$BAKE_MODEL" = "1" ]; then \
-      python -c "from bot.deepmoji.files import download_model_files as d; d(cache_dir='/data/models', progress=False)"; \
-    fi
+RUN mkdir -p /data/models && if [ "$BAKE_MODEL" = "1" ]; then whymoji download --cache-dir /data/models; fi
 
 # ---- runtime
 FROM python:3.11-slim
