@@ -85,11 +85,11 @@ async def started_worker(engine, **options) -> InferenceWorker:
 
 
 async def until(condition) -> None:
-    """Let other tasks run until ``condition()`` holds (bounded, never a timing assert)."""
+    """Poll until ``condition()`` holds (pool threads may need a moment); gives up after ~10 s."""
     for _ in range(10_000):
         if condition():
             return
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.001)
     raise AssertionError("condition never became true")
 
 
@@ -210,6 +210,20 @@ async def test_a_queue_full_of_why_requests_refuses_another(gate):
         await asyncio.gather(busy, waiting)
     finally:
         await worker.close()
+
+
+async def test_several_threads_run_batches_side_by_side(gate):
+    engine = FakeEngine(gate=gate)
+    worker = await started_worker(engine, max_batch=1, max_wait_ms=0, threads=2)
+    try:
+        tasks = [asyncio.create_task(worker.predict(f"t{n}")) for n in range(3)]
+        # Two calls are held at the gate at once; the third waits for a free thread.
+        await until(lambda: len(engine.calls) == 2 and worker.depth() == 1)
+        gate.set()
+        await asyncio.gather(*tasks)
+    finally:
+        await worker.close()
+    assert sorted(texts[0] for texts in engine.predict_batches) == ["t0", "t1", "t2"]
 
 
 async def test_one_bad_text_fails_only_its_own_request(gate):

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 #: Advisory lock key that serialises schema migrations ("whymoji" as an integer, fits bigint).
 MIGRATION_LOCK = int.from_bytes(b"whymoji", "big")
 CONNECT_TIMEOUT_S = 10.0
+#: A statement slower than this fails (StoreError) instead of stalling message handling.
+COMMAND_TIMEOUT_S = 10.0
 POOL_SIZE = 4
 _PLACEHOLDER = re.compile(r"\?")
 #: What a lost or refused connection can raise besides asyncpg's own errors.
@@ -75,7 +77,11 @@ class PostgresDatabase:
     async def connect(cls, url: str) -> PostgresDatabase:
         try:
             pool = await asyncpg.create_pool(
-                dsn=url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT_S
+                dsn=url,
+                min_size=1,
+                max_size=POOL_SIZE,
+                timeout=CONNECT_TIMEOUT_S,
+                command_timeout=COMMAND_TIMEOUT_S,
             )
         except (*DRIVER_ERRORS, ValueError) as error:
             detail = _describe(error, urlsplit(url).password)
