@@ -301,11 +301,19 @@ def test_truncated_file(tmp_path):
         load_model(path)
 
 
-def test_garbage_file(tmp_path):
+@pytest.mark.parametrize(
+    "content", [b"", b"hello world\n", np.random.default_rng(0).bytes(5000)], ids=["empty", "text", "random"]
+)
+def test_garbage_file(tmp_path, content):
     path = tmp_path / "weights.bin"
-    path.write_bytes(np.random.default_rng(0).bytes(5000))
-    with pytest.raises(ModelFileError, match=r"weights\.bin"):
+    path.write_bytes(content)
+    with pytest.raises(ModelFileError, match=r"weights\.bin: (corrupt or truncated|refused)"):
         load_model(path)
+
+
+def test_folder_instead_of_file(tmp_path):
+    with pytest.raises(ModelFileError, match="is a folder"):
+        load_model(tmp_path)
 
 
 def test_missing_and_unexpected_keys_are_named(tmp_path):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -429,6 +428,8 @@ def _device(device: str | torch.device) -> torch.device:
 
 
 def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a folder, not a weights file")
     if not path.is_file():
         raise ModelFileError(f"{path}: no such weights file")
     try:
@@ -436,8 +437,8 @@ def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
     except pickle.UnpicklingError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelFileError(f"{path}: refused, not a plain weights file ({first_line})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
-        raise ModelFileError(f"{path}: corrupt or truncated weights file ({error})") from None
+    except Exception as error:  # malformed bytes make torch.load fail in many ways (EOFError, KeyError, ...)
+        raise ModelFileError(f"{path}: corrupt or truncated weights file ({type(error).__name__}: {error})") from None
     if not isinstance(state, Mapping) or not all(isinstance(value, Tensor) for value in state.values()):
         raise ModelFileError(f"{path}: not a state_dict (expected a mapping of names to tensors, got {type(state).__name__})")
     return state
