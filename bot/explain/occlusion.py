@@ -27,6 +27,7 @@ the exact computation.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bot.deepmoji.model import DeepMoji, PackedLayout, run_recurrence, validate_batch
+from bot.deepmoji.model import BatchedLinear, DeepMoji, PackedLayout, run_recurrence, validate_batch
 
 #: Bound on the layer-1 rows (variant positions) one chunk computes; sets the peak memory.
 DEFAULT_MAX_ROWS = 2048
@@ -46,29 +47,38 @@ class _Projections:
 
     ``out`` stacks the output layer and the attention vector: ``out @ features`` gives the
     class logits' contribution and the attention logit of one position in one product.
-    ``from_forward``/``from_backward`` map a layer-0 state to what it feeds: both layer-1
-    directions' input gates, and its part of ``out @ features``.
+    ``from_states`` maps a layer-0 state (map 0: forward, map 1: backward) to what it feeds:
+    both layer-1 directions' input gates, and its part of ``out @ features``.
     """
 
     out: Tensor  # [C + 1, F]
     out_bias: Tensor  # [C]
-    from_forward: Tensor  # [H, 8H + C + 1]
-    from_backward: Tensor  # [H, 8H + C + 1]
+    from_states: BatchedLinear  # [2, H, 8H + C + 1]
 
     @classmethod
     def of(cls, model: DeepMoji) -> _Projections:
+        """Built once per model and reused while its parameters stay the same."""
+        key = tuple((parameter.data_ptr(), parameter._version) for parameter in model.parameters())
+        cached = _PROJECTIONS.get(model)
+        if cached is None or cached[0] != key:
+            cached = (key, cls._build(model))
+            _PROJECTIONS[model] = cached
+        return cached[1]
+
+    @classmethod
+    def _build(cls, model: DeepMoji) -> _Projections:
         layer_1 = model.lstm_1.kernel_weights().input_weight  # [2, 2H, 4H]
         size = layer_1.shape[1] // 2
         linear = model.output_layer[0]
         out = torch.cat((linear.weight, model.attention_layer.attention_vector[None]), dim=0)
         layer_0_forward = out[:, 2 * size : 3 * size]
         layer_0_backward = out[:, 3 * size : 4 * size]
-        return cls(
-            out=out,
-            out_bias=linear.bias,
-            from_forward=torch.cat((layer_1[0, :size], layer_1[1, :size], layer_0_forward.t()), dim=1),
-            from_backward=torch.cat((layer_1[0, size:], layer_1[1, size:], layer_0_backward.t()), dim=1),
-        )
+        from_forward = torch.cat((layer_1[0, :size], layer_1[1, :size], layer_0_forward.t()), dim=1)
+        from_backward = torch.cat((layer_1[0, size:], layer_1[1, size:], layer_0_backward.t()), dim=1)
+        return cls(out=out, out_bias=linear.bias, from_states=BatchedLinear(torch.stack((from_forward, from_backward))))
+
+
+_PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, tuple[tuple, _Projections]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -87,12 +97,11 @@ class _FullPass:
     cells_1: Tensor
     outputs: Tensor
     embedding_outputs: Tensor
-    forward_projected: Tensor  # [N, 8H + C + 1]: hidden_0[0] @ from_forward
-    backward_projected: Tensor  # [N, 8H + C + 1]: hidden_0[1] @ from_backward
+    projected: Tensor  # [2, N, 8H + C + 1]: hidden_0 through ``from_states``
     probabilities: np.ndarray  # [C] float64
 
 
-def _bidirectional(input_gates: Tensor, hidden_weight: Tensor) -> tuple[Tensor, Tensor]:
+def _bidirectional(input_gates: Tensor, hidden_weight: BatchedLinear) -> tuple[Tensor, Tensor]:
     """One sequence both ways from input gates [2, N, 4H] in position order -> (h, c) in position order."""
     aligned = torch.stack((input_gates[0], input_gates[1].flip(0)))
     hidden, cells = run_recurrence(aligned, hidden_weight, [1] * input_gates.shape[1])
@@ -113,10 +122,10 @@ def _full_pass(model: DeepMoji, ids: Tensor, projections: _Projections) -> _Full
     layer_0 = model.lstm_0.kernel_weights()
     layer_1 = model.lstm_1.kernel_weights()
     input_gates_0 = layer_0.input_gates(embedded.expand(2, *embedded.shape))
-    hidden_0, cells_0 = _bidirectional(input_gates_0, layer_0.hidden_weight)
+    hidden_0, cells_0 = _bidirectional(input_gates_0, layer_0.hidden)
     layer_0_out = torch.cat((hidden_0[0], hidden_0[1]), dim=1)
     hidden_1, cells_1 = _bidirectional(
-        layer_1.input_gates(layer_0_out.expand(2, *layer_0_out.shape)), layer_1.hidden_weight
+        layer_1.input_gates(layer_0_out.expand(2, *layer_0_out.shape)), layer_1.hidden
     )
     features = torch.cat((hidden_1[0], hidden_1[1], hidden_0[0], hidden_0[1], embedded), dim=1)
     size = hidden_0.shape[2]
@@ -129,8 +138,7 @@ def _full_pass(model: DeepMoji, ids: Tensor, projections: _Projections) -> _Full
         cells_1=cells_1,
         outputs=outputs,
         embedding_outputs=embedded @ projections.out[:, 4 * size :].t(),
-        forward_projected=hidden_0[0] @ projections.from_forward,
-        backward_projected=hidden_0[1] @ projections.from_backward,
+        projected=projections.from_states(hidden_0),
         probabilities=_pool(outputs, projections.out_bias).cpu().numpy(),
     )
 
@@ -139,14 +147,6 @@ def _padded(states: Tensor, before: bool) -> Tensor:
     """States [N, H] with a zero row added before (index ``i`` -> state ``i - 1``) or after."""
     zero = states.new_zeros(1, states.shape[1])
     return torch.cat((zero, states) if before else (states, zero))
-
-
-def _stacked_projection(full_rows: Tensor, states: Tensor, projection: Tensor) -> Tensor:
-    """The full message's projected rows, then ``states @ projection``, in one buffer (no copy)."""
-    stacked = full_rows.new_empty(len(full_rows) + len(states), full_rows.shape[1])
-    stacked[: len(full_rows)] = full_rows
-    torch.mm(states, projection, out=stacked[len(full_rows) :])
-    return stacked
 
 
 def _packed(lengths: np.ndarray) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
@@ -196,7 +196,7 @@ def _variant_probabilities(
     # Lookup (local variant, position) -> row of the projected layer-0 states (full rows first).
     forward_rows = np.tile(np.arange(length), (len(variants), 1))
     backward_rows = forward_rows.copy()
-    recomputed_forward = recomputed_backward = full.hidden_0.new_zeros(0, size)
+    projected = full.projected
     if len(forward_variants):
         counts, sequence, step = _packed(forward_lengths[order][forward_lengths[order] > 0])
         forward_positions = forward_variants[sequence] + 1 + step
@@ -210,13 +210,13 @@ def _variant_probabilities(
             torch.stack((_padded(states[0], True)[start_forward], _padded(states[1], False)[start_backward]))
             for states in (full.hidden_0, full.cells_0)
         )
-        hidden, _ = run_recurrence(gates, model.lstm_0.kernel_weights().hidden_weight, counts, initial)
-        recomputed_forward, recomputed_backward = hidden[0], hidden[1]
+        hidden, _ = run_recurrence(gates, model.lstm_0.kernel_weights().hidden, counts, initial)
+        projected = torch.cat((projected, projections.from_states(hidden)), dim=1)
+        del hidden
         rows = length + np.arange(len(sequence))
         forward_rows[local[forward_variants[sequence]], forward_positions] = rows
         backward_rows[local[backward_variants[sequence]], backward_positions] = rows
-    from_forward = _stacked_projection(full.forward_projected, recomputed_forward, projections.from_forward)
-    from_backward = _stacked_projection(full.backward_projected, recomputed_backward, projections.from_backward)
+    from_forward, from_backward = projected[0], projected[1]
 
     # Layer 1: each variant's window without the gap, both directions over the same rows.
     spans = high[variants] - low[variants]
@@ -246,7 +246,7 @@ def _variant_probabilities(
         torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
         for states in (full.hidden_1, full.cells_1)
     )
-    hidden, _ = run_recurrence(input_gates, layer_1.hidden_weight, counts, initial)
+    hidden, _ = run_recurrence(input_gates, layer_1.hidden, counts, initial)
     del input_gates
 
     # Outputs: the full message's beyond the window, recomputed parts inside, the gap masked.
