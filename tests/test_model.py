@@ -211,7 +211,7 @@ def test_recurrence_restarts_a_shrinking_batch():
 
 
 @pytest.mark.skipif(not onednn_usable("cpu"), reason="this torch build has no oneDNN linear ops")
-@pytest.mark.parametrize("rows", [1, 3, 4, 37])
+@pytest.mark.parametrize("rows", [1, 2, 3, 37])
 def test_batched_linear_onednn_and_plain_paths_agree(rows):
     torch.manual_seed(rows)
     weight, bias = torch.randn(2, 24, 40), torch.randn(2, 1, 40)
