@@ -70,7 +70,7 @@ def measure(methods: dict[str, object], repeats: int) -> dict[str, tuple[float, 
             results[name] = function()
             best[name] = min(best[name], time.perf_counter() - start)
             if round_ == 0:
-                peaks[name] = None if before is None else (_status_kb("VmHWM") - before) / 1024
+                peaks[name] = None if before is None else max(_status_kb("VmHWM") - before, 0) / 1024
     return {name: (best[name], peaks[name], results[name]) for name in methods}
 
 
