@@ -146,8 +146,8 @@ class InferenceWorker:
         return sum(len(queue) for queue in self._queues.values())
 
     async def _submit(self, kind: str, text: str, priority: Priority) -> Any:
-        if self._dispatcher is None or self._closing:
-            state = "shutting down" if self._closing else "not started"
+        if self._dispatcher is None or self._closing or self._dispatcher.done():
+            state = "not started" if self._dispatcher is None else "shutting down" if self._closing else "broken"
             raise WorkerStopped(f"the inference worker is {state}")
         self._drop_abandoned()
         if self.depth() >= self.queue_size:

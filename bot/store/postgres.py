@@ -8,7 +8,6 @@ at the same time take turns and only the first one changes the schema.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,8 +18,6 @@ import asyncpg
 
 from bot.config import redact_url
 from bot.store.errors import StoreError
-
-logger = logging.getLogger(__name__)
 
 #: Advisory lock key that serialises schema migrations ("whymoji" as an integer, fits bigint).
 MIGRATION_LOCK = int.from_bytes(b"whymoji", "big")
@@ -66,7 +63,6 @@ class _Connection:
 
 
 class PostgresDatabase:
-    dialect = "postgresql"
 
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool

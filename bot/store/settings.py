@@ -97,8 +97,6 @@ def checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
 class Database(Protocol):
     """What a backend offers the store (see ``sqlite.py`` and ``postgres.py``)."""
 
-    dialect: str
-
     async def execute(self, sql: str, *args: Any) -> None: ...
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]: ...
@@ -112,10 +110,6 @@ class SettingsStore:
     def __init__(self, database: Database, defaults: GuildDefaults) -> None:
         self._database = database
         self.defaults = defaults
-
-    @property
-    def dialect(self) -> str:
-        return self._database.dialect
 
     async def get_guild(self, guild_id: int) -> GuildSettings:
         check_id("guild_id", guild_id)

@@ -8,7 +8,6 @@ processes opening the same file at once migrate it exactly once; the other waits
 from __future__ import annotations
 
 import asyncio
-import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,8 +17,6 @@ from typing import Any
 import aiosqlite
 
 from bot.store.errors import StoreError
-
-logger = logging.getLogger(__name__)
 
 PREFIX = "sqlite:///"
 MEMORY = ":memory:"
@@ -38,7 +35,6 @@ def database_path(url: str) -> str:
 
 
 class SqliteDatabase:
-    dialect = "sqlite"
 
     def __init__(self, connection: aiosqlite.Connection, path: str) -> None:
         self._connection = connection
