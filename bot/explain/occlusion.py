@@ -173,99 +173,142 @@ def _chunks(length: int, window: int | None, max_rows: int) -> Iterator[np.ndarr
         yield np.union1d(low, length - 1 - low)
 
 
-def _variant_probabilities(
-    model: DeepMoji,
-    full: _FullPass,
-    projections: _Projections,
-    variants: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-) -> Tensor:
-    """q_i for each variant ``i`` of ``variants`` (sorted, closed under mirroring) -> [V, C]."""
-    device = full.outputs.device
-    length, size = full.hidden_0.shape[1], full.hidden_0.shape[2]
-    local = np.full(length, -1)
-    local[variants] = np.arange(len(variants))
-    as_index = lambda array: torch.from_numpy(np.ascontiguousarray(array)).to(device)  # noqa: E731
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk of variants (sorted, closed under ``i <-> N - 1 - i``) and their recompute windows."""
 
-    # Layer 0: forward after the gap (variant i) beside backward before it (variant N-1-i).
-    forward_lengths = high[variants] - variants
-    order = np.lexsort((variants, -forward_lengths))
-    forward_variants = variants[order][forward_lengths[order] > 0]
-    backward_variants = length - 1 - forward_variants
-    # Lookup (local variant, position) -> row of the projected layer-0 states (full rows first).
-    forward_rows = np.tile(np.arange(length), (len(variants), 1))
+    variants: np.ndarray
+    local: np.ndarray  # [N] position of each variant in ``variants`` (-1: not in this chunk)
+    low: np.ndarray  # [N] first position variant i recomputes
+    high: np.ndarray  # [N] last position variant i recomputes
+
+    @classmethod
+    def of(cls, variants: np.ndarray, low: np.ndarray, high: np.ndarray) -> _Chunk:
+        local = np.full(len(low), -1)
+        local[variants] = np.arange(len(variants))
+        return cls(variants, local, low, high)
+
+
+@dataclass(frozen=True)
+class _Layer0:
+    """Every layer-0 state a chunk's variants see, projected (``_Projections.from_states``).
+
+    ``projected[0]``/``[1]`` hold the full message's forward/backward rows, then the recomputed
+    ones; ``forward_rows[v, j]`` is the row of variant ``v``'s forward state at position ``j``.
+    """
+
+    projected: Tensor  # [2, N + recomputed, 8H + C + 1]
+    forward_rows: np.ndarray  # [V, N]
+    backward_rows: np.ndarray  # [V, N]
+
+
+@dataclass(frozen=True)
+class _Layer1:
+    """A chunk's layer-1 outputs: packed row ``r`` is variant ``local[r]`` at ``positions[d][r]``."""
+
+    hidden: Tensor  # [2, rows, H]
+    local: np.ndarray
+    positions: tuple[np.ndarray, np.ndarray]  # forward, backward direction
+
+
+def _as_index(array: np.ndarray, device: torch.device) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+
+def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk: _Chunk) -> _Layer0:
+    """Recompute forward after the gap (variant i) beside backward before it (variant N-1-i)."""
+    device, length = full.outputs.device, full.hidden_0.shape[1]
+    forward_rows = np.tile(np.arange(length), (len(chunk.variants), 1))
     backward_rows = forward_rows.copy()
-    projected = full.projected
-    if len(forward_variants):
-        counts, sequence, step = _packed(forward_lengths[order][forward_lengths[order] > 0])
-        forward_positions = forward_variants[sequence] + 1 + step
-        backward_positions = backward_variants[sequence] - 1 - step
-        gates = torch.stack(
-            (full.input_gates_0[0, as_index(forward_positions)], full.input_gates_0[1, as_index(backward_positions)])
-        )
-        start_forward = as_index(forward_variants)  # index into states padded before: state i - 1
-        start_backward = as_index(backward_variants + 1)
-        initial = tuple(
-            torch.stack((_padded(states[0], True)[start_forward], _padded(states[1], False)[start_backward]))
-            for states in (full.hidden_0, full.cells_0)
-        )
-        hidden, _ = run_recurrence(gates, model.lstm_0.kernel_weights().hidden, counts, initial)
-        projected = torch.cat((projected, projections.from_states(hidden)), dim=1)
-        del hidden
-        rows = length + np.arange(len(sequence))
-        forward_rows[local[forward_variants[sequence]], forward_positions] = rows
-        backward_rows[local[backward_variants[sequence]], backward_positions] = rows
-    from_forward, from_backward = projected[0], projected[1]
+    lengths = chunk.high[chunk.variants] - chunk.variants
+    order = np.lexsort((chunk.variants, -lengths))
+    running = lengths[order] > 0
+    forward_variants = chunk.variants[order][running]
+    if not len(forward_variants):
+        return _Layer0(full.projected, forward_rows, backward_rows)
+    backward_variants = length - 1 - forward_variants
+    counts, sequence, step = _packed(lengths[order][running])
+    forward_positions = forward_variants[sequence] + 1 + step
+    backward_positions = backward_variants[sequence] - 1 - step
+    gates = torch.stack((
+        full.input_gates_0[0, _as_index(forward_positions, device)],
+        full.input_gates_0[1, _as_index(backward_positions, device)],
+    ))
+    start_forward = _as_index(forward_variants, device)  # into states padded before: state i - 1
+    start_backward = _as_index(backward_variants + 1, device)
+    initial = tuple(
+        torch.stack((_padded(states[0], True)[start_forward], _padded(states[1], False)[start_backward]))
+        for states in (full.hidden_0, full.cells_0)
+    )
+    hidden, _ = run_recurrence(gates, model.lstm_0.kernel_weights().hidden, counts, initial)
+    rows = length + np.arange(len(sequence))
+    forward_rows[chunk.local[forward_variants[sequence]], forward_positions] = rows
+    backward_rows[chunk.local[backward_variants[sequence]], backward_positions] = rows
+    projected = torch.cat((full.projected, projections.from_states(hidden)), dim=1)
+    return _Layer0(projected, forward_rows, backward_rows)
 
-    # Layer 1: each variant's window without the gap, both directions over the same rows.
-    spans = high[variants] - low[variants]
-    order = np.lexsort((variants, -spans))
-    ordered = variants[order]
+
+def _layer_1(model: DeepMoji, full: _FullPass, layer_0: _Layer0, chunk: _Chunk) -> _Layer1:
+    """Each variant's window without the gap, both directions over the same packed rows."""
+    device, size = full.outputs.device, full.hidden_0.shape[2]
+    spans = chunk.high[chunk.variants] - chunk.low[chunk.variants]
+    order = np.lexsort((chunk.variants, -spans))
+    ordered = chunk.variants[order]
     counts, sequence, step = _packed(spans[order])
-    seq_variant, seq_low, seq_span = ordered[sequence], low[ordered][sequence], spans[order][sequence]
+    row_variant, row_low, row_span = ordered[sequence], chunk.low[ordered][sequence], spans[order][sequence]
 
     def position(offset: np.ndarray) -> np.ndarray:
-        return seq_low + offset + (seq_low + offset >= seq_variant)
+        return row_low + offset + (row_low + offset >= row_variant)  # skipping the gap
 
-    forward_positions, backward_positions = position(step), position(seq_span - 1 - step)
-    seq_local = local[seq_variant]
+    positions = (position(step), position(row_span - 1 - step))
+    local = chunk.local[row_variant]
     gate_size = 4 * size
-    layer_1 = model.lstm_1.kernel_weights()
-    input_gates = from_forward.new_empty(2, len(sequence), gate_size)
-    for direction, positions in enumerate((forward_positions, backward_positions)):
+    weights = model.lstm_1.kernel_weights()
+    input_gates = layer_0.projected.new_empty(2, len(sequence), gate_size)
+    for direction, direction_positions in enumerate(positions):
         columns = slice(direction * gate_size, (direction + 1) * gate_size)
-        f_rows = as_index(forward_rows[seq_local, positions])
-        b_rows = as_index(backward_rows[seq_local, positions])
-        torch.index_select(from_forward[:, columns], 0, f_rows, out=input_gates[direction])
-        input_gates[direction].add_(from_backward[:, columns].index_select(0, b_rows))
-    input_gates += layer_1.bias
-    starts = as_index(low[ordered])  # index into states padded before: state low - 1
-    ends = as_index(high[ordered] + 1)
+        forward = _as_index(layer_0.forward_rows[local, direction_positions], device)
+        backward = _as_index(layer_0.backward_rows[local, direction_positions], device)
+        torch.index_select(layer_0.projected[0, :, columns], 0, forward, out=input_gates[direction])
+        input_gates[direction].add_(layer_0.projected[1, :, columns].index_select(0, backward))
+    input_gates += weights.bias
+    starts = _as_index(chunk.low[ordered], device)  # into states padded before: state low - 1
+    ends = _as_index(chunk.high[ordered] + 1, device)
     initial = tuple(
         torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
         for states in (full.hidden_1, full.cells_1)
     )
-    hidden, _ = run_recurrence(input_gates, layer_1.hidden, counts, initial)
-    del input_gates
+    hidden, _ = run_recurrence(input_gates, weights.hidden, counts, initial)
+    return _Layer1(hidden, local, positions)
 
-    # Outputs: the full message's beyond the window, recomputed parts inside, the gap masked.
-    outputs = full.outputs.expand(len(variants), *full.outputs.shape).clone()
+
+def _variant_probabilities(
+    model: DeepMoji, full: _FullPass, projections: _Projections, chunk: _Chunk
+) -> Tensor:
+    """q_i [V, C] of the chunk's variants: the full message's outputs beyond each window,
+    recomputed ones inside it, the gap masked out of the attention."""
+    device, length, size = full.outputs.device, full.hidden_0.shape[1], full.hidden_0.shape[2]
+    layer_0 = _layer_0(model, full, projections, chunk)
+    layer_1 = _layer_1(model, full, layer_0, chunk)
+    forward_positions, backward_positions = layer_1.positions
+    outputs = full.outputs.expand(len(chunk.variants), *full.outputs.shape).clone()
     flat = outputs.view(-1, outputs.shape[-1])
-    extra = slice(2 * gate_size, None)
-    target = as_index(seq_local * length + forward_positions)
-    f_rows = as_index(forward_rows[seq_local, forward_positions])
-    b_rows = as_index(backward_rows[seq_local, forward_positions])
-    flat[target] = (
-        hidden[0] @ projections.out[:, :size].t()
-        + from_forward[f_rows, extra]
-        + from_backward[b_rows, extra]
-        + full.embedding_outputs[as_index(forward_positions)]
+    layer_0_part = slice(8 * size, None)
+    forward = _as_index(layer_0.forward_rows[layer_1.local, forward_positions], device)
+    backward = _as_index(layer_0.backward_rows[layer_1.local, forward_positions], device)
+    flat[_as_index(layer_1.local * length + forward_positions, device)] = (
+        layer_1.hidden[0] @ projections.out[:, :size].t()
+        + layer_0.projected[0, forward, layer_0_part]
+        + layer_0.projected[1, backward, layer_0_part]
+        + full.embedding_outputs[_as_index(forward_positions, device)]
     )
     flat.index_add_(
-        0, as_index(seq_local * length + backward_positions), hidden[1] @ projections.out[:, size : 2 * size].t()
+        0,
+        _as_index(layer_1.local * length + backward_positions, device),
+        layer_1.hidden[1] @ projections.out[:, size : 2 * size].t(),
     )
-    outputs[torch.arange(len(variants), device=device), as_index(variants), -1] = float("-inf")
+    gaps = (torch.arange(len(chunk.variants), device=device), _as_index(chunk.variants, device), -1)
+    outputs[gaps] = float("-inf")
     return _pool(outputs, projections.out_bias)
 
 
@@ -294,7 +337,7 @@ def occlusion(
         low, high = _window_bounds(length, window)
         scores = np.empty(length)
         for variants in _chunks(length, window, max_rows):
-            variant_probabilities = _variant_probabilities(model, full, projections, variants, low, high)
-            scores[variants] = (full.probabilities[top] - variant_probabilities.cpu().numpy()[:, top]).sum(axis=1)
+            q = _variant_probabilities(model, full, projections, _Chunk.of(variants, low, high)).cpu().numpy()
+            scores[variants] = (full.probabilities[top] - q[:, top]).sum(axis=1)
     return scores
 
