@@ -243,11 +243,12 @@ def run_recurrence(
         counts, input_gates.split(counts, 1), hidden.split(counts, 1), cells.split(counts, 1)
     ):
         if h_prev is None:
-            gates = step_gates.clone()
+            gates = step_gates.clone(memory_format=torch.contiguous_format)
         else:
             gates = hidden_linear(h_prev[:, :count], add=step_gates)
-        gates[..., : 3 * size].clamp_(0.0, 1.0)
-        i, f, o, g = gates.split(size, dim=2)
+        by_gate = gates.reshape(directions, count, 4, size)
+        by_gate[:, :, :3].clamp_(0.0, 1.0)
+        i, f, o, g = by_gate.unbind(2)
         torch.mul(i, g.tanh_(), out=c)
         if c_prev is not None:
             c.addcmul_(f, c_prev[:, :count])
