@@ -2,8 +2,8 @@
 
 The user's message is shown character for character with its most influential words in bold.
 Which words are bold (``highlighted``): the three best-scoring tokens, each only if its score is
-positive and at least a fifth of the best score, so a message with one clear driver shows one
-bold word and a message where nothing matters shows none.
+at least ``HIGHLIGHT_MIN_SCORE`` and at least a fifth of the best score, so a message with one
+clear driver shows one bold word and a message where nothing matters shows none.
 
 Markdown safety: every character Discord could read as markup (``\\ * _ ~ | ` > # - + [ ] ( )
 < @ …``) gets a backslash, which Discord hides, as does ``:`` before ``//`` (links) and the dot
@@ -25,9 +25,12 @@ from bot.explain.explanation import METHODS, Explanation, WordScore
 DISCORD_LIMIT = 2000
 BOLD = "**"
 ELLIPSIS = "…"
-#: How many words may be bold, and the share of the best score a bold word needs.
+#: How many words may be bold, the share of the best score a bold word needs, and the score
+#: below which nothing is "clear" (half a percentage point of the top emojis' probability, or
+#: of attention).
 HIGHLIGHT_COUNT = 3
 HIGHLIGHT_MIN_SHARE = 0.2
+HIGHLIGHT_MIN_SCORE = 0.005
 #: Longest word shown in the score list (a pasted blob is one "word").
 SCORE_WORD_CHARS = 40
 
@@ -41,10 +44,10 @@ _ANSI_BOLD, _ANSI_RESET = "\x1b[1m", "\x1b[0m"
 def highlighted(explanation: Explanation) -> list[WordScore]:
     """The words to show in bold, best first (see the module docstring for the rule)."""
     ranked = sorted(explanation.words, key=lambda word: word.score, reverse=True)
-    if not ranked or ranked[0].score <= 0:
+    if not ranked:
         return []
-    floor = HIGHLIGHT_MIN_SHARE * ranked[0].score
-    return [word for word in ranked[:HIGHLIGHT_COUNT] if word.score > 0 and word.score >= floor]
+    floor = max(HIGHLIGHT_MIN_SHARE * ranked[0].score, HIGHLIGHT_MIN_SCORE)
+    return [word for word in ranked[:HIGHLIGHT_COUNT] if word.score >= floor]
 
 
 def escape_pieces(text: str) -> list[str]:

@@ -139,6 +139,8 @@ def test_highlight_rule_top_three_clearly_positive():
     assert [w.word for w in highlighted(weak)] == ["a"]  # 0.09 is under a fifth of 0.5
     negative = explanation_of(text, [(s, e, -0.1) for s, e in spans])
     assert highlighted(negative) == []
+    noise = explanation_of(text, [(s, e, 0.004) for s, e in spans])  # under half a point: not clear
+    assert highlighted(noise) == []
     assert "No single word stands out." in render_markdown(negative)
 
 
