@@ -193,8 +193,9 @@ class _Chunk:
 class _Layer0:
     """Every layer-0 state a chunk's variants see, projected (``_Projections.from_states``).
 
-    ``projected[0]``/``[1]`` hold the full message's forward/backward rows, then the recomputed
-    ones; ``forward_rows[v, j]`` is the row of variant ``v``'s forward state at position ``j``.
+    ``projected[0]``/``[1]`` hold the full message's forward/backward rows the chunk needs, then
+    the recomputed ones; ``forward_rows[v, j]`` is the row of variant ``v``'s forward state at
+    position ``j`` (-1 where no window of the chunk reaches).
     """
 
     projected: Tensor  # [2, N + recomputed, 8H + C + 1]
@@ -216,16 +217,26 @@ def _as_index(array: np.ndarray, device: torch.device) -> Tensor:
 
 
 def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk: _Chunk) -> _Layer0:
-    """Recompute forward after the gap (variant i) beside backward before it (variant N-1-i)."""
+    """Recompute forward after the gap (variant i) beside backward before it (variant N-1-i).
+
+    Only the full message's rows inside some window of the chunk are carried along, so a long
+    message's chunk holds its own neighbourhood, not the whole message again.
+    """
     device, length = full.outputs.device, full.hidden_0.shape[1]
-    forward_rows = np.tile(np.arange(length), (len(chunk.variants), 1))
+    edges = np.zeros(length + 1, dtype=np.int64)
+    np.add.at(edges, chunk.low[chunk.variants], 1)
+    np.add.at(edges, chunk.high[chunk.variants] + 1, -1)
+    needed = np.flatnonzero(np.cumsum(edges[:length]) > 0)
+    full_row = np.full(length, -1)
+    full_row[needed] = np.arange(len(needed))
+    forward_rows = np.tile(full_row, (len(chunk.variants), 1))
     backward_rows = forward_rows.copy()
+
+    # Every chunk holds variant 0 or its mirror N-1 with it, so some run has length >= 1.
     lengths = chunk.high[chunk.variants] - chunk.variants
     order = np.lexsort((chunk.variants, -lengths))
     running = lengths[order] > 0
     forward_variants = chunk.variants[order][running]
-    if not len(forward_variants):
-        return _Layer0(full.projected, forward_rows, backward_rows)
     backward_variants = length - 1 - forward_variants
     counts, sequence, step = _packed(lengths[order][running])
     forward_positions = forward_variants[sequence] + 1 + step
@@ -241,10 +252,10 @@ def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk:
         for states in (full.hidden_0, full.cells_0)
     )
     hidden, _ = run_recurrence(gates, model.lstm_0.kernel_weights().hidden, counts, initial)
-    rows = length + np.arange(len(sequence))
+    rows = len(needed) + np.arange(len(sequence))
     forward_rows[chunk.local[forward_variants[sequence]], forward_positions] = rows
     backward_rows[chunk.local[backward_variants[sequence]], backward_positions] = rows
-    projected = torch.cat((full.projected, projections.from_states(hidden)), dim=1)
+    projected = torch.cat((full.projected[:, _as_index(needed, device)], projections.from_states(hidden)), dim=1)
     return _Layer0(projected, forward_rows, backward_rows)
 
 
