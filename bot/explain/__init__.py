@@ -14,8 +14,17 @@ from bot.explain.attention import attention
 from bot.explain.explanation import METHODS, Explanation, WordScore
 from bot.explain.occlusion import occlusion
 
-__all__ = ["EXACT_MAX_TOKENS", "LONG_MESSAGE_WINDOW", "Explanation", "METHODS", "WordScore",
-           "attention", "explain", "occlusion", "UnknownMethodError"]
+__all__ = [
+    "EXACT_MAX_TOKENS",
+    "LONG_MESSAGE_WINDOW",
+    "METHODS",
+    "Explanation",
+    "UnknownMethodError",
+    "WordScore",
+    "attention",
+    "explain",
+    "occlusion",
+]
 
 logger = logging.getLogger(__name__)
 
