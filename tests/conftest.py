@@ -14,6 +14,14 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Run torch on one thread: tests check behaviour, not speed, and on a busy host
+    OpenMP threads spin-wait for each other (a 7 ms predict was seen taking ~1 s)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def shared_path() -> Path:
     """Where ``../shared`` is: ``WHYMOJI_SHARED`` if set, else beside the checkout."""
     return Path(os.environ.get("WHYMOJI_SHARED", REPO_ROOT.parent / "shared"))

@@ -28,16 +28,6 @@ from bot.errors import WhymojiError
 SMALL = {"vocab_size": 120, "embed_dim": 16, "hidden_size": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The test machine's two cores are shared: two OpenMP threads spin against other processes
-    and can make one predict take a second (see README, Speed), so these tests use one."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def small_model(seed: int = 3) -> tuple[DeepMoji, dict[str, torch.Tensor]]:
     state = seeded_state_dict(seed, checkpoint_shapes(**SMALL))
     model = DeepMoji(**SMALL)
