@@ -26,7 +26,7 @@ from bot.endpoints import use_endpoints
 from bot.errors import WhymojiError
 from bot.health import READY, RECONNECTING, STARTING, STOPPING, Health, HealthServer
 from bot.metrics import Metrics
-from bot.startup import locate_model_files, require_device
+from bot.startup import configure_torch, locate_model_files, require_device
 from bot.store import GuildDefaults, SettingsStore, open_store
 from bot.worker import InferenceWorker
 
@@ -157,8 +157,7 @@ class WhymojiBot(commands.AutoShardedBot):
         """Runs in a thread: finding (maybe downloading) and loading the model takes seconds."""
         model = self.config.model
         require_device(model.device)
-        if model.threads:
-            torch.set_num_threads(model.threads)
+        configure_torch(model)
         files = locate_model_files(model, download=self._download)
         started = time.perf_counter()
         engine = Engine.load(files, device=model.device)

@@ -29,6 +29,19 @@ def require_device(device: str) -> None:
         )
 
 
+def configure_torch(model: ModelConfig) -> None:
+    """Process-wide torch settings for the long-running bot (not for one-shot commands).
+
+    The model's oneDNN matmuls keep compiled kernels for every batch shape they meet, about
+    1 MB each, and a bot meets thousands of shapes: a bot process grew past 890 MB after
+    2,000 messages and kept growing (benchmarks/memory.py). With plain matmuls it stays
+    near 570 MB, so the bot turns oneDNN off.
+    """
+    if model.threads:
+        torch.set_num_threads(model.threads)
+    torch.backends.mkldnn.enabled = False
+
+
 def locate_model_files(model: ModelConfig, *, download: bool = True) -> ModelFiles:
     """Find the model files from ``config.model``; download them first if they are missing.
 

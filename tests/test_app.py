@@ -23,6 +23,15 @@ from bot.endpoints import current_endpoints, use_endpoints
 from tests.fake_discord import FakeDiscord
 
 
+@pytest.fixture(autouse=True)
+def restore_torch_settings():
+    """The bot sets process-wide torch settings; the rest of the suite must not inherit them."""
+    threads, onednn = torch.get_num_threads(), torch.backends.mkldnn.enabled
+    yield
+    torch.set_num_threads(threads)
+    torch.backends.mkldnn.enabled = onednn
+
+
 def make_config(tmp_path, model_dir, fake: FakeDiscord | None = None, **settings: str):
     """A Config as `whymoji run` would build it from the environment, on the small model."""
     environ = {
@@ -88,11 +97,15 @@ def test_client_settings_come_from_the_config(tmp_path, small_model_dir):
 
 
 async def test_setup_wires_every_piece_from_the_config_without_discord(tmp_path, small_model_dir):
-    config = make_config(tmp_path, small_model_dir, reactions_top_k="5", moderation_threshold="0.25")
+    config = make_config(
+        tmp_path, small_model_dir, reactions_top_k="5", moderation_threshold="0.25", model_threads="1"
+    )
     bot = WhymojiBot(config)
     async with bot:
         await bot.setup_hook()
         assert isinstance(bot.engine, Engine)
+        assert torch.backends.mkldnn.enabled is False  # bounded memory (startup.configure_torch)
+        assert torch.get_num_threads() == 1
         assert bot.engine.model.vocab_size == len(bot.engine.tokenizer.vocabulary)
         assert (await bot.worker.predict("i love you so much")).shape == (64,)
         settings = await bot.store.get_guild(123)
