@@ -1,14 +1,25 @@
 """DeepMoji predict speed: the fast model against the plain reference, side by side in one run.
 
-Both run on the same seeded weights at the published size (``seeded_state_dict(1)``), under
-each torch thread count asked for. Runs alternate between the two implementations and every
-figure is the median over the rounds, because the machine is shared and noisy.
+Everything runs on the same seeded weights at the published size (``seeded_state_dict(1)``):
 
-    .venv/bin/python -m benchmarks.bench_predict [--threads 1,2] [--rounds 5]
+* ``fast``: ``DeepMoji.predict`` (``bot/deepmoji/model.py``);
+* ``reference, autograd``: the plain per-timestep reference (``bot/deepmoji/reference.py``,
+  the original torchMoji port's computation structure) called as torchMoji's own scripts call
+  their model: a plain forward call, autograd recording (they never use ``no_grad``);
+* ``reference, inference``: the same reference under ``torch.inference_mode()``;
+* ``floor``: only the fast model's matrix products for the message (both layers' input
+  projections, then one ``h @ W_hh`` per later step), in the same order, nothing else: what
+  any fp32 implementation of this recurrence has to pay on this machine.
 
-Prints ms per message for one message of 12 and of 30 tokens, messages/s over corpus
-messages (``../shared/corpus/messages.jsonl``, tokenized with the real tokenizer when it is
-there, else random ids with the corpus' word counts), and the fast/reference ratios.
+The machine is shared and noisy, so calls alternate between the implementations (the order
+rotating) and every figure is a median: single messages call by call, corpus batches round by
+round. Usage:
+
+    .venv/bin/python -m benchmarks.bench_predict [--threads 1] [--rounds 5] [--repeats 10]
+
+Single messages are random word ids of 12 and 30 tokens; batches are ``--messages`` corpus
+messages (``../shared/corpus/messages.jsonl`` through the real tokenizer) in batches of
+``--batch-size``, the same batches for every implementation.
 """
 
 from __future__ import annotations
@@ -27,50 +38,74 @@ import torch
 from bot.deepmoji.model import DeepMoji
 from bot.deepmoji.reference import ReferenceDeepMoji
 from bot.deepmoji.seeded import seeded_state_dict
+from bot.deepmoji.tokenizer import Tokenizer
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(os.environ.get("WHYMOJI_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 FIRST_WORD_ID = 10  # ids below are DeepMoji's special tokens
+LENGTHS = (12, 30)
+#: The original torchMoji port on the 2-core development machine, as the issue reports it.
+ORIGINAL_PORT = {"12 tokens, ms": 45.0, "messages/s": 240.0}
+#: The issue's targets, side by side against the plain reference.
+TARGETS = {"12 tokens, ms": 5.0, "30 tokens, ms": 5.0, "messages/s": 3.0}
+MEASURES = ("12 tokens, ms", "30 tokens, ms", "messages/s")
+IMPLEMENTATIONS = ("fast", "reference, autograd", "reference, inference", "floor")
 
 
-def corpus_batch(count: int, rng: np.random.Generator) -> tuple[list[list[int]], str]:
-    """``count`` corpus messages as id sequences, and how they were made."""
-    lines = (SHARED / "corpus" / "messages.jsonl").read_text(encoding="utf-8").splitlines()
-    texts = [json.loads(lines[index])["text"] for index in rng.choice(len(lines), count, replace=False)]
-    try:
-        from bot.deepmoji.tokenizer import Tokenizer
-    except ImportError:
-        return [random_ids(max(1, len(text.split())), rng) for text in texts], "random ids, corpus word counts"
+def corpus_batches(count: int, batch_size: int, rng: np.random.Generator) -> list[list[list[int]]]:
+    """``count`` random corpus messages with at least one token, as batches of id sequences."""
+    corpus = SHARED / "corpus" / "messages.jsonl"
+    if not corpus.is_file():
+        raise SystemExit(f"bench_predict: needs the shared corpus at {corpus} (set WHYMOJI_SHARED)")
+    lines = corpus.read_text(encoding="utf-8").splitlines()
     tokenizer = Tokenizer.from_file(SHARED / "deepmoji" / "vocabulary.json")
-    encoded = [tokenizer.encode(text) for text in texts]
-    return [ids for ids in encoded if ids], "real tokenizer"
+    messages: list[list[int]] = []
+    for index in rng.permutation(len(lines)):
+        ids = tokenizer.encode(json.loads(lines[index])["text"])
+        if ids:
+            messages.append(ids)
+        if len(messages) == count:
+            break
+    return [messages[start : start + batch_size] for start in range(0, len(messages), batch_size)]
 
 
 def random_ids(length: int, rng: np.random.Generator, vocab_size: int = 50_000) -> list[int]:
     return rng.integers(FIRST_WORD_ID, vocab_size, length).tolist()
 
 
+def matmul_floor(model: DeepMoji, length: int) -> Callable[[list[list[int]]], None]:
+    """The fast model's matrix products for one message of ``length`` tokens, and nothing else."""
+    layers = (model.lstm_0.kernel_weights(), model.lstm_1.kernel_weights())
+    inputs = [torch.zeros(length, weights.input_weight.shape[1]) for weights in layers]
+    h = torch.zeros(2, 1, layers[0].hidden_weight.shape[1])
+
+    def run(_batch: list[list[int]]) -> None:
+        with torch.inference_mode():
+            for weights, rows in zip(layers, inputs):
+                gates = weights.input_gates(rows.expand(2, *rows.shape))
+                for step in range(1, length):
+                    weights.hidden(h, add=gates[:, step : step + 1])
+
+    return run
+
+
 def seconds(run: Callable[[], object]) -> float:
-    """Wall time of one call."""
     start = time.perf_counter()
     run()
     return time.perf_counter() - start
 
 
-def batched(model, messages: Sequence[Sequence[int]], batch_size: int) -> Callable[[], None]:
-    def run() -> None:
-        for start in range(0, len(messages), batch_size):
-            model.predict(messages[start : start + batch_size])
-
-    return run
+def rotated(items: Sequence, by: int) -> list:
+    """``items`` starting at position ``by``, so no implementation always runs first."""
+    by %= len(items)
+    return list(items[by:]) + list(items[:by])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", default="1,2", help="torch thread counts to compare, e.g. 1,2")
+    parser.add_argument("--threads", default="1", help="torch thread counts to compare, e.g. 1,2")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per figure")
     parser.add_argument("--repeats", type=int, default=10, help="single-message calls per round")
-    parser.add_argument("--messages", type=int, default=256, help="corpus messages for the fast model")
-    parser.add_argument("--reference-messages", type=int, default=64, help="corpus messages for the reference")
+    parser.add_argument("--messages", type=int, default=128, help="corpus messages per round")
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args(argv)
 
@@ -80,57 +115,91 @@ def main(argv: Sequence[str] | None = None) -> None:
     fast.load_state_dict(state)
     fast.eval()
     reference = ReferenceDeepMoji(state)
-    messages, source = corpus_batch(args.messages, rng)
-    reference_messages = messages[: args.reference_messages]
-    singles = {length: [random_ids(length, rng)] for length in (12, 30)}
-    print(f"load average {os.getloadavg()[0]:.1f} at the start; torch {torch.__version__}; corpus batch: {len(messages)} messages ({source}), "
-          f"mean {np.mean([len(m) for m in messages]):.1f} tokens; batch size {args.batch_size}")
+    batches = corpus_batches(args.messages, args.batch_size, rng)
+    messages = sum(len(batch) for batch in batches)
+    singles = {length: [random_ids(length, rng)] for length in LENGTHS}
+    predictors: dict[str, Callable[[list[list[int]]], object]] = {
+        "fast": fast.predict,
+        "reference, autograd": lambda batch: reference(batch).detach().numpy(),
+        "reference, inference": reference.predict,
+    }
+    floors = {length: matmul_floor(fast, length) for length in LENGTHS}
+    tokens = [len(ids) for batch in batches for ids in batch]
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"corpus: {messages} messages (real tokenizer), mean {np.mean(tokens):.1f} tokens, "
+          f"longest {max(tokens)}, batches of {args.batch_size}")
+    check_agreement(predictors, batches[0])
 
-    fast.predict(messages[: args.batch_size])  # builds the derived-weight caches
-    models = {"fast": fast, "reference": reference}
-    samples = {"fast": messages, "reference": reference_messages}
     figures: dict[tuple[str, int, str], list[float]] = {}
     thread_counts = [int(count) for count in args.threads.split(",")]
+    calls = 0
     for _ in range(args.rounds):
         for threads in thread_counts:
             torch.set_num_threads(threads)
             for length, single in singles.items():
-                for _ in range(args.repeats):  # call by call, so both see the same noise
-                    for name, model in models.items():
-                        ms = 1000 * seconds(lambda: model.predict(single))
-                        figures.setdefault((name, threads, f"{length} tokens, ms"), []).append(ms)
-            for name, model in models.items():
-                elapsed = seconds(batched(model, samples[name], args.batch_size))
-                figures.setdefault((name, threads, "messages/s"), []).append(len(samples[name]) / elapsed)
-
+                measure = f"{length} tokens, ms"
+                implementations = {**predictors, "floor": floors[length]}
+                for _ in range(args.repeats):
+                    calls += 1
+                    for name in rotated(IMPLEMENTATIONS, calls):
+                        ms = 1000 * seconds(lambda: implementations[name](single))
+                        figures.setdefault((name, threads, measure), []).append(ms)
+            calls += 1
+            for name in rotated(IMPLEMENTATIONS[:3], calls):
+                elapsed = seconds(lambda: [predictors[name](batch) for batch in batches])
+                figures.setdefault((name, threads, "messages/s"), []).append(messages / elapsed)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
-    median = {key: statistics.median(values) for key, values in figures.items()}
-    measures = ("12 tokens, ms", "30 tokens, ms", "messages/s")
+    report({key: statistics.median(values) for key, values in figures.items()}, thread_counts, args)
+
+
+def check_agreement(predictors: dict[str, Callable], batch: list[list[int]]) -> None:
+    """Refuse to time implementations that do not compute the same thing."""
+    results = {name: np.asarray(predict(batch)) for name, predict in predictors.items()}
+    worst = max(float(np.abs(result - results["fast"]).max()) for result in results.values())
+    if worst > 1e-5:
+        raise SystemExit(f"bench_predict: the implementations disagree by {worst:.2e} on a corpus batch")
+    print(f"agreement on a corpus batch: largest difference {worst:.1e}")
+
+
+def report(median: dict[tuple[str, int, str], float], thread_counts: Sequence[int], args) -> None:
     print(f"\nmedians: single messages over {args.rounds * args.repeats} alternating calls, "
           f"messages/s over {args.rounds} alternating rounds")
-    print(f"{'':22}" + "".join(f"{measure:>16}" for measure in measures))
+    print(f"{'':32}" + "".join(f"{measure:>16}" for measure in MEASURES))
     for threads in thread_counts:
-        for name in ("fast", "reference"):
-            row = "".join(f"{median[(name, threads, measure)]:16.1f}" for measure in measures)
-            print(f"{name + f' ({threads} thr)':22}{row}")
+        for name in IMPLEMENTATIONS:
+            cells = [median.get((name, threads, measure)) for measure in MEASURES]
+            print(f"{f'{name} ({threads} thr)':32}" + "".join(f"{'-' if v is None else f'{v:.1f}':>16}" for v in cells))
+    for length in LENGTHS:
+        flops, megabytes = arithmetic(length)
+        floor_ms = median[("floor", thread_counts[0], f"{length} tokens, ms")]
+        print(f"arithmetic, {length} tokens: {flops / 1e6:.0f} MFLOP, {megabytes:.0f} MB of weights read "
+              f"(W_hh again at every step): {megabytes / floor_ms:.0f} GB/s at the floor's {floor_ms:.1f} ms")
+    print(f"{'original port (issue, not run here)':32}" + "".join(
+        f"{ORIGINAL_PORT[m]:16.1f}" if m in ORIGINAL_PORT else f"{'-':>16}" for m in MEASURES))
 
-    print("\nspeed-up of fast over reference (x)")
-    best_reference = {measure: best(median, "reference", thread_counts, measure) for measure in measures}
+    print("\nspeed-up of fast (x), same thread count; target in brackets")
     for threads in thread_counts:
-        same = [ratio(median, measure, median[("reference", threads, measure)], threads) for measure in measures]
-        print(f"{f'fast {threads} thr vs reference {threads} thr':38}" + "".join(f"{value:10.1f}" for value in same))
-        vs_best = [ratio(median, measure, best_reference[measure], threads) for measure in measures]
-        print(f"{f'fast {threads} thr vs best reference':38}" + "".join(f"{value:10.1f}" for value in vs_best))
+        for mode in ("reference, autograd", "reference, inference"):
+            cells = [speedup(median[("fast", threads, m)], median[(mode, threads, m)], m) for m in MEASURES]
+            print(f"{f'vs {mode} ({threads} thr)':42}" + "".join(
+                f"{value:7.1f} ({TARGETS[m]:.0f}) {'ok' if value >= TARGETS[m] else 'NO'}" for value, m in zip(cells, MEASURES)))
+        fast_vs_floor = [median[("floor", threads, m)] / median[("fast", threads, m)] for m in MEASURES[:2]]
+        print(f"{f'floor / fast ({threads} thr), 1 = at the floor':42}" + "".join(f"{value:13.2f}" for value in fast_vs_floor))
+        vs_original = [speedup(median[("fast", threads, m)], ORIGINAL_PORT[m], m) for m in ORIGINAL_PORT]
+        print(f"{f'vs the issue original port ({threads} thr)':42}" + "".join(f"{value:13.1f}" for value in vs_original)
+              + "   (12 tokens, messages/s; other runs, for context only)")
 
 
-def best(median: dict, name: str, thread_counts: Sequence[int], measure: str) -> float:
-    values = [median[(name, threads, measure)] for threads in thread_counts]
-    return max(values) if measure == "messages/s" else min(values)
+def arithmetic(length: int, embed_dim: int = 256, hidden_size: int = 512) -> tuple[float, float]:
+    """(FLOP, MB of fp32 weights read) of one message's matrix products at the published size."""
+    gates = 4 * hidden_size
+    projections = (embed_dim + 2 * hidden_size) * 2 * gates  # both layers' W_ih, both directions
+    recurrent = 2 * (length - 1) * 2 * hidden_size * gates  # both layers and directions, all steps but the first
+    return 2.0 * (length * projections + recurrent), 4.0 * (projections + recurrent) / 1e6
 
 
-def ratio(median: dict, measure: str, reference_value: float, threads: int) -> float:
-    fast_value = median[("fast", threads, measure)]
-    return fast_value / reference_value if measure == "messages/s" else reference_value / fast_value
+def speedup(fast_value: float, other_value: float, measure: str) -> float:
+    return fast_value / other_value if measure == "messages/s" else other_value / fast_value
 
 
 if __name__ == "__main__":
