@@ -61,6 +61,21 @@ async def healthz(port: int) -> tuple[int, dict]:
             return response.status, await response.json()
 
 
+async def wait_healthy(port: int, timeout: float = 30.0, alive=lambda: True) -> dict:
+    """/healthz's body once it answers 200 (a moment after connecting); fails early if not alive()."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        assert alive(), "the bot stopped before becoming healthy"
+        try:
+            status, body = await healthz(port)
+            if status == 200:
+                return body
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"/healthz on port {port} did not answer 200 within {timeout} s")
+
+
 @asynccontextmanager
 async def endpoints_of(fake: FakeDiscord):
     previous = use_endpoints(fake.api_base_url, fake.gateway_url)
@@ -237,8 +252,7 @@ async def test_run_bot_shuts_down_in_order_on_sigterm(tmp_path, small_model_dir)
     try:
         async with FakeDiscord() as fake:
             running = asyncio.create_task(run_bot(make_config(tmp_path, small_model_dir, fake, health_port=str(port))))
-            status, body = await _eventually_ready(port)
-            assert (status, body.get("status")) == (200, "ready")
+            assert (await wait_healthy(port, alive=lambda: not running.done()))["status"] == "ready"
             os.kill(os.getpid(), signal.SIGTERM)
             await asyncio.wait_for(running, 15)
             await fake.wait_for(lambda: fake.gateway.sessions[0].connection is None, 5, "the bot to disconnect")
@@ -282,16 +296,3 @@ async def test_run_bot_without_a_token_says_how_to_set_one(tmp_path, small_model
     with pytest.raises(Exception, match="DISCORD_TOKEN") as raised:
         await run_bot(config)
     assert "\n" not in str(raised.value)
-
-
-async def _eventually_ready(port: int, timeout: float = 15.0) -> tuple[int, dict]:
-    """/healthz once it answers 200 (the bot marks itself ready a moment after connecting)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            status, body = await healthz(port)
-        except aiohttp.ClientConnectionError:
-            status, body = 0, {}
-        if status == 200 or asyncio.get_running_loop().time() > deadline:
-            return status, body
-        await asyncio.sleep(0.05)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from bot.app import run_bot
@@ -21,6 +19,7 @@ from bot.errors import WhymojiError
 from tests.conftest import REPO_ROOT
 from tests.fake_discord import FakeDiscord
 from tests.fake_hub import FakeHub
+from tests.test_app import free_port, wait_healthy
 
 
 def clean_environ(**extra: str) -> dict[str, str]:
@@ -31,12 +30,6 @@ def clean_environ(**extra: str) -> dict[str, str]:
         if not name.startswith(("WHYMOJI_", "HF_")) and name != "DISCORD_TOKEN"
     }
     return environ | extra
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -78,28 +71,12 @@ async def whymoji_process(environ: dict[str, str], log: Path, *args: str):
             await process.wait()
 
 
-async def wait_healthy(port: int, process, timeout: float = 60.0) -> dict:
-    """/healthz's body once it answers 200; fails early if the process exits."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    async with aiohttp.ClientSession() as session:
-        while asyncio.get_running_loop().time() < deadline:
-            assert process.returncode is None, "whymoji run exited before becoming healthy"
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return await response.json()
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError("whymoji run did not become healthy")
-
-
 async def test_first_start_downloads_the_model_connects_and_stops_cleanly_on_sigterm(tmp_path, hub):
     port = free_port()
     log = tmp_path / "run.log"
     async with FakeDiscord() as fake:
         async with whymoji_process(first_start_environ(tmp_path, hub, fake, port), log) as process:
-            body = await wait_healthy(port, process)
+            body = await wait_healthy(port, timeout=60, alive=lambda: process.returncode is None)
             assert body["status"] == "ready" and body["shards"]["0"]["connected"]
             process.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(process.wait(), 30) == 0
