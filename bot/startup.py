@@ -1,7 +1,8 @@
 """What `whymoji run` and `whymoji check` both settle before the bot connects.
 
-Model files (downloaded on a container's first start, when allowed) and the torch device.
-Kept free of Discord so `check` can use it without connecting anywhere.
+Model files (downloaded on a container's first start, when allowed), the torch device, and the
+bot's process-wide torch settings. Kept free of Discord so `check` can use it without
+connecting anywhere.
 """
 
 from __future__ import annotations
