@@ -245,14 +245,16 @@ def run_recurrence(
         if h_prev is None:
             gates = step_gates.clone(memory_format=torch.contiguous_format)
         else:
-            gates = hidden_linear(h_prev[:, :count], add=step_gates)
-        by_gate = gates.reshape(directions, count, 4, size)
-        by_gate[:, :, :3].clamp_(0.0, 1.0)
+            if h_prev.shape[1] != count:
+                h_prev, c_prev = h_prev[:, :count], c_prev[:, :count]
+            gates = hidden_linear(h_prev, add=step_gates)
+        by_gate = gates.view(directions, count, 4, size)
+        by_gate.narrow(2, 0, 3).clamp_(0.0, 1.0)
         i, f, o, g = by_gate.unbind(2)
         torch.mul(i, g.tanh_(), out=c)
         if c_prev is not None:
-            c.addcmul_(f, c_prev[:, :count])
-        torch.mul(o, torch.tanh(c), out=h)
+            c.addcmul_(f, c_prev)
+        torch.tanh(c, out=h).mul_(o)
         h_prev, c_prev = h, c
     return hidden, cells
 
@@ -271,6 +273,8 @@ def run_bilstm(weights: KernelWeights, inputs: Tensor, layout: PackedLayout) -> 
 def segment_softmax(logits: Tensor, layout: PackedLayout) -> Tensor:
     """Softmax of packed per-row logits [N] within each sequence (padding never exists here)."""
     batch = layout.batch_size
+    if batch == 1:
+        return torch.softmax(logits, dim=0)
     peaks = logits.new_full((batch,), float("-inf")).scatter_reduce_(0, layout.sequence, logits, "amax")
     exps = torch.exp(logits - peaks[layout.sequence])
     totals = logits.new_zeros(batch).index_add_(0, layout.sequence, exps)
@@ -364,8 +368,11 @@ class DeepMoji(nn.Module):
     def classify(self, features: Tensor, layout: PackedLayout) -> Tensor:
         """Packed features -> probabilities [B, num_classes] in the layout's sorted order."""
         weights = segment_softmax(self.attention_logits(features), layout)
-        pooled = features.new_zeros(layout.batch_size, features.shape[1])
-        pooled.index_add_(0, layout.sequence, features * weights[:, None])
+        if layout.batch_size == 1:  # one message: a plain weighted sum, no scatter
+            pooled = (weights @ features)[None]
+        else:
+            pooled = features.new_zeros(layout.batch_size, features.shape[1])
+            pooled.index_add_(0, layout.sequence, features * weights[:, None])
         return torch.softmax(self.output_layer(pooled), dim=1)
 
     def forward(self, batch: Sequence[Sequence[int]]) -> Tensor:
