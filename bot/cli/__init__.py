@@ -29,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"bot.cli.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"bot.cli.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"bot.cli.{name}").register(subparsers)
     return parser
 
 
