@@ -21,15 +21,6 @@ def small_model(seed: int = 3, vocab_size: int = VOCAB) -> DeepMoji:
     return model.eval()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: threads only add synchronisation (and stall badly on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def model() -> DeepMoji:
     return small_model()
