@@ -2,14 +2,18 @@
 
 Everything runs on the same seeded weights at the published size (``seeded_state_dict(1)``):
 
-* ``fast``: ``DeepMoji.predict`` (``bot/deepmoji/model.py``);
+* ``fast``: ``DeepMoji.predict`` (``bot/deepmoji/model.py``), oneDNN matmuls (the library's
+  and the CLI's default);
+* ``fast, no oneDNN``: the same with ``torch.backends.mkldnn.enabled = False``, as the bot
+  process runs it (``bot/startup.py``: oneDNN's per-shape kernels grow a long-running process);
 * ``reference, autograd``: the plain per-timestep reference (``bot/deepmoji/reference.py``,
   the original torchMoji port's computation structure) called as torchMoji's own scripts call
   their model: a plain forward call, autograd recording (they never use ``no_grad``);
 * ``reference, inference``: the same reference under ``torch.inference_mode()``;
 * ``floor``: only the fast model's matrix products for the message (both layers' input
   projections, then one ``h @ W_hh`` per later step), in the same order, nothing else: what
-  any fp32 implementation of this recurrence has to pay on this machine.
+  any fp32 implementation of this recurrence has to pay on this machine with these GEMMs
+  (and ``floor, no oneDNN`` with the bot's).
 
 The machine is shared and noisy, so calls alternate between the implementations (the order
 rotating) and every figure is a median: single messages call by call, corpus batches round by
@@ -48,7 +52,10 @@ ORIGINAL_PORT = {"12 tokens, ms": 45.0, "messages/s": 240.0}
 #: The issue's targets, side by side against the plain reference.
 TARGETS = {"12 tokens, ms": 5.0, "30 tokens, ms": 5.0, "messages/s": 3.0}
 MEASURES = ("12 tokens, ms", "30 tokens, ms", "messages/s")
-IMPLEMENTATIONS = ("fast", "reference, autograd", "reference, inference", "floor")
+PREDICTORS = ("fast", "fast, no oneDNN", "reference, autograd", "reference, inference")
+FLOORS = ("floor", "floor, no oneDNN")
+FAST = PREDICTORS[:2]
+REFERENCES = PREDICTORS[2:]
 
 
 def corpus_batches(count: int, batch_size: int, rng: np.random.Generator) -> list[list[list[int]]]:
@@ -70,6 +77,20 @@ def corpus_batches(count: int, batch_size: int, rng: np.random.Generator) -> lis
 
 def random_ids(length: int, rng: np.random.Generator, vocab_size: int = 50_000) -> list[int]:
     return rng.integers(FIRST_WORD_ID, vocab_size, length).tolist()
+
+
+def without_onednn(run: Callable[[list[list[int]]], object]) -> Callable[[list[list[int]]], object]:
+    """``run`` with oneDNN off for torch, as the bot process has it."""
+
+    def wrapped(batch: list[list[int]]) -> object:
+        previous = torch.backends.mkldnn.enabled  # set by hand: flags() also touches TF32 and warns
+        torch.backends.mkldnn.enabled = False
+        try:
+            return run(batch)
+        finally:
+            torch.backends.mkldnn.enabled = previous
+
+    return wrapped
 
 
 def matmul_floor(model: DeepMoji, length: int) -> Callable[[list[list[int]]], None]:
@@ -111,24 +132,29 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     rng = np.random.default_rng(0)
     state = seeded_state_dict(1)
-    fast = DeepMoji()
-    fast.load_state_dict(state)
-    fast.eval()
+    fast, bot_model = DeepMoji(), DeepMoji()
+    for model in (fast, bot_model):
+        model.load_state_dict(state)
+        model.eval()
     reference = ReferenceDeepMoji(state)
     batches = corpus_batches(args.messages, args.batch_size, rng)
     messages = sum(len(batch) for batch in batches)
     singles = {length: [random_ids(length, rng)] for length in LENGTHS}
     predictors: dict[str, Callable[[list[list[int]]], object]] = {
         "fast": fast.predict,
+        "fast, no oneDNN": without_onednn(bot_model.predict),  # its first call builds oneDNN-free kernels
         "reference, autograd": lambda batch: reference(batch).detach().numpy(),
         "reference, inference": reference.predict,
     }
-    floors = {length: matmul_floor(fast, length) for length in LENGTHS}
     tokens = [len(ids) for batch in batches for ids in batch]
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"corpus: {messages} messages (real tokenizer), mean {np.mean(tokens):.1f} tokens, "
           f"longest {max(tokens)}, batches of {args.batch_size}")
     check_agreement(predictors, batches[0])
+    floors = {
+        length: {"floor": matmul_floor(fast, length), "floor, no oneDNN": without_onednn(matmul_floor(bot_model, length))}
+        for length in LENGTHS
+    }
 
     figures: dict[tuple[str, int, str], list[float]] = {}
     thread_counts = [int(count) for count in args.threads.split(",")]
@@ -138,14 +164,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             torch.set_num_threads(threads)
             for length, single in singles.items():
                 measure = f"{length} tokens, ms"
-                implementations = {**predictors, "floor": floors[length]}
+                implementations = {**predictors, **floors[length]}
                 for _ in range(args.repeats):
                     calls += 1
-                    for name in rotated(IMPLEMENTATIONS, calls):
+                    for name in rotated(list(implementations), calls):
                         ms = 1000 * seconds(lambda: implementations[name](single))
                         figures.setdefault((name, threads, measure), []).append(ms)
             calls += 1
-            for name in rotated(IMPLEMENTATIONS[:3], calls):
+            for name in rotated(PREDICTORS, calls):
                 elapsed = seconds(lambda: [predictors[name](batch) for batch in batches])
                 figures.setdefault((name, threads, "messages/s"), []).append(messages / elapsed)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
@@ -166,7 +192,7 @@ def report(median: dict[tuple[str, int, str], float], thread_counts: Sequence[in
           f"messages/s over {args.rounds} alternating rounds")
     print(f"{'':32}" + "".join(f"{measure:>16}" for measure in MEASURES))
     for threads in thread_counts:
-        for name in IMPLEMENTATIONS:
+        for name in PREDICTORS + FLOORS:
             cells = [median.get((name, threads, measure)) for measure in MEASURES]
             print(f"{f'{name} ({threads} thr)':32}" + "".join(f"{'-' if v is None else f'{v:.1f}':>16}" for v in cells))
     for length in LENGTHS:
@@ -177,17 +203,18 @@ def report(median: dict[tuple[str, int, str], float], thread_counts: Sequence[in
     print(f"{'original port (issue, not run here)':32}" + "".join(
         f"{ORIGINAL_PORT[m]:16.1f}" if m in ORIGINAL_PORT else f"{'-':>16}" for m in MEASURES))
 
-    print("\nspeed-up of fast (x), same thread count; target in brackets")
+    print("\nspeed-ups (x), same thread count; target in brackets")
     for threads in thread_counts:
-        for mode in ("reference, autograd", "reference, inference"):
-            cells = [speedup(median[("fast", threads, m)], median[(mode, threads, m)], m) for m in MEASURES]
-            print(f"{f'vs {mode} ({threads} thr)':42}" + "".join(
-                f"{value:7.1f} ({TARGETS[m]:.0f}) {'ok' if value >= TARGETS[m] else 'NO'}" for value, m in zip(cells, MEASURES)))
-        fast_vs_floor = [median[("floor", threads, m)] / median[("fast", threads, m)] for m in MEASURES[:2]]
-        print(f"{f'floor / fast ({threads} thr), 1 = at the floor':42}" + "".join(f"{value:13.2f}" for value in fast_vs_floor))
+        for fast, floor in zip(FAST, FLOORS):
+            for mode in REFERENCES:
+                cells = [speedup(median[(fast, threads, m)], median[(mode, threads, m)], m) for m in MEASURES]
+                print(f"{f'{fast} vs {mode} ({threads} thr)':50}" + "".join(
+                    f"{value:7.1f} ({TARGETS[m]:.0f}) {'ok' if value >= TARGETS[m] else 'NO'}" for value, m in zip(cells, MEASURES)))
+            at_floor = [median[(floor, threads, m)] / median[(fast, threads, m)] for m in MEASURES[:2]]
+            print(f"{f'{floor} / {fast} ({threads} thr), 1 = at it':50}" + "".join(f"{value:13.2f}" for value in at_floor))
         vs_original = [speedup(median[("fast", threads, m)], ORIGINAL_PORT[m], m) for m in ORIGINAL_PORT]
-        print(f"{f'vs the issue original port ({threads} thr)':42}" + "".join(f"{value:13.1f}" for value in vs_original)
-              + "   (12 tokens, messages/s; other runs, for context only)")
+        print(f"{f'fast vs the issue original port ({threads} thr)':50}" + "".join(f"{value:13.1f}" for value in vs_original)
+              + "   (12 tokens, messages/s; not run here: context only)")
 
 
 def arithmetic(length: int, embed_dim: int = 256, hidden_size: int = 512) -> tuple[float, float]:
