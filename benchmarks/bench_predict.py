@@ -152,7 +152,10 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"longest {max(tokens)}, batches of {args.batch_size}")
     check_agreement(predictors, batches[0])
     floors = {
-        length: {"floor": matmul_floor(fast, length), "floor, no oneDNN": without_onednn(matmul_floor(bot_model, length))}
+        length: {
+            "floor": matmul_floor(fast, length),
+            "floor, no oneDNN": without_onednn(matmul_floor(bot_model, length)),
+        }
         for length in LENGTHS
     }
 
@@ -208,12 +211,13 @@ def report(median: dict[tuple[str, int, str], float], thread_counts: Sequence[in
         for fast, floor in zip(FAST, FLOORS):
             for mode in REFERENCES:
                 cells = [speedup(median[(fast, threads, m)], median[(mode, threads, m)], m) for m in MEASURES]
-                print(f"{f'{fast} vs {mode} ({threads} thr)':50}" + "".join(
-                    f"{value:7.1f} ({TARGETS[m]:.0f}) {'ok' if value >= TARGETS[m] else 'NO'}" for value, m in zip(cells, MEASURES)))
+                verdicts = [f"{value:7.1f} ({TARGETS[m]:.0f}) {'ok' if value >= TARGETS[m] else 'NO'}"
+                            for value, m in zip(cells, MEASURES)]
+                print(f"{f'{fast} vs {mode} ({threads} thr)':50}" + "".join(verdicts))
             at_floor = [median[(floor, threads, m)] / median[(fast, threads, m)] for m in MEASURES[:2]]
-            print(f"{f'{floor} / {fast} ({threads} thr), 1 = at it':50}" + "".join(f"{value:13.2f}" for value in at_floor))
+            print(f"{f'{floor} / {fast} ({threads} thr), 1 = at it':50}" + "".join(f"{v:13.2f}" for v in at_floor))
         vs_original = [speedup(median[("fast", threads, m)], ORIGINAL_PORT[m], m) for m in ORIGINAL_PORT]
-        print(f"{f'fast vs the issue original port ({threads} thr)':50}" + "".join(f"{value:13.1f}" for value in vs_original)
+        print(f"{f'fast vs the issue original port ({threads} thr)':50}" + "".join(f"{v:13.1f}" for v in vs_original)
               + "   (12 tokens, messages/s; not run here: context only)")
 
 

@@ -39,7 +39,8 @@ def hard_sigmoid(x: Tensor) -> Tensor:
 
 def lstm_step(x: Tensor, h: Tensor, c: Tensor, weights: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
     """One LSTM cell step for a batch of rows: (h, c) after reading ``x``."""
-    gates = F.linear(x, weights["weight_ih"], weights["bias_ih"]) + F.linear(h, weights["weight_hh"], weights["bias_hh"])
+    gates = F.linear(x, weights["weight_ih"], weights["bias_ih"])
+    gates = gates + F.linear(h, weights["weight_hh"], weights["bias_hh"])
     in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, dim=1)
     c = hard_sigmoid(forget_gate) * c + hard_sigmoid(in_gate) * torch.tanh(cell_gate)
     h = hard_sigmoid(out_gate) * torch.tanh(c)
