@@ -91,9 +91,7 @@ class ReferenceDeepMoji:
     """
 
     def __init__(self, state_dict: Mapping[str, Tensor]) -> None:
-        self.weights = {
-            name: tensor.detach().float().cpu().clone().requires_grad_() for name, tensor in state_dict.items()
-        }
+        self.weights = {name: tensor.detach().float().cpu().requires_grad_() for name, tensor in state_dict.items()}
 
     def predict(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
         """Probabilities [B, num_classes] float32, as ``DeepMoji.predict`` gives them."""
