@@ -137,13 +137,8 @@ class WhymojiBot(commands.AutoShardedBot):
         self.worker = worker
         await worker.start()
 
-        defaults = GuildDefaults(
-            top_k=config.reactions.top_k,
-            threshold=config.reactions.threshold,
-            cooldown_s=config.reactions.cooldown_s,
-            mod_threshold=config.moderation.threshold,
-        )
-        self.store = await open_store(config.database.url, defaults)  # it logs the (redacted) URL
+        # open_store logs the (redacted) URL.
+        self.store = await open_store(config.database.url, GuildDefaults.from_config(config))
 
         for extension in self._extensions:
             await self.load_extension(extension)
