@@ -127,6 +127,17 @@ PACKING_HINT = 64
 ONEDNN_MIN_ROWS = 2
 
 
+def onednn_rows(rows: int) -> int:
+    """The row count a oneDNN product of ``rows`` rows runs with: ``rows`` rounded up to a
+    power of two.
+
+    oneDNN compiles and keeps a kernel (about 1 MB) for every distinct row count it meets, and
+    a bot meets thousands (README, Memory). Padding with zero rows bounds them to a few dozen;
+    rows are independent, so the sliced result is the same.
+    """
+    return 1 << (rows - 1).bit_length()
+
+
 def onednn_usable(device: torch.device | str) -> bool:
     """Whether oneDNN's packed linear ops exist in this torch build for ``device`` (CPU only)."""
     if torch.device(device).type != "cpu" or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
@@ -159,13 +170,15 @@ class BatchedLinear:
     def __call__(self, x: Tensor, add: Tensor | None = None) -> Tensor:
         """[D, n, In] -> [D, n, Out]; adds ``add`` ([D, n, Out]) if given, else the bias."""
         base = self.bias if add is None else add
-        if self._packed is None or x.shape[1] < ONEDNN_MIN_ROWS:
+        rows = x.shape[1]
+        if self._packed is None or rows < ONEDNN_MIN_ROWS:
             return torch.bmm(x, self.weight) if base is None else torch.baddbmm(base, x, self.weight)
         fused_bias = add is None and self.bias is not None
+        padded = torch.nn.functional.pad(x, (0, 0, 0, onednn_rows(rows) - rows)).contiguous()
         products = torch.stack([
             torch.ops.mkldnn._linear_pointwise(
-                x[d].contiguous(), packed, self.bias[d, 0] if fused_bias else None, "none", [], ""
-            )
+                padded[d], packed, self.bias[d, 0] if fused_bias else None, "none", [], ""
+            )[:rows]
             for d, packed in enumerate(self._packed)
         ])
         return products if fused_bias or base is None else products.add_(base)
@@ -344,19 +357,19 @@ class DeepMoji(nn.Module):
         self.lstm_1 = BiLSTMLayer(2 * hidden_size, hidden_size)
         self.attention_layer = Attention(4 * hidden_size + embed_dim)
         self.output_layer = nn.Sequential(nn.Linear(4 * hidden_size + embed_dim, num_classes))
-        self._embedding_cache = _Derived()
 
     @property
     def device(self) -> torch.device:
         return self.embed.weight.device
 
-    def embedding_table(self) -> Tensor:
-        """tanh of every embedding, computed once (it is as small as the embedding itself)."""
-        return self._embedding_cache.get(self.embed, lambda: torch.tanh(self.embed.weight))
+    def embedded(self, ids: Tensor) -> Tensor:
+        """tanh of the embeddings of ``ids`` [N] -> [N, E]: only the rows a batch uses, never
+        a whole-vocabulary table (that would be 51 MB kept for a few microseconds saved)."""
+        return torch.tanh(self.embed.weight[ids])
 
     def encode(self, ids: Tensor, layout: PackedLayout) -> Tensor:
         """Packed ids [N] -> packed features [N, 4H + E]: [lstm_1 output, lstm_0 output, embedding]."""
-        embedded = self.embedding_table()[ids]
+        embedded = self.embedded(ids)
         layer_0 = run_bilstm(self.lstm_0.kernel_weights(), embedded, layout)
         layer_1 = run_bilstm(self.lstm_1.kernel_weights(), layer_0, layout)
         return torch.cat((layer_1, layer_0, embedded), dim=1)

@@ -118,7 +118,7 @@ def _pool(outputs: Tensor, out_bias: Tensor) -> Tensor:
 
 
 def _full_pass(model: DeepMoji, ids: Tensor, projections: _Projections) -> _FullPass:
-    embedded = model.embedding_table()[ids]
+    embedded = model.embedded(ids)
     layer_0 = model.lstm_0.kernel_weights()
     layer_1 = model.lstm_1.kernel_weights()
     input_gates_0 = layer_0.input_gates(embedded.expand(2, *embedded.shape))
