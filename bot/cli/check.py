@@ -8,7 +8,6 @@ reported, not just the first, so one run shows everything to fix; the exit code 
 from __future__ import annotations
 
 import argparse
-import logging
 import time
 from collections.abc import Callable
 
@@ -29,8 +28,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    if not args.verbose:
-        logging.getLogger().setLevel(logging.WARNING)  # the report below says it all
     config = load_config(args.config)
     print(f"config: {args.config or 'defaults and WHYMOJI_* environment variables'}")
     problems = 0

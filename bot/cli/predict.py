@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -58,8 +57,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.verbose:  # stdout/stderr are for results and errors; -v shows the loading steps
-        logging.getLogger().setLevel(logging.WARNING)
     engine = load_engine(args)
     messages = args.texts if args.texts else _stdin_lines()
     write = _write_json if args.json else _write_text
