@@ -96,7 +96,7 @@ def without_onednn(run: Callable[[list[list[int]]], object]) -> Callable[[list[l
 def matmul_floor(model: DeepMoji, length: int) -> Callable[[list[list[int]]], None]:
     """The fast model's matrix products for one message of ``length`` tokens, and nothing else."""
     layers = (model.lstm_0.kernel_weights(), model.lstm_1.kernel_weights())
-    inputs = [torch.zeros(length, weights.input_weight.shape[1]) for weights in layers]
+    inputs = [torch.zeros(length, weights.inputs.in_features) for weights in layers]
     h = torch.zeros(2, 1, layers[0].hidden_weight.shape[1])
 
     def run(_batch: list[list[int]]) -> None:

@@ -201,17 +201,17 @@ def test_recurrence_restarts_a_shrinking_batch():
 
 
 @pytest.mark.skipif(not onednn_usable("cpu"), reason="this torch build has no oneDNN linear ops")
-@pytest.mark.parametrize("rows", [1, 2, 3, 37])
+@pytest.mark.parametrize("rows", [1, 2, 3, 37, 600])
 def test_batched_linear_onednn_and_plain_paths_agree(rows):
     torch.manual_seed(rows)
     weight, bias = torch.randn(2, 24, 40), torch.randn(2, 1, 40)
     x, add = torch.randn(2, rows, 24), torch.randn(2, rows, 40)
     expected = torch.baddbmm(bias, x, weight)
-    for use_onednn in (True, False):
-        linear = BatchedLinear(weight, bias, use_onednn=use_onednn)
+    for use_onednn, plain_one_row in ((True, True), (True, False), (False, True)):
+        linear = BatchedLinear(weight, bias, use_onednn=use_onednn, plain_one_row=plain_one_row)
         torch.testing.assert_close(linear(x), expected, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(linear(x, add=add), torch.baddbmm(add, x, weight), atol=1e-5, rtol=1e-5)
-        no_bias = BatchedLinear(weight, use_onednn=use_onednn)
+        no_bias = BatchedLinear(weight, use_onednn=use_onednn, plain_one_row=plain_one_row)
         torch.testing.assert_close(no_bias(x), torch.bmm(x, weight), atol=1e-5, rtol=1e-5)
 
 

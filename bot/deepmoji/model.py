@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import pickle
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
@@ -127,15 +127,20 @@ PACKING_HINT = 64
 ONEDNN_MIN_ROWS = 2
 
 
-def onednn_rows(rows: int) -> int:
-    """The row count a oneDNN product of ``rows`` rows runs with: ``rows`` rounded up to a
-    power of two.
+#: Largest oneDNN product: more rows run as several of this many (rows are independent).
+ONEDNN_MAX_ROWS = 256
 
-    oneDNN compiles and keeps a kernel (about 1 MB) for every distinct row count it meets, and
-    a bot meets thousands (README, Memory). Padding with zero rows bounds them to a few dozen;
+
+def onednn_rows(rows: int) -> int:
+    """Row count of the oneDNN products for ``rows`` rows: a power of two up to
+    ``ONEDNN_MAX_ROWS``, beyond that products of ``ONEDNN_MAX_ROWS`` rows each.
+
+    oneDNN compiles and keeps a kernel for every distinct row count it meets (about 1 MB, more
+    for large products), and a bot meets thousands (README, Memory). Padding with zero rows and
+    splitting large products leaves one kernel per power of two up to ``ONEDNN_MAX_ROWS``;
     rows are independent, so the sliced result is the same.
     """
-    return 1 << (rows - 1).bit_length()
+    return 1 << (rows - 1).bit_length() if rows <= ONEDNN_MAX_ROWS else ONEDNN_MAX_ROWS
 
 
 def onednn_usable(device: torch.device | str) -> bool:
@@ -154,11 +159,20 @@ class BatchedLinear:
 
     With ``use_onednn`` (default: when usable) each map also keeps a oneDNN-packed copy of its
     weight, used whenever there are at least ``ONEDNN_MIN_ROWS`` rows; otherwise one ``baddbmm``.
+    Maps that rarely see a single row pass ``plain_one_row=False``: with oneDNN they then keep
+    only the packed copy (saving the plain one's memory) and use it for every row count.
     """
 
-    def __init__(self, weight: Tensor, bias: Tensor | None = None, *, use_onednn: bool | None = None) -> None:
-        self.weight = weight  #: [D, In, Out]
+    def __init__(
+        self,
+        weight: Tensor,
+        bias: Tensor | None = None,
+        *,
+        use_onednn: bool | None = None,
+        plain_one_row: bool = True,
+    ) -> None:
         self.bias = bias  #: [D, 1, Out] or None
+        self.in_features, self.out_features = weight.shape[1:]
         if use_onednn is None:
             use_onednn = onednn_usable(weight.device)
         self._packed = (
@@ -166,42 +180,83 @@ class BatchedLinear:
             if use_onednn
             else None
         )
+        self.weight = weight if self._packed is None or plain_one_row else None  #: [D, In, Out] or None
 
     def __call__(self, x: Tensor, add: Tensor | None = None) -> Tensor:
         """[D, n, In] -> [D, n, Out]; adds ``add`` ([D, n, Out]) if given, else the bias."""
         base = self.bias if add is None else add
         rows = x.shape[1]
-        if self._packed is None or rows < ONEDNN_MIN_ROWS:
+        if self._packed is None or (rows < ONEDNN_MIN_ROWS and self.weight is not None):
             return torch.bmm(x, self.weight) if base is None else torch.baddbmm(base, x, self.weight)
         fused_bias = add is None and self.bias is not None
-        padded = torch.nn.functional.pad(x, (0, 0, 0, onednn_rows(rows) - rows)).contiguous()
-        products = torch.stack([
-            torch.ops.mkldnn._linear_pointwise(
-                padded[d], packed, self.bias[d, 0] if fused_bias else None, "none", [], ""
-            )[:rows]
-            for d, packed in enumerate(self._packed)
-        ])
+        step = onednn_rows(rows)
+        padded = torch.nn.functional.pad(x, (0, 0, 0, -rows % step)).contiguous()
+        products = x.new_empty(len(self._packed), rows, self.out_features)
+        for d, packed in enumerate(self._packed):
+            bias = self.bias[d, 0] if fused_bias else None
+            for start, block in zip(range(0, rows, step), padded[d].split(step)):
+                product = torch.ops.mkldnn._linear_pointwise(block, packed, bias, "none", [], "")
+                products[d, start : start + step] = product[: rows - start]
         return products if fused_bias or base is None else products.add_(base)
 
 
-@dataclass
-class KernelWeights:
-    """One bidirectional layer's weights as the kernels want them; index 0 forward, 1 backward.
+@dataclass(frozen=True)
+class KernelMatrices:
+    """One bidirectional layer's weights in kernel layout; index 0 forward, 1 backward.
 
     Gate rows are reordered to i, f, o, g and the i/f/o rows and biases are pre-scaled so that
     ``clamp(gates[..., :3H], 0, 1)`` *is* the hard sigmoid; ``tanh(gates[..., 3H:])`` the candidate.
-    ``hidden`` is ``hidden_weight`` as a :class:`BatchedLinear`: pass it to :func:`run_recurrence`.
     """
 
     input_weight: Tensor  #: [2, In, 4H]
     hidden_weight: Tensor  #: [2, H, 4H]
     bias: Tensor  #: [2, 1, 4H], bias_ih + bias_hh
-    inputs: BatchedLinear = field(init=False, repr=False)
-    hidden: BatchedLinear = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.inputs = BatchedLinear(self.input_weight, self.bias)
-        self.hidden = BatchedLinear(self.hidden_weight)
+    @classmethod
+    def of(cls, parameters: Mapping[str, Tensor]) -> KernelMatrices:
+        """From one layer's ``weight_ih_l0``, ``weight_hh_l0``, ... (and ``_reverse``)."""
+        input_weights, hidden_weights, biases = [], [], []
+        for suffix in ("", "_reverse"):
+            input_weights.append(_kernel_gate_rows(parameters[f"weight_ih_l0{suffix}"]).t())
+            hidden_weights.append(_kernel_gate_rows(parameters[f"weight_hh_l0{suffix}"]).t())
+            bias = parameters[f"bias_ih_l0{suffix}"] + parameters[f"bias_hh_l0{suffix}"]
+            biases.append(_kernel_gate_rows(bias, HARD_SIGMOID_OFFSET))
+        return cls(
+            input_weight=torch.stack(input_weights).contiguous(),
+            hidden_weight=torch.stack(hidden_weights).contiguous(),
+            bias=torch.stack(biases).unsqueeze(1).contiguous(),
+        )
+
+
+@dataclass(frozen=True)
+class KernelWeights:
+    """One layer's :class:`KernelMatrices` as the kernels use them, holding no more copies than needed.
+
+    ``inputs`` maps every row's input to its gates (with the bias); it keeps no plain weight
+    with oneDNN, as one-row input projections are one-token messages only. ``hidden`` is the
+    recurrent ``h @ W_hh``, which runs one row per step for a single message, so it keeps the
+    plain weight for MKL's faster matrix-vector product: pass it to :func:`run_recurrence`.
+    """
+
+    inputs: BatchedLinear  #: [2, In, 4H] with the bias
+    hidden: BatchedLinear  #: [2, H, 4H]
+
+    @classmethod
+    def of(cls, matrices: KernelMatrices) -> KernelWeights:
+        return cls(
+            inputs=BatchedLinear(matrices.input_weight, matrices.bias, plain_one_row=False),
+            hidden=BatchedLinear(matrices.hidden_weight),
+        )
+
+    @property
+    def bias(self) -> Tensor:
+        """[2, 1, 4H]: bias_ih + bias_hh in kernel gate order."""
+        return self.inputs.bias
+
+    @property
+    def hidden_weight(self) -> Tensor:
+        """[2, H, 4H]: the plain recurrent weight."""
+        return self.hidden.weight
 
     def input_gates(self, inputs: Tensor) -> Tensor:
         """Input projections of every row, both directions at once: [2, N, In] -> [2, N, 4H]."""
@@ -212,21 +267,6 @@ def _kernel_gate_rows(rows: Tensor, offset: float = 0.0) -> Tensor:
     """Checkpoint rows i, f, g, o (first dim 4H) -> kernel rows i, f, o, g with folded hard sigmoid."""
     i, f, g, o = rows.chunk(4)
     return torch.cat([torch.cat([i, f, o]) * HARD_SIGMOID_SLOPE + offset, g])
-
-
-def kernel_weights(parameters: Mapping[str, Tensor]) -> KernelWeights:
-    """Kernel weights from one layer's ``weight_ih_l0``, ``weight_hh_l0``, ... (and ``_reverse``)."""
-    input_weights, hidden_weights, biases = [], [], []
-    for suffix in ("", "_reverse"):
-        input_weights.append(_kernel_gate_rows(parameters[f"weight_ih_l0{suffix}"]).t())
-        hidden_weights.append(_kernel_gate_rows(parameters[f"weight_hh_l0{suffix}"]).t())
-        bias = parameters[f"bias_ih_l0{suffix}"] + parameters[f"bias_hh_l0{suffix}"]
-        biases.append(_kernel_gate_rows(bias, HARD_SIGMOID_OFFSET))
-    return KernelWeights(
-        input_weight=torch.stack(input_weights).contiguous(),
-        hidden_weight=torch.stack(hidden_weights).contiguous(),
-        bias=torch.stack(biases).unsqueeze(1).contiguous(),
-    )
 
 
 def run_recurrence(
@@ -314,9 +354,14 @@ class BiLSTMLayer(nn.Module):
             nn.init.uniform_(parameter, -bound, bound)
         self._cache = _Derived()
 
+    def kernel_matrices(self) -> KernelMatrices:
+        """This layer's weights in kernel layout, computed afresh (not kept: see ``kernel_weights``)."""
+        with torch.no_grad():
+            return KernelMatrices.of(dict(self.named_parameters()))
+
     def kernel_weights(self) -> KernelWeights:
         """This layer's :class:`KernelWeights`, rebuilt only when a parameter changed."""
-        return self._cache.get(self, lambda: kernel_weights(dict(self.named_parameters())))
+        return self._cache.get(self, lambda: KernelWeights.of(self.kernel_matrices()))
 
 
 class Attention(nn.Module):

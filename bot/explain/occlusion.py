@@ -67,7 +67,7 @@ class _Projections:
 
     @classmethod
     def _build(cls, model: DeepMoji) -> _Projections:
-        layer_1 = model.lstm_1.kernel_weights().input_weight  # [2, 2H, 4H]
+        layer_1 = model.lstm_1.kernel_matrices().input_weight  # [2, 2H, 4H]
         size = layer_1.shape[1] // 2
         linear = model.output_layer[0]
         out = torch.cat((linear.weight, model.attention_layer.attention_vector[None]), dim=0)
@@ -75,7 +75,9 @@ class _Projections:
         layer_0_backward = out[:, 3 * size : 4 * size]
         from_forward = torch.cat((layer_1[0, :size], layer_1[1, :size], layer_0_forward.t()), dim=1)
         from_backward = torch.cat((layer_1[0, size:], layer_1[1, size:], layer_0_backward.t()), dim=1)
-        return cls(out=out, out_bias=linear.bias, from_states=BatchedLinear(torch.stack((from_forward, from_backward))))
+        # Always many rows (every position of a message), so no plain copy beside oneDNN's.
+        from_states = BatchedLinear(torch.stack((from_forward, from_backward)), plain_one_row=False)
+        return cls(out=out, out_bias=linear.bias, from_states=from_states)
 
 
 _PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, tuple[tuple, _Projections]] = weakref.WeakKeyDictionary()
