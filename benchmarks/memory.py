@@ -12,7 +12,9 @@ A variant is ``default`` or space-separated environment assignments for the chil
 ``WHYMOJI_MODEL_THREADS=1``, ``MALLOC_ARENA_MAX=2``, the oneDNN cache sizes
 ``LRU_CACHE_CAPACITY`` / ``ONEDNN_PRIMITIVE_CACHE_CAPACITY``, or ``WHYMOJI_BENCH_ONEDNN=1|0``
 (this script only: sets ``torch.backends.mkldnn.enabled`` after the bot set up, overriding
-its choice).
+its choice), ``WHYMOJI_BENCH_ONEDNN_MAX_ROWS=256`` (this script only: the model's largest
+oneDNN product, ``bot.deepmoji.model.ONEDNN_MAX_ROWS``). A variant may be repeated, as
+``WHYMOJI_BENCH_ONEDNN=1 RUN=2``: the allocator makes runs differ by tens of MB.
 Memory is measured after 400 and after all predictions, to show whether it keeps growing.
 
 The target is under 600 MB resident on CPU.
@@ -97,6 +99,9 @@ async def measure(folder: Path, messages: int) -> dict:
         await bot.setup_hook()
         if "WHYMOJI_BENCH_ONEDNN" in os.environ:  # override what the bot chose
             torch.backends.mkldnn.enabled = os.environ["WHYMOJI_BENCH_ONEDNN"] == "1"
+        if "WHYMOJI_BENCH_ONEDNN_MAX_ROWS" in os.environ:
+            model_module = sys.modules["bot.deepmoji.model"]
+            model_module.ONEDNN_MAX_ROWS = int(os.environ["WHYMOJI_BENCH_ONEDNN_MAX_ROWS"])
         stages.append(("bot set up: model, worker, store, health, cogs", status_mb()))
         batch = texts(messages)
         wave = bot.config.worker.queue_size // 2  # concurrent, but never enough to be shed

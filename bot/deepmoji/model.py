@@ -128,7 +128,7 @@ ONEDNN_MIN_ROWS = 2
 
 
 #: Largest oneDNN product: more rows run as several of this many (rows are independent).
-ONEDNN_MAX_ROWS = 256
+ONEDNN_MAX_ROWS = 128
 
 
 def onednn_rows(rows: int) -> int:
