@@ -7,6 +7,7 @@ connecting anywhere.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 
 import torch
@@ -30,17 +31,33 @@ def require_device(device: str) -> None:
         )
 
 
-def configure_torch(model: ModelConfig) -> None:
-    """Process-wide torch settings for the long-running bot (not for one-shot commands).
+#: glibc's ``mallopt`` parameter for the mmap threshold (``M_MMAP_THRESHOLD`` in malloc.h).
+_M_MMAP_THRESHOLD = -3
+#: Buffers of this size and larger get their own mapping, handed back to the system when freed.
+MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 
-    The model's oneDNN matmuls keep compiled kernels for every batch shape they meet, about
-    1 MB each, and a bot meets thousands of shapes: a bot process grew past 890 MB after
-    2,000 messages and kept growing (benchmarks/memory.py). With plain matmuls it stays
-    near 570 MB, so the bot turns oneDNN off.
+
+def configure_torch(model: ModelConfig) -> None:
+    """Process-wide settings for the long-running bot (not for one-shot commands).
+
+    Batches of every size pass through the model; its tensors of several MB, freed after each
+    batch, would otherwise stay in glibc's heap (whose mmap threshold grows to the largest freed
+    block) and fragment it: a bot with oneDNN on peaked at 576-601 MB, against 536-540 MB with
+    a fixed 4 MB threshold (benchmarks/memory.py, README Memory).
     """
     if model.threads:
         torch.set_num_threads(model.threads)
-    torch.backends.mkldnn.enabled = False
+    _fix_mmap_threshold()
+
+
+def _fix_mmap_threshold() -> None:
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        log.info("no mallopt in this C library: the allocator's heap is left as it is")
+        return
+    if not mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES):
+        log.warning("mallopt refused the %d-byte mmap threshold: memory may grow more", MMAP_THRESHOLD_BYTES)
 
 
 def locate_model_files(model: ModelConfig, *, download: bool = True) -> ModelFiles:
