@@ -2,10 +2,11 @@
 
 Everything runs on the same seeded weights at the published size (``seeded_state_dict(1)``):
 
-* ``fast``: ``DeepMoji.predict`` (``bot/deepmoji/model.py``), oneDNN matmuls (the library's
-  and the CLI's default);
-* ``fast, no oneDNN``: the same with ``torch.backends.mkldnn.enabled = False``, as the bot
-  process runs it (``bot/startup.py``: oneDNN's per-shape kernels grow a long-running process);
+* ``fast``: ``DeepMoji.predict`` (``bot/deepmoji/model.py``), oneDNN matmuls (the default of
+  the bot, the library and the CLI; run with ``MALLOC_MMAP_THRESHOLD_=4194304`` to match the
+  bot's allocator setting, ``bot/startup.py``);
+* ``fast, no oneDNN``: the same with ``torch.backends.mkldnn.enabled = False`` (builds without
+  oneDNN);
 * ``reference, autograd``: the plain per-timestep reference (``bot/deepmoji/reference.py``,
   the original torchMoji port's computation structure) called as torchMoji's own scripts call
   their model: a plain forward call, autograd recording (they never use ``no_grad``);
@@ -13,7 +14,7 @@ Everything runs on the same seeded weights at the published size (``seeded_state
 * ``floor``: only the fast model's matrix products for the message (both layers' input
   projections, then one ``h @ W_hh`` per later step), in the same order, nothing else: what
   any fp32 implementation of this recurrence has to pay on this machine with these GEMMs
-  (and ``floor, no oneDNN`` with the bot's).
+  (and ``floor, no oneDNN`` without oneDNN).
 
 The machine is shared and noisy, so calls alternate between the implementations (the order
 rotating) and every figure is a median: single messages call by call, corpus batches round by

@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument(
         "--variants",
-        default="default;WHYMOJI_BENCH_ONEDNN=1",
+        default="default;WHYMOJI_BENCH_ONEDNN=0",
         help="';'-separated",
     )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)

@@ -12,7 +12,8 @@ are hard sigmoids, so the recurrence is our own, written for speed on a CPU:
 * The input projections of every position and both directions are computed before the time
   loop (:meth:`KernelWeights.input_gates`); only the ``h @ W_hh`` product stays inside it.
 * Matmuls go through :class:`BatchedLinear`: oneDNN with weights packed once where that is
-  faster than MKL (on the AMD EPYC we measured, MKL's fp32 GEMM is 2-3x slower).
+  faster than MKL (on the AMD EPYC we measured, MKL's fp32 GEMM is 2-3x slower), its rows
+  padded to a few shapes (:func:`onednn_rows`) so its kernel cache stays bounded.
 * Gate rows are reordered to i, f, o, g and the hard sigmoid's ``0.2 * x + 0.5`` is folded into
   the i/f/o weights and biases, so the three sigmoid gates are one ``clamp_`` per step.
 
