@@ -368,3 +368,17 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path):
     with pytest.raises(ModelFileError, match="refused"):
         load_model(path)
     assert not marker.exists()
+
+
+def test_token_groups_split_consecutively_within_the_limit():
+    assert model_module.token_groups([3, 4, 5, 9, 1, 1], 8) == [(0, 2), (2, 3), (3, 4), (4, 6)]
+    assert model_module.token_groups([2, 2], 8) == [(0, 2)]
+
+
+def test_a_batch_over_the_token_limit_runs_in_parts_with_the_same_result(monkeypatch):
+    batch = random_batch(np.random.default_rng(5), 9, 15, SMALL["vocab_size"])
+    model = small_model()[0]
+    whole = model.predict(batch)
+    monkeypatch.setattr(model_module, "MAX_BATCH_TOKENS", 20)
+    np.testing.assert_allclose(model.predict(batch), whole, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(model.predict(batch[3:5]), whole[3:5], atol=1e-6, rtol=0)

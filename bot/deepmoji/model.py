@@ -191,12 +191,13 @@ class BatchedLinear:
             return torch.bmm(x, self.weight) if base is None else torch.baddbmm(base, x, self.weight)
         fused_bias = add is None and self.bias is not None
         step = onednn_rows(rows)
-        padded = torch.nn.functional.pad(x, (0, 0, 0, -rows % step)).contiguous()
         products = x.new_empty(len(self._packed), rows, self.out_features)
         for d, packed in enumerate(self._packed):
             bias = self.bias[d, 0] if fused_bias else None
-            for start, block in zip(range(0, rows, step), padded[d].split(step)):
-                product = torch.ops.mkldnn._linear_pointwise(block, packed, bias, "none", [], "")
+            for start, block in zip(range(0, rows, step), x[d].split(step)):
+                if len(block) < step:  # only the last block is padded: no copy of the whole input
+                    block = torch.nn.functional.pad(block, (0, 0, 0, step - len(block)))
+                product = torch.ops.mkldnn._linear_pointwise(block.contiguous(), packed, bias, "none", [], "")
                 products[d, start : start + step] = product[: rows - start]
         return products if fused_bias or base is None else products.add_(base)
 
@@ -435,18 +436,45 @@ class DeepMoji(nn.Module):
         return torch.softmax(self.output_layer(pooled), dim=1)
 
     def forward(self, batch: Sequence[Sequence[int]]) -> Tensor:
-        """Probabilities [B, num_classes] of a batch of id sequences, in the batch's order."""
+        """Probabilities [B, num_classes] of a batch of id sequences, in the batch's order.
+
+        A batch of more than ``MAX_BATCH_TOKENS`` tokens runs in consecutive parts, so a batch
+        of long messages cannot raise the peak memory (about 50 KB of temporaries per token);
+        rows are independent, so the result is the same.
+        """
         flat, lengths = validate_batch(batch, self.vocab_size)
         if not lengths:
             return torch.zeros(0, self.num_classes, device=self.device)
-        layout = PackedLayout.from_lengths(lengths, self.device)
-        ids = torch.from_numpy(layout.pack(flat)).to(self.device)
-        return layout.unsort(self.classify(self.encode(ids, layout), layout))
+        parts = []
+        for first, last in token_groups(lengths, MAX_BATCH_TOKENS):
+            offset = sum(lengths[:first])
+            part_lengths = lengths[first:last]
+            layout = PackedLayout.from_lengths(part_lengths, self.device)
+            ids = torch.from_numpy(layout.pack(flat[offset : offset + sum(part_lengths)])).to(self.device)
+            parts.append(layout.unsort(self.classify(self.encode(ids, layout), layout)))
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def predict(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
         """Probabilities [B, num_classes] float32; each row is what the sequence gives alone."""
         with torch.inference_mode():
             return self(batch).float().cpu().numpy()
+
+
+#: Most tokens one run of :meth:`DeepMoji.forward` encodes at once (a part of a larger batch).
+MAX_BATCH_TOKENS = 2048
+
+
+def token_groups(lengths: Sequence[int], limit: int) -> list[tuple[int, int]]:
+    """Consecutive [first, last) index ranges of ``lengths``, each totalling at most ``limit``
+    (or a single longer sequence)."""
+    groups, first, total = [], 0, 0
+    for index, length in enumerate(lengths):
+        if total and total + length > limit:
+            groups.append((first, index))
+            first, total = index, 0
+        total += length
+    groups.append((first, len(lengths)))
+    return groups
 
 
 def validate_batch(batch: Sequence[Sequence[int]], vocab_size: int) -> tuple[np.ndarray, list[int]]:
