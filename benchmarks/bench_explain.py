@@ -3,7 +3,9 @@
 Full published size with seeded weights (``seeded_state_dict(1)``). For each message length:
 
 * ``reference``: the plain per-timestep model (``bot.deepmoji.reference``) on the N + 1
-  sequences brute force needs (only up to ``--reference-max`` tokens: it is slow);
+  sequences brute force needs, 32 at a time (only up to ``--reference-max`` tokens: it is slow);
+* ``ref 1-by-1``: the same reference run once per variant, as the original DeepMoji demo ran
+  the model once per word;
 * ``predict``: the fast model's batched ``predict`` on the same N + 1 sequences (32 at a time);
 * ``exact``: ``bot.explain.occlusion``;
 * ``window W``: the explicit approximation, with its distance to the exact scores (Spearman
@@ -33,12 +35,12 @@ from bot.explain import occlusion
 PREDICT_BATCH = 32
 
 
-def brute_force(predict, ids: list[int], top_k: int = 5) -> np.ndarray:
-    """The definition: N + 1 predictions (variants ``PREDICT_BATCH`` at a time)."""
+def brute_force(predict, ids: list[int], top_k: int = 5, batch: int = PREDICT_BATCH) -> np.ndarray:
+    """The definition: N + 1 predictions (variants ``batch`` at a time)."""
     p = predict([ids])[0]
     top = np.argsort(-p)[:top_k]
     variants = [ids[:i] + ids[i + 1 :] for i in range(len(ids))]
-    q = np.concatenate([predict(variants[i : i + PREDICT_BATCH]) for i in range(0, len(variants), PREDICT_BATCH)])
+    q = np.concatenate([predict(variants[i : i + batch]) for i in range(0, len(variants), batch)])
     return (p[top] - q[:, top]).sum(axis=1)
 
 
@@ -120,7 +122,7 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"seeded full-size DeepMoji; times are the best of {args.repeats} interleaved rounds (1 above 30 tokens)")
-    print(f"{'tokens':>6}  {'method':<12} {'seconds':>9} {'vs reference':>12} {'vs predict':>10} "
+    print(f"{'tokens':>6}  {'method':<12} {'seconds':>9} {'vs reference':>12} {'vs 1-by-1':>10} {'vs predict':>10} "
           f"{'peak MB':>8}  {'max |err|':>9} {'spearman':>8} {'top-3':>5}")
     for length in args.lengths:
         ids = rng.integers(10, 50_000, length).tolist()
@@ -128,6 +130,7 @@ def main() -> None:
         methods = {}
         if length <= args.reference_max:
             methods["reference"] = lambda: brute_force(reference.predict, ids)
+            methods["ref 1-by-1"] = lambda: brute_force(reference.predict, ids, batch=1)
         methods["predict"] = lambda: brute_force(model.predict, ids)
         methods["exact"] = lambda: occlusion(model, ids)
         for window in args.windows:
@@ -135,6 +138,7 @@ def main() -> None:
                 methods[f"window {window}"] = lambda window=window: occlusion(model, ids, window=window)
         measured = measure(methods, repeats)
         reference_s = measured["reference"][0] if "reference" in measured else None
+        one_by_one_s = measured["ref 1-by-1"][0] if "ref 1-by-1" in measured else None
         predict_s, _, brute = measured["predict"]
         exact = measured["exact"][2]
         rows = []
@@ -147,6 +151,7 @@ def main() -> None:
             rows.append((name, seconds, peak, extra))
         for name, seconds, peak, extra in rows:
             versus_reference = f"{reference_s / seconds:11.1f}x" if reference_s else f"{'-':>12}"
+            versus_one_by_one = f"{one_by_one_s / seconds:9.1f}x" if one_by_one_s else f"{'-':>10}"
             quality = ""
             if isinstance(extra, np.ndarray):
                 quality = (f"{np.abs(extra - exact).max():9.2e} {spearman(extra, exact):8.4f} "
@@ -154,7 +159,7 @@ def main() -> None:
             elif extra is not None:
                 quality = f"{extra:9.2e}"  # exact vs brute force
             peak_text = f"{peak:8.0f}" if peak is not None else f"{'-':>8}"
-            print(f"{length:>6}  {name:<12} {seconds:9.3f} {versus_reference} {predict_s / seconds:9.1f}x "
+            print(f"{length:>6}  {name:<12} {seconds:9.3f} {versus_reference} {versus_one_by_one} {predict_s / seconds:9.1f}x "
                   f"{peak_text}  {quality}", flush=True)
 
 
