@@ -62,7 +62,8 @@ def test_cooldown_memory_is_bounded_expired_first_then_oldest():
     assert not cooldown.try_acquire("d", 60.0)
 
 
-async def test_concurrent_callers_share_one_prediction():
+def held_worker() -> tuple[FakeWorker, asyncio.Event]:
+    """A worker whose predictions wait until the returned event is set."""
     worker = FakeWorker()
     release = asyncio.Event()
     original = worker.predict
@@ -72,6 +73,11 @@ async def test_concurrent_callers_share_one_prediction():
         return await original(text)
 
     worker.predict = slow_predict
+    return worker, release
+
+
+async def test_concurrent_callers_share_one_prediction():
+    worker, release = held_worker()
     predictions = MessagePredictions(worker)
     first = asyncio.create_task(predictions.predict(1, "hello"))
     second = asyncio.create_task(predictions.predict(1, "hello"))
@@ -102,15 +108,7 @@ async def test_errors_reach_every_caller_and_entries_expire():
 
 
 async def test_a_cancelled_caller_does_not_cancel_the_shared_run():
-    worker = FakeWorker()
-    release = asyncio.Event()
-    original = worker.predict
-
-    async def slow_predict(text):
-        await release.wait()
-        return await original(text)
-
-    worker.predict = slow_predict
+    worker, release = held_worker()
     predictions = MessagePredictions(worker)
     impatient = asyncio.create_task(predictions.predict(1, "x"))
     patient = asyncio.create_task(predictions.predict(1, "x"))
