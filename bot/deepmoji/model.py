@@ -255,11 +255,6 @@ class KernelWeights:
         """[2, 1, 4H]: bias_ih + bias_hh in kernel gate order."""
         return self.inputs.bias
 
-    @property
-    def hidden_weight(self) -> Tensor:
-        """[2, H, 4H]: the plain recurrent weight."""
-        return self.hidden.weight
-
     def input_gates(self, inputs: Tensor) -> Tensor:
         """Input projections of every row, both directions at once: [2, N, In] -> [2, N, 4H]."""
         return self.inputs(inputs)
@@ -273,22 +268,20 @@ def _kernel_gate_rows(rows: Tensor, offset: float = 0.0) -> Tensor:
 
 def run_recurrence(
     input_gates: Tensor,
-    hidden_weight: Tensor | BatchedLinear,
+    hidden_linear: BatchedLinear,
     counts: Sequence[int],
     initial: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Run ``D`` independent LSTM directions over packed rows; returns (hidden, cells), each [D, N, H].
 
     ``input_gates`` [D, N, 4H] are input projections in kernel gate order (left unchanged);
-    ``hidden_weight`` is [D, H, 4H], or faster a :class:`BatchedLinear` (``KernelWeights.hidden``). ``counts`` splits the N rows into time steps, each step
-    being the first ``count`` sequences of the previous one (sorted longest first, as in
-    :class:`PackedLayout`). ``initial`` = (h0, c0), each [D, counts[0], H]: the states *before* the
-    first step (zeros when omitted). Every row's output and cell state is returned, so a caller
-    can restart a direction from any position.
+    ``hidden_linear`` is the recurrent ``h @ W_hh`` ([D, H, 4H], ``KernelWeights.hidden``).
+    ``counts`` splits the N rows into time steps, each step being the first ``count`` sequences
+    of the previous one (sorted longest first, as in :class:`PackedLayout`). ``initial`` =
+    (h0, c0), each [D, counts[0], H]: the states *before* the first step (zeros when omitted).
+    Every row's output and cell state is returned, so a caller can restart a direction from
+    any position.
     """
-    hidden_linear = (
-        hidden_weight if isinstance(hidden_weight, BatchedLinear) else BatchedLinear(hidden_weight, use_onednn=False)
-    )
     directions, rows, gate_size = input_gates.shape
     size = gate_size // 4
     hidden = input_gates.new_empty(directions, rows, size)
@@ -525,6 +518,16 @@ def _device(device: str | torch.device) -> torch.device:
     return target
 
 
+def _unpickling_reason(error: pickle.UnpicklingError) -> str:
+    """torch's specific reason, without its boilerplate (which suggests ``weights_only=False``)."""
+    boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    for line in str(error).splitlines():
+        line = line.strip().removeprefix("WeightsUnpickler error:").strip()
+        if line and not line.startswith(boilerplate):
+            return line
+    return type(error).__name__
+
+
 def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
     if path.is_dir():
         raise ModelFileError(f"{path}: is a folder, not a weights file")
@@ -533,8 +536,10 @@ def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelFileError(f"{path}: refused, not a plain weights file ({first_line})") from None
+        reason = _unpickling_reason(error)
+        if "GLOBAL" in reason:  # the file names code to import: a pickle that would run code
+            raise ModelFileError(f"{path}: refused, the file would run code when loaded ({reason})") from None
+        raise ModelFileError(f"{path}: corrupt or not a PyTorch weights file ({reason})") from None
     except Exception as error:  # malformed bytes make torch.load fail in many ways (EOFError, KeyError, ...)
         cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         raise ModelFileError(f"{path}: corrupt or truncated weights file ({cause})") from None
