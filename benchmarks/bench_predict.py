@@ -98,7 +98,7 @@ def matmul_floor(model: DeepMoji, length: int) -> Callable[[list[list[int]]], No
     """The fast model's matrix products for one message of ``length`` tokens, and nothing else."""
     layers = (model.lstm_0.kernel_weights(), model.lstm_1.kernel_weights())
     inputs = [torch.zeros(length, weights.inputs.in_features) for weights in layers]
-    h = torch.zeros(2, 1, layers[0].hidden_weight.shape[1])
+    h = torch.zeros(2, 1, layers[0].hidden.in_features)
 
     def run(_batch: list[list[int]]) -> None:
         with torch.inference_mode():

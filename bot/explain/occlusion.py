@@ -103,10 +103,10 @@ class _FullPass:
     probabilities: np.ndarray  # [C] float64
 
 
-def _bidirectional(input_gates: Tensor, hidden_weight: BatchedLinear) -> tuple[Tensor, Tensor]:
+def _bidirectional(input_gates: Tensor, hidden_linear: BatchedLinear) -> tuple[Tensor, Tensor]:
     """One sequence both ways from input gates [2, N, 4H] in position order -> (h, c) in position order."""
     aligned = torch.stack((input_gates[0], input_gates[1].flip(0)))
-    hidden, cells = run_recurrence(aligned, hidden_weight, [1] * input_gates.shape[1])
+    hidden, cells = run_recurrence(aligned, hidden_linear, [1] * input_gates.shape[1])
     unflip = lambda states: torch.stack((states[0], states[1].flip(0)))  # noqa: E731
     return unflip(hidden), unflip(cells)
 
