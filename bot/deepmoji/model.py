@@ -539,7 +539,8 @@ def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
         reason = _unpickling_reason(error)
         if "GLOBAL" in reason:  # the file names code to import: a pickle that would run code
             raise ModelFileError(f"{path}: refused, the file would run code when loaded ({reason})") from None
-        raise ModelFileError(f"{path}: corrupt or not a PyTorch weights file ({reason})") from None
+        # Garbage bytes and a pickle of other objects fail alike here: say both.
+        raise ModelFileError(f"{path}: refused, corrupt or not a plain PyTorch weights file ({reason})") from None
     except Exception as error:  # malformed bytes make torch.load fail in many ways (EOFError, KeyError, ...)
         cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         raise ModelFileError(f"{path}: corrupt or truncated weights file ({cause})") from None
