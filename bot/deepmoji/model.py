@@ -347,7 +347,7 @@ class BiLSTMLayer(nn.Module):
         bound = hidden_size**-0.5
         for parameter in self.parameters():
             nn.init.uniform_(parameter, -bound, bound)
-        self._cache = _Derived()
+        self._cache = Derived()
 
     def kernel_matrices(self) -> KernelMatrices:
         """This layer's weights in kernel layout, computed afresh (not kept: see ``kernel_weights``)."""
@@ -367,8 +367,9 @@ class Attention(nn.Module):
         self.attention_vector = nn.Parameter(torch.empty(feature_size).normal_(0.0, 0.05))
 
 
-class _Derived:
-    """A value computed from a module's parameters, recomputed when any of them changes."""
+class Derived:
+    """A value computed from a module's parameters, recomputed when any of them changes
+    (``load_state_dict``, an in-place update, ``.to(device)``)."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bot.deepmoji.model import BatchedLinear, DeepMoji, PackedLayout, run_recurrence, validate_batch
+from bot.deepmoji.model import BatchedLinear, DeepMoji, Derived, PackedLayout, run_recurrence, validate_batch
 
 #: Bound on the layer-1 rows (variant positions) one chunk computes; sets the peak memory.
 DEFAULT_MAX_ROWS = 2048
@@ -58,12 +58,10 @@ class _Projections:
     @classmethod
     def of(cls, model: DeepMoji) -> _Projections:
         """Built once per model and reused while its parameters stay the same."""
-        key = tuple((parameter.data_ptr(), parameter._version) for parameter in model.parameters())
-        cached = _PROJECTIONS.get(model)
-        if cached is None or cached[0] != key:
-            cached = (key, cls._build(model))
-            _PROJECTIONS[model] = cached
-        return cached[1]
+        cache = _PROJECTIONS.get(model)
+        if cache is None:
+            cache = _PROJECTIONS[model] = Derived()
+        return cache.get(model, lambda: cls._build(model))
 
     @classmethod
     def _build(cls, model: DeepMoji) -> _Projections:
@@ -80,7 +78,7 @@ class _Projections:
         return cls(out=out, out_bias=linear.bias, from_states=from_states)
 
 
-_PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, tuple[tuple, _Projections]] = weakref.WeakKeyDictionary()
+_PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, Derived] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
