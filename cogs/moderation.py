@@ -23,12 +23,10 @@ from bot.errors import WhymojiError
 from bot.hostility import hostility
 from bot.markup import normalize_markup
 from bot.predictions import shared_predictions
-from bot.render import render_markdown
+from bot.render import DISCORD_LIMIT, render_markdown
 from bot.replies import NO_PINGS
 
 log = logging.getLogger(__name__)
-
-DISCORD_LIMIT = 2000
 
 
 def hint_header(*, author_id: int, channel_id: int, jump_url: str, score: float) -> str:

@@ -16,8 +16,8 @@ from bot.deepmoji.files import ModelFiles
 from bot.explain import explain
 from bot.hostility import hostility
 from bot.markup import normalize_markup
-from bot.render import render_markdown
-from cogs.moderation import DISCORD_LIMIT, format_hint, hint_header
+from bot.render import DISCORD_LIMIT, render_markdown
+from cogs.moderation import format_hint, hint_header
 from cogs.why import CONTEXT_MENU_NAME
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.whymoji import running_whymoji, write_config
