@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -400,8 +400,5 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] = os.
         chosen = {key: value for (name, key), value in values.items() if name == section}
         built[section] = section_type(**chosen)
     discord = built["discord"]
-    token = _read_token(discord.token_file, environ)
-    built["discord"] = DiscordConfig(
-        **{key: getattr(discord, key) for key in options(DiscordConfig)}, token=token
-    )
+    built["discord"] = replace(discord, token=_read_token(discord.token_file, environ))
     return Config(**built)
