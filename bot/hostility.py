@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from bot.deepmoji.emojis import EMOJIS
+
 #: DeepMoji class indices whose emojis express anger, threat or violence (see module doc).
 HOSTILE_CLASSES: tuple[int, ...] = (32, 37, 42, 44, 55, 58)
-
-NUM_CLASSES = 64
 
 
 def hostility(probabilities: np.ndarray) -> float:
@@ -36,8 +36,8 @@ def hostility(probabilities: np.ndarray) -> float:
     non-finite values) is a programming error and raises ``ValueError``.
     """
     row = np.asarray(probabilities, dtype=np.float64)
-    if row.shape != (NUM_CLASSES,):
-        raise ValueError(f"expected {NUM_CLASSES} probabilities, got shape {row.shape}")
+    if row.shape != (len(EMOJIS),):
+        raise ValueError(f"expected {len(EMOJIS)} probabilities, got shape {row.shape}")
     if not np.all(np.isfinite(row)) or np.any(row < 0):
         raise ValueError("probabilities must be finite and non-negative")
     return float(np.clip(row[list(HOSTILE_CLASSES)].sum(), 0.0, 1.0))
