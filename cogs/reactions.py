@@ -132,9 +132,9 @@ class Reactions(commands.Cog):
         if not is_candidate(message):
             return
         channel = message.channel
-        settings = await self.bot.store.get_guild(message.guild.id)
         if channel.id in self.forbidden_channels:
             return
+        settings = await self.bot.store.get_guild(message.guild.id)
         if not reaction_channel_enabled(channel, settings.enabled_channels):
             return
         metrics = self.bot.metrics
