@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +41,15 @@ def _describe(error: BaseException, password: str | None) -> str:
     return text.replace(password, "***") if password else text
 
 
+@contextmanager
+def _store_errors(where: str, password: str | None) -> Iterator[None]:
+    """Driver errors become a ``StoreError`` naming the server, without the password."""
+    try:
+        yield
+    except DRIVER_ERRORS as error:
+        raise StoreError(f"PostgreSQL {where}: {_describe(error, password)}") from None
+
+
 class _Connection:
     """One pooled connection, with the placeholder translation and error wording."""
 
@@ -50,16 +59,12 @@ class _Connection:
         self._password = password
 
     async def execute(self, sql: str, *args: Any) -> None:
-        try:
+        with _store_errors(self._where, self._password):
             await self._connection.execute(numbered(sql), *args)
-        except DRIVER_ERRORS as error:
-            raise StoreError(f"PostgreSQL {self._where}: {_describe(error, self._password)}") from None
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        try:
+        with _store_errors(self._where, self._password):
             return await self._connection.fetch(numbered(sql), *args)
-        except DRIVER_ERRORS as error:
-            raise StoreError(f"PostgreSQL {self._where}: {_describe(error, self._password)}") from None
 
 
 class PostgresDatabase:
@@ -86,10 +91,8 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def _acquire(self) -> AsyncIterator[_Connection]:
-        try:
+        with _store_errors(self._where, self._password):
             connection = await self._pool.acquire(timeout=CONNECT_TIMEOUT_S)
-        except DRIVER_ERRORS as error:
-            raise StoreError(f"PostgreSQL {self._where}: {_describe(error, self._password)}") from None
         try:
             yield _Connection(connection, self._where, self._password)
         finally:
