@@ -81,7 +81,7 @@ def random_ids(length: int, rng: np.random.Generator, vocab_size: int = 50_000) 
 
 
 def without_onednn(run: Callable[[list[list[int]]], object]) -> Callable[[list[list[int]]], object]:
-    """``run`` with oneDNN off for torch, as the bot process has it."""
+    """``run`` with oneDNN off for torch, as in builds without it."""
 
     def wrapped(batch: list[list[int]]) -> object:
         previous = torch.backends.mkldnn.enabled  # set by hand: flags() also touches TF32 and warns
@@ -133,8 +133,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     rng = np.random.default_rng(0)
     state = seeded_state_dict(1)
-    fast, bot_model = DeepMoji(), DeepMoji()
-    for model in (fast, bot_model):
+    fast, no_onednn = DeepMoji(), DeepMoji()
+    for model in (fast, no_onednn):
         model.load_state_dict(state)
         model.eval()
     reference = ReferenceDeepMoji(state)
@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     singles = {length: [random_ids(length, rng)] for length in LENGTHS}
     predictors: dict[str, Callable[[list[list[int]]], object]] = {
         "fast": fast.predict,
-        "fast, no oneDNN": without_onednn(bot_model.predict),  # its first call builds oneDNN-free kernels
+        "fast, no oneDNN": without_onednn(no_onednn.predict),  # its first call builds oneDNN-free kernels
         "reference, autograd": lambda batch: reference(batch).detach().numpy(),
         "reference, inference": reference.predict,
     }
@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     floors = {
         length: {
             "floor": matmul_floor(fast, length),
-            "floor, no oneDNN": without_onednn(matmul_floor(bot_model, length)),
+            "floor, no oneDNN": without_onednn(matmul_floor(no_onednn, length)),
         }
         for length in LENGTHS
     }
