@@ -1,7 +1,7 @@
 """Application commands as the bot registered them, and interactions built from them.
 
 The fake keeps what the bot PUT on ``/applications/{id}/commands``; a test names a command
-path (``"whymoji channel"``) and plain option values, and the builder turns them into the
+path (``"whymoji topk"``) and plain option values, and the builder turns them into the
 ``INTERACTION_CREATE`` body Discord would send, typed by the registered option definitions.
 That way a test fails loudly when it uses a command or option the bot never registered.
 """
@@ -31,8 +31,8 @@ class CommandNotRegistered(LookupError):
 class InteractionRecord:
     """One interaction sent to the bot and everything the bot answered to it, in order.
 
-    ``responses`` holds ``(kind, body)`` with kind ``callback``, ``edit_original``,
-    ``followup`` or ``delete_original``; ``original`` is the response message as it stands.
+    ``responses`` holds ``(kind, body)`` with kind ``callback``, ``followup``, ``edit_original``,
+    ``edit_followup`` or ``delete``; ``original`` is the response message as it stands.
     """
 
     id: int

@@ -222,7 +222,7 @@ class FakeDiscord:
         return message
 
     async def slash(self, user: User, channel: Channel, command: str, /, **options: Any) -> InteractionRecord:
-        """Run a registered slash command, e.g. ``slash(alice, general, "whymoji channel", enabled=True)``.
+        """Run a registered slash command, e.g. ``slash(moderator, general, "whymoji topk", count=2)``.
 
         The first word is the command, further words its subcommand group/subcommand.
         """
