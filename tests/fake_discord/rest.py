@@ -207,9 +207,7 @@ class RestApi:
 
     async def get_channel(self, request: web.Request) -> web.Response:
         channel_id = int(request.match_info["channel"])
-        if channel_id not in self.world.channels:
-            return error(404, "Unknown Channel", UNKNOWN_CHANNEL)
-        return json_reply(self.world.channels[channel_id].payload())
+        return self._channel_error(channel_id) or json_reply(self.world.channels[channel_id].payload())
 
     async def create_message(self, request: web.Request) -> web.Response:
         channel_id = int(request.match_info["channel"])
