@@ -24,12 +24,11 @@ from tests.fake_discord import FakeDiscord
 
 
 @pytest.fixture(autouse=True)
-def restore_torch_settings():
-    """The bot sets process-wide torch settings; the rest of the suite must not inherit them."""
-    threads, onednn = torch.get_num_threads(), torch.backends.mkldnn.enabled
+def restore_torch_threads():
+    """The bot sets torch's thread count process-wide; the rest of the suite must not inherit it."""
+    threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
-    torch.backends.mkldnn.enabled = onednn
 
 
 def make_config(tmp_path, model_dir, fake: FakeDiscord | None = None, **settings: str):
