@@ -175,9 +175,12 @@ def integer_list(low: int = 0) -> Option:
 
     def check(value: Any) -> tuple[int, ...]:
         wanted = f"must be a non-empty list of distinct integers >= {low}, {_got(value)}"
-        if not isinstance(value, list | tuple) or not value or len(set(value)) != len(value):
+        if not isinstance(value, list | tuple) or not value:
             raise ValueError(wanted)
+        # Items first: a nested list or table is unhashable, so set() could not count it.
         if any(isinstance(item, bool) or not isinstance(item, int) or item < low for item in value):
+            raise ValueError(wanted)
+        if len(set(value)) != len(value):
             raise ValueError(wanted)
         return tuple(value)
 

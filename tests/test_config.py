@@ -94,6 +94,7 @@ def test_an_empty_environment_value_unsets_an_optional_key(tmp_path):
         ("[health]\nport = 70000\n", "health.port: must be an integer from 0 to 65535"),
         ("[database]\nurl = \"mysql://x/y\"\n", "database.url: must be a URL starting with sqlite://"),
         ("[discord]\nshard_ids = [0, 0]\nshard_count = 2\n", "discord.shard_ids: must be a non-empty list"),
+        ("[discord]\nshard_ids = [[0]]\nshard_count = 2\n", "discord.shard_ids: must be a non-empty list"),
         ("[discord]\nshard_ids = [0]\n", "discord.shard_ids: needs discord.shard_count"),
         ("[discord]\nshard_ids = [2]\nshard_count = 2\n", "discord.shard_ids: every id must be below"),
         ("[discord]\napi_base_url = \"127.0.0.1:8080\"\n", "discord.api_base_url: must be a URL"),
