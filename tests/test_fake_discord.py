@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
-from contextlib import asynccontextmanager
 
 import aiohttp
 import discord
@@ -14,29 +13,7 @@ from discord import app_commands
 
 from bot.endpoints import EndpointError, current_endpoints, use_endpoints
 from tests.fake_discord import CommandNotRegistered, FakeDiscord
-
-
-@asynccontextmanager
-async def connected(client: discord.Client, fake: FakeDiscord):
-    """Run ``client`` against ``fake`` until the block ends; endpoints restored afterwards."""
-    previous = use_endpoints(fake.api_base_url, fake.gateway_url)
-    ready = asyncio.Event()
-    client.event(_set_on_ready(ready))
-    task = asyncio.create_task(client.start(fake.token))
-    try:
-        await asyncio.wait_for(ready.wait(), 15)
-        yield client
-    finally:
-        await client.close()
-        await asyncio.wait_for(task, 10)
-        use_endpoints(previous.api_base_url, previous.gateway_url)
-
-
-def _set_on_ready(ready: asyncio.Event):
-    async def on_ready():
-        ready.set()
-
-    return on_ready
+from tests.fake_discord.client import connected
 
 
 class QuickClient(discord.AutoShardedClient):
