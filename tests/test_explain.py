@@ -148,7 +148,15 @@ def test_explain_scores_every_token_with_its_span(engine):
     ids = [t.id for t in tokens]
     np.testing.assert_allclose([w.score for w in explanation.words], occlusion(engine.model, ids), atol=1e-12)
     assert explanation.method == "occlusion" and not explanation.approximate and explanation.window is None
-    assert list(explanation.top_emojis) == engine.top(engine.predict([text])[0], 5)
+    predicted = engine.top(engine.predict([text])[0], 5)
+    assert [emoji for emoji, _ in explanation.top_emojis] == [emoji for emoji, _ in predicted]
+    assert [p for _, p in explanation.top_emojis] == pytest.approx([p for _, p in predicted], abs=1e-6)
+
+
+def test_explain_by_occlusion_runs_the_model_once(engine, monkeypatch):
+    """The emojis shown come from occlusion's own full pass, not from a second prediction."""
+    monkeypatch.setattr(engine.model, "predict", lambda batch: pytest.fail("predicted again"))
+    assert len(explain(engine, "i love you").top_emojis) == 5
 
 
 def test_explain_attention(engine):

@@ -12,7 +12,7 @@ import logging
 from bot.deepmoji.engine import EmptyTextError, Engine
 from bot.explain.attention import attention
 from bot.explain.explanation import METHODS, Explanation, WordScore
-from bot.explain.occlusion import occlusion
+from bot.explain.occlusion import occlusion, occlusion_and_probabilities
 
 __all__ = [
     "EXACT_MAX_TOKENS",
@@ -60,10 +60,11 @@ def explain(
     ids = [token.id for token in tokens]
     approximate = method == "occlusion" and len(ids) > exact_max_tokens and window < len(ids) - 1
     if method == "occlusion":
-        scores = occlusion(engine.model, ids, TOP_EMOJIS, window=window if approximate else None)
+        scores, probabilities = occlusion_and_probabilities(
+            engine.model, ids, TOP_EMOJIS, window=window if approximate else None
+        )
     else:
-        scores = attention(engine.model, ids)
-    probabilities = engine.model.predict([ids])[0]
+        scores, probabilities = attention(engine.model, ids), engine.model.predict([ids])[0]
     logger.debug("explained %d tokens with %s (approximate: %s)", len(ids), method, approximate)
     return Explanation(
         text=text,

@@ -332,6 +332,19 @@ def occlusion(
     max_rows: int = DEFAULT_MAX_ROWS,
 ) -> np.ndarray:
     """Occlusion scores [N] (float64) of ``ids``: exact unless ``window`` is below ``N - 1``."""
+    return occlusion_and_probabilities(model, ids, top_k, window=window, max_rows=max_rows)[0]
+
+
+def occlusion_and_probabilities(
+    model: DeepMoji,
+    ids: Sequence[int],
+    top_k: int = 5,
+    *,
+    window: int | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``occlusion``'s scores and the message's probabilities [C] (float64): the full pass
+    computes both, so ``explain`` needs no second model run for the emojis it shows."""
     if not 1 <= top_k <= model.num_classes:
         raise ValueError(f"top_k must be from 1 to {model.num_classes}, got {top_k}")
     if window is not None and window < 1:
@@ -343,12 +356,12 @@ def occlusion(
         full = _full_pass(model, torch.from_numpy(flat).to(model.device), projections)
         top = np.argsort(-full.probabilities, kind="stable")[:top_k]
         if length == 1:
-            return np.array([full.probabilities[top].sum()])
+            return np.array([full.probabilities[top].sum()]), full.probabilities
         window = None if window is not None and window >= length - 1 else window
         low, high = _window_bounds(length, window)
         scores = np.empty(length)
         for variants in _chunks(length, window, max_rows):
             q = _variant_probabilities(model, full, projections, _Chunk.of(variants, low, high)).cpu().numpy()
             scores[variants] = (full.probabilities[top] - q[:, top]).sum(axis=1)
-    return scores
+    return scores, full.probabilities
 
