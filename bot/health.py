@@ -45,6 +45,10 @@ class Health:
         return self.state == READY
 
 
+class HealthServerError(WhymojiError):
+    """The health server cannot listen where the config says (port taken, unknown host)."""
+
+
 class HealthServer:
     """aiohttp server for ``/healthz`` and ``/metrics``; ``await start()``, ``await close()``."""
 
@@ -59,7 +63,11 @@ class HealthServer:
         self.port: int | None = None
 
     async def start(self) -> None:
-        """Bind and serve; ``.port`` is the bound port afterwards (useful with port 0)."""
+        """Bind and serve; ``.port`` is the bound port afterwards (useful with port 0).
+
+        An address that cannot be used is a ``HealthServerError``, so `whymoji run` says which
+        setting to change instead of showing a traceback.
+        """
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics_text)
@@ -68,9 +76,13 @@ class HealthServer:
         try:
             site = web.TCPSite(runner, self._host, self._requested_port)
             await site.start()
-        except OSError:
+        except OSError as error:
             await runner.cleanup()
-            raise
+            raise HealthServerError(
+                f"health server: cannot listen on {self._host}:{self._requested_port} "
+                f"({error.strerror or error}); set another health.host / health.port, "
+                "or health.enabled = false"
+            ) from None
         self._runner = runner
         self.port = runner.addresses[0][1]
         log.info("health server listening on http://%s:%d (/healthz, /metrics)", self._host, self.port)

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.health import READY, STARTING, STOPPING, Health, HealthServer, probe_url
+from bot.health import READY, STARTING, STOPPING, Health, HealthServer, HealthServerError, probe_url
 from bot.health import main as health_main
 from bot.metrics import Metrics
 
@@ -75,12 +75,12 @@ async def test_close_frees_the_port_and_can_be_repeated():
             await session.get(f"http://127.0.0.1:{port}/healthz")
 
 
-async def test_a_busy_port_is_a_clear_os_error():
+async def test_a_busy_port_is_a_clear_error_naming_the_setting():
     first = HealthServer(Metrics(), lambda: Health(READY), host="127.0.0.1", port=0)
     await first.start()
     try:
         second = HealthServer(Metrics(), lambda: Health(READY), host="127.0.0.1", port=first.port)
-        with pytest.raises(OSError):
+        with pytest.raises(HealthServerError, match=f"127.0.0.1:{first.port} .*health.port"):
             await second.start()
     finally:
         await first.close()
