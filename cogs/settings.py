@@ -30,7 +30,7 @@ Interaction = discord.Interaction
 
 
 def is_manager(permissions: discord.Permissions) -> bool:
-    """Manage Server (administrators have it implicitly in resolved permissions)."""
+    """Manage Server or Administrator (which implies it, but unresolved permissions may not show that)."""
     return permissions.manage_guild or permissions.administrator
 
 
