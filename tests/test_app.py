@@ -15,7 +15,7 @@ import pytest
 import torch
 from discord.ext import commands
 
-from bot.app import EXTENSIONS, WhymojiBot, run_bot, serve
+from bot.app import EXTENSIONS, MissingToken, WhymojiBot, run_bot, serve
 from bot.config import load_config
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.model import DeviceError
@@ -290,8 +290,8 @@ async def test_a_second_sigterm_exits_at_once_while_shutdown_is_under_way(tmp_pa
             await asyncio.wait_for(serving, 10)
 
 
-async def test_run_bot_without_a_token_says_how_to_set_one(tmp_path, small_model_dir):
+async def test_run_bot_without_a_token_says_how_to_set_one():
     config = load_config(None, {"WHYMOJI_HEALTH_ENABLED": "false"})
-    with pytest.raises(Exception, match="DISCORD_TOKEN") as raised:
+    with pytest.raises(MissingToken, match="DISCORD_TOKEN") as raised:
         await run_bot(config)
     assert "\n" not in str(raised.value)
