@@ -202,9 +202,12 @@ async def test_forbidden_channel_is_skipped_until_settings_change(caplog):
     cog = Reactions(bot)
     forbidden = http_error(discord.Forbidden, 403, 50013)
     await cog.on_message(FakeMessage("hello", id=1, reaction_errors=[forbidden]))
+    read_settings = bot.store.get_guild
+    bot.store.get_guild = None  # a skipped channel costs no settings read
     later = FakeMessage("hello", id=2)
     await cog.on_message(later)
     assert later.reactions == [] and bot.worker.predicted == ["hello"]
+    bot.store.get_guild = read_settings
     assert counter(bot.metrics.reactions_shed, reason="forbidden") == 3
     assert sum("no permission to react" in r.getMessage() for r in caplog.records) == 1
     await cog.on_whymoji_settings_changed(later.guild.id)
