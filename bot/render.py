@@ -33,6 +33,8 @@ HIGHLIGHT_MIN_SHARE = 0.2
 HIGHLIGHT_MIN_SCORE = 0.005
 #: Longest word shown in the score list (a pasted blob is one "word").
 SCORE_WORD_CHARS = 40
+#: Said instead of the score list when no word is bold.
+NO_HIGHLIGHT = "No single word stands out."
 
 _ALWAYS_ESCAPED = frozenset("\\*_~|`>#-+[]()<@" + ELLIPSIS)
 _LINK_COLON = re.compile(r":(?=//)")
@@ -272,7 +274,7 @@ def render_markdown(explanation: Explanation, limit: int = DISCORD_LIMIT) -> str
             f"{BOLD}{escape(_score_word(explanation.text, word))}{BOLD} {word.score:+.3f}" for word in best
         )
     else:
-        scores = "No single word stands out."
+        scores = NO_HIGHLIGHT
     footer = f"\n\n{_emoji_line(explanation)}\n{scores}\n-# {_method_note(explanation)}"
     budget = limit - len(footer)
     if budget < 1:
@@ -301,6 +303,6 @@ def render_terminal(explanation: Explanation, ansi: bool) -> str:
     lines = ["".join(out), "", _emoji_line(explanation)]
     lines += [
         f"{opening}{_printable(_score_word(text, word))}{closing} {word.score:+.3f}" for word in best
-    ] or ["No single word stands out."]
+    ] or [NO_HIGHLIGHT]
     lines.append(_method_note(explanation))
     return "\n".join(lines)
