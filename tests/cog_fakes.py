@@ -19,6 +19,7 @@ from bot.deepmoji.engine import Engine
 from bot.explain.explanation import Explanation, WordScore
 from bot.metrics import Metrics
 from bot.store import GuildSettings
+from bot.store.settings import checked_changes
 
 GUILD_ID = 1000
 CHANNEL_ID = 2000
@@ -81,16 +82,15 @@ class FakeStore:
     """The settings-store contract in memory; ``changes`` records every write."""
 
     def __init__(self, **settings: Any) -> None:
-        self.settings = GuildSettings(
-            guild_id=GUILD_ID,
-            enabled_channels=frozenset({CHANNEL_ID}),
-            top_k=3,
-            threshold=0.1,
-            cooldown_s=0.0,
-            mod_channel_id=None,
-            mod_threshold=0.5,
-        )
-        self.settings = replace(self.settings, **settings)
+        defaults = {
+            "enabled_channels": frozenset({CHANNEL_ID}),
+            "top_k": 3,
+            "threshold": 0.1,
+            "cooldown_s": 0.0,
+            "mod_channel_id": None,
+            "mod_threshold": 0.5,
+        }
+        self.settings = GuildSettings(guild_id=GUILD_ID, **defaults | settings)
         self.opted_out: set[int] = set()
         self.changes: list[tuple] = []
 
@@ -98,8 +98,6 @@ class FakeStore:
         return replace(self.settings, guild_id=guild_id)
 
     async def update_guild(self, guild_id: int, **changes: Any) -> GuildSettings:
-        from bot.store.settings import checked_changes
-
         self.settings = replace(self.settings, **checked_changes(changes))
         self.changes.append(("update", guild_id, changes))
         return self.settings
