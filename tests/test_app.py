@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import socket
-from contextlib import asynccontextmanager
 
 import aiohttp
 import discord
@@ -21,6 +20,7 @@ from bot.deepmoji.engine import Engine
 from bot.deepmoji.model import DeviceError
 from bot.endpoints import current_endpoints, use_endpoints
 from tests.fake_discord import FakeDiscord
+from tests.fake_discord.client import connected, endpoints_of
 
 
 @pytest.fixture(autouse=True)
@@ -73,29 +73,6 @@ async def wait_healthy(port: int, timeout: float = 30.0, alive=lambda: True) -> 
             pass
         await asyncio.sleep(0.05)
     raise TimeoutError(f"/healthz on port {port} did not answer 200 within {timeout} s")
-
-
-@asynccontextmanager
-async def endpoints_of(fake: FakeDiscord):
-    previous = use_endpoints(fake.api_base_url, fake.gateway_url)
-    try:
-        yield
-    finally:
-        use_endpoints(previous.api_base_url, previous.gateway_url)
-
-
-@asynccontextmanager
-async def connected(bot: WhymojiBot, fake: FakeDiscord):
-    """``bot`` running against ``fake`` until the block ends, then closed."""
-    async with endpoints_of(fake):
-        async with bot:
-            task = asyncio.create_task(bot.start(fake.token))
-            try:
-                await asyncio.wait_for(bot.wait_until_ready(), 20)
-                yield bot
-            finally:
-                await bot.close()
-                await asyncio.wait_for(task, 10)
 
 
 def test_client_settings_come_from_the_config(tmp_path, small_model_dir):
