@@ -7,6 +7,7 @@ tests that need it skip cleanly when it is absent. Everything else runs on small
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,20 @@ def small_model_dir(tmp_path_factory) -> Path:
     torch.save(seeded_state_dict(seed=7, shapes=shapes), folder / "pytorch_model.bin")
     (folder / "vocabulary.json").write_text(json.dumps(vocabulary))
     return folder
+
+
+def free_port() -> int:
+    """A 127.0.0.1 port that nothing listened on a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def hub(small_model_dir):
+    """A fake Hugging Face Hub on 127.0.0.1 serving the small model's files."""
+    from tests.fake_hub import FakeHub
+
+    server = FakeHub.from_folder(small_model_dir).start()
+    yield server
+    server.stop()

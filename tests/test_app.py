@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 
 import aiohttp
 import discord
@@ -19,6 +18,7 @@ from bot.config import load_config
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.model import DeviceError
 from bot.endpoints import current_endpoints, use_endpoints
+from tests.conftest import free_port
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.client import connected, endpoints_of
 
@@ -46,12 +46,6 @@ def make_config(tmp_path, model_dir, fake: FakeDiscord | None = None, **settings
         environ["WHYMOJI_DISCORD_GATEWAY_URL"] = fake.gateway_url
     environ.update({f"WHYMOJI_{key.upper()}": value for key, value in settings.items()})
     return load_config(None, environ)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def healthz(port: int) -> tuple[int, dict]:

@@ -15,7 +15,6 @@ import pytest
 from bot.cli import main
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.files import ModelFiles
-from tests.fake_hub import FakeHub
 
 MODEL_ENV = ("WHYMOJI_WEIGHTS", "WHYMOJI_VOCABULARY", "WHYMOJI_OFFLINE", "HF_HUB_OFFLINE")
 
@@ -132,12 +131,11 @@ def test_offline_without_cached_files_says_how_to_get_them(capsys, tmp_path):
 
 
 @pytest.fixture
-def hub(small_model_dir, monkeypatch):
-    server = FakeHub.from_folder(small_model_dir).start()
-    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+def hub(hub, monkeypatch):
+    """The suite's fake Hub, with the CLI's environment pointing at it."""
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    yield server
-    server.stop()
+    return hub
 
 
 def test_download_fetches_into_the_cache_and_predict_then_works_offline(

@@ -16,13 +16,6 @@ from tests.fake_hub import FakeHub
 
 
 @pytest.fixture
-def hub(small_model_dir):
-    server = FakeHub.from_folder(small_model_dir).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def cache(tmp_path):
     return tmp_path / "hub-cache"
 

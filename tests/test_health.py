@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import aiohttp
 import pytest
@@ -12,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.health import READY, STARTING, STOPPING, Health, HealthServer, HealthServerError, probe_url
 from bot.health import main as health_main
 from bot.metrics import Metrics
+from tests.conftest import free_port
 
 
 @pytest.fixture
@@ -99,9 +99,7 @@ async def test_the_container_probe_follows_healthz(served, tmp_path):
 
 
 def test_the_container_probe_fails_when_nothing_listens_or_health_is_off(capsys):
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
+    port = free_port()
     assert health_main({"WHYMOJI_HEALTH_PORT": str(port)}, timeout=2) == 1
     assert f"http://127.0.0.1:{port}/healthz" in capsys.readouterr().out
     assert health_main({"WHYMOJI_HEALTH_ENABLED": "false"}) == 1

@@ -16,10 +16,10 @@ from bot.cli import main
 from bot.config import load_config
 from bot.endpoints import current_endpoints, use_endpoints
 from bot.errors import WhymojiError
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, free_port
 from tests.fake_discord import FakeDiscord
 from tests.fake_hub import FakeHub
-from tests.test_app import free_port, wait_healthy
+from tests.test_app import wait_healthy
 
 
 def clean_environ(**extra: str) -> dict[str, str]:
@@ -30,13 +30,6 @@ def clean_environ(**extra: str) -> dict[str, str]:
         if not name.startswith(("WHYMOJI_", "HF_")) and name != "DISCORD_TOKEN"
     }
     return environ | extra
-
-
-@pytest.fixture
-def hub(small_model_dir):
-    served = FakeHub.from_folder(small_model_dir).start()
-    yield served
-    served.stop()
 
 
 def first_start_environ(tmp_path: Path, hub: FakeHub, fake: FakeDiscord, port: int) -> dict[str, str]:

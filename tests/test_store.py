@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sqlite3
 import uuid
 
@@ -18,6 +17,7 @@ import pytest
 from bot.config import load_config
 from bot.store import GuildDefaults, InvalidSetting, StoreError, open_store
 from bot.store.schema import LATEST_VERSION
+from tests.conftest import free_port
 
 POSTGRES_URL = os.environ.get("WHYMOJI_TEST_POSTGRES_URL")
 DEFAULTS = GuildDefaults(top_k=3, threshold=0.1, cooldown_s=2.0, mod_threshold=0.5)
@@ -331,9 +331,7 @@ async def test_sqlite_path_that_cannot_be_created_is_a_store_error(tmp_path):
 
 
 async def test_unreachable_postgres_is_a_store_error_without_password():
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens there
     with pytest.raises(StoreError, match="cannot connect to PostgreSQL") as caught:
         await open_store(f"postgresql://bot:hunter2@127.0.0.1:{port}/whymoji", DEFAULTS)
     assert "hunter2" not in str(caught.value)
