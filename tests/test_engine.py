@@ -168,3 +168,38 @@ def test_the_package_exports_the_engine_pieces():
     assert package.Engine is Engine and package.EMOJIS is EMOJIS
     with pytest.raises(AttributeError):
         package.not_a_name  # noqa: B018
+
+
+def test_read_counts_known_and_unknown_words_but_not_mentions_urls_or_numbers(engine):
+    reading = engine.read("i love 寿 @someone https://example.com 42 zzqx")
+    vocabulary = small_vocabulary()
+    names = {index: word for word, index in vocabulary.items()}
+    assert [names[index] for index in reading.ids] == [
+        "i", "love", "CUSTOM_UNKNOWN", "CUSTOM_AT", "CUSTOM_URL", "CUSTOM_NUMBER", "CUSTOM_UNKNOWN"
+    ]
+    assert (reading.known, reading.unknown, reading.words) == (2, 2, 4)
+    assert reading.known_share == pytest.approx(0.5)
+    assert not reading.truncated and reading.total == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "share"),
+    [("i love you", 1.0), ("寿司 寿司 寿司", 0.0), ("@someone https://example.com", 0.0), ("i 寿 寿 寿", 0.25)],
+)
+def test_known_share_is_the_part_of_the_words_the_model_knows(engine, text, share):
+    assert engine.read(text).known_share == pytest.approx(share)
+
+
+def test_the_model_reads_at_most_max_tokens(files):
+    engine = Engine.load(files, max_tokens=3)
+    text = "i love you so much"
+    reading = engine.read(text)
+    assert [token.word for token in reading.tokens] == ["i", "love", "you"]
+    assert reading.truncated and reading.total == 5
+    assert engine.encode(text) == reading.ids == engine.encode("i love you")
+    np.testing.assert_array_equal(engine.predict([text]), engine.predict(["i love you"]))
+
+
+def test_max_tokens_must_be_positive(files):
+    with pytest.raises(ValueError, match="max_tokens"):
+        Engine.load(files, max_tokens=0)

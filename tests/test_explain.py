@@ -10,7 +10,8 @@ from bot.deepmoji.engine import EmptyTextError, Engine
 from bot.deepmoji.files import ModelFiles
 from bot.deepmoji.model import DeepMoji, PackedLayout
 from bot.deepmoji.seeded import checkpoint_shapes, seeded_state_dict
-from bot.explain import UnknownMethodError, attention, explain, occlusion
+from bot.explain import UnknownMethodError, attention, explain, explain_steps, occlusion
+from bot.explain.occlusion import occlusion_steps
 
 VOCAB = 120
 
@@ -179,3 +180,41 @@ def test_explain_errors(engine):
         explain(engine, "   ")
     with pytest.raises(UnknownMethodError, match="unknown method"):
         explain(engine, "hello", method="magic")
+
+
+def test_explain_steps_yields_progress_and_returns_what_explain_gives(engine):
+    text = " ".join(["happy day", "hate it", "love you", "so sad"] * 3)
+    steps = explain_steps(engine, text)
+    fractions = []
+    while True:
+        try:
+            fractions.append(next(steps))
+        except StopIteration as done:
+            stepped = done.value
+            break
+    assert fractions and fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] < 1
+    whole = explain(engine, text)
+    assert [w.score for w in stepped.words] == pytest.approx([w.score for w in whole.words], abs=1e-12)
+    assert stepped.top_emojis == whole.top_emojis
+
+
+def test_explain_steps_checks_its_arguments_before_the_first_slice(engine):
+    with pytest.raises(EmptyTextError):
+        explain_steps(engine, "   ")
+    with pytest.raises(UnknownMethodError):
+        explain_steps(engine, "hello", method="magic")
+
+
+def test_occlusion_steps_yield_between_chunks_and_score_as_occlusion_does(model):
+    ids = list(range(10, 40))
+    steps = occlusion_steps(model, ids, max_rows=64)
+    fractions = []
+    while True:
+        try:
+            fractions.append(next(steps))
+        except StopIteration as done:
+            scores, probabilities = done.value
+            break
+    assert len(fractions) > 3 and fractions == sorted(fractions) and fractions[-1] < 1
+    np.testing.assert_allclose(scores, occlusion(model, ids), atol=1e-7)
+    np.testing.assert_allclose(probabilities, model.predict([ids])[0], atol=1e-6)

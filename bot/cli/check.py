@@ -97,7 +97,7 @@ def _model(config: Config) -> str:
 
     files = locate_model_files(config.model, download=False)
     started = time.perf_counter()
-    engine = Engine.load(files, device=config.model.device)
+    engine = Engine.load(files, device=config.model.device, max_tokens=config.model.max_tokens)
     seconds = time.perf_counter() - started
     model = engine.model
     return (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,6 +32,45 @@ class EmptyTextError(WhymojiError):
         super().__init__(f"{where} is empty: {self.REASON}")
 
 
+#: Most tokens the model reads of one text; the rest is left out, as DeepMoji's own sentence
+#: tokenizer cut texts at ``maxlen``. It bounds the time and memory of every request, whatever a
+#: user sends (a 4,000-character message can be 4,000 tokens). ``model.max_tokens`` in the config.
+DEFAULT_MAX_TOKENS = 256
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the model reads of a text: its first ``max_tokens`` tokens, and how much of that it knows.
+
+    ``known`` counts vocabulary words, ``unknown`` the words the model never learned
+    (``CUSTOM_UNKNOWN``: most non-English text and many emoji); mentions, URLs, numbers and line
+    breaks are neither. ``known_share`` is the readability the reactions gate on and the CLI and
+    ``/why`` report: known / (known + unknown), 0.0 when the text has no words at all.
+    """
+
+    tokens: tuple[Token, ...]
+    total: int  #: tokens in the whole text; more than ``len(tokens)`` when it was cut
+    known: int
+    unknown: int
+
+    @property
+    def ids(self) -> list[int]:
+        return [token.id for token in self.tokens]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.tokens)
+
+    @property
+    def words(self) -> int:
+        """Known and unknown words: the ``M`` of "the model knows N of M words"."""
+        return self.known + self.unknown
+
+    @property
+    def known_share(self) -> float:
+        return self.known / self.words if self.words else 0.0
+
+
 class ModelMismatchError(WhymojiError):
     """The vocabulary and the weights do not belong together (or the classes are not DeepMoji's)."""
 
@@ -38,16 +78,19 @@ class ModelMismatchError(WhymojiError):
 class Engine:
     """A tokenizer and a DeepMoji model that agree on the vocabulary, plus the emoji table."""
 
-    def __init__(self, tokenizer: Tokenizer, model: DeepMoji) -> None:
+    def __init__(self, tokenizer: Tokenizer, model: DeepMoji, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
         if model.num_classes != len(EMOJIS):
             raise ModelMismatchError(
                 f"the model predicts {model.num_classes} classes, but DeepMoji has {len(EMOJIS)} emojis"
             )
         self.tokenizer = tokenizer
         self.model = model
+        self.max_tokens = max_tokens
 
     @classmethod
-    def load(cls, files: ModelFiles, device: str = "cpu") -> Engine:
+    def load(cls, files: ModelFiles, device: str = "cpu", *, max_tokens: int = DEFAULT_MAX_TOKENS) -> Engine:
         """Read the vocabulary and the weights; both must describe the same vocabulary."""
         tokenizer = Tokenizer.from_file(files.vocabulary)
         model = load_model(files.weights, device)
@@ -60,13 +103,22 @@ class Engine:
                 "use files from the same model"
             )
         logger.debug("engine ready: %d-token vocabulary on %s", words, model.device)
-        return cls(tokenizer, model)
+        return cls(tokenizer, model, max_tokens=max_tokens)
+
+    def read(self, text: str) -> Reading:
+        """The tokens the model reads of ``text`` (at most ``max_tokens``) and how many it knows."""
+        tokens = self.tokenizer.tokenize(text)
+        read = tuple(tokens[: self.max_tokens])
+        unknown = sum(1 for token in read if self.tokenizer.is_unknown(token.id))
+        special = sum(1 for token in read if self.tokenizer.is_special(token.id))
+        return Reading(read, total=len(tokens), known=len(read) - special, unknown=unknown)
 
     def tokenize(self, text: str) -> list[Token]:
-        return self.tokenizer.tokenize(text)
+        """The tokens the model reads of ``text``: the first ``max_tokens``."""
+        return self.tokenizer.tokenize(text)[: self.max_tokens]
 
     def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text)
+        return [token.id for token in self.tokenize(text)]
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities [len(texts), 64], all texts in one model call.

@@ -365,6 +365,7 @@ class Tokenizer:
         """``source`` names the vocabulary in error messages."""
         self._ids = _checked_vocabulary(vocabulary, source)
         self._unknown = self._ids[UNKNOWN]
+        self._special_ids = frozenset(index for word, index in self._ids.items() if word.startswith("CUSTOM_"))
         self.vocabulary: Mapping[str, int] = MappingProxyType(self._ids)
         self._known: dict[str, tuple[str, int]] = {}
 
@@ -414,6 +415,15 @@ class Tokenizer:
             self._known.clear()
         word_and_id = self._known[raw] = (word, self._ids.get(word, self._unknown))
         return word_and_id
+
+    def is_unknown(self, token_id: int) -> bool:
+        """Whether the model reads this id as a word it never learned (``CUSTOM_UNKNOWN``)."""
+        return token_id == self._unknown
+
+    def is_special(self, token_id: int) -> bool:
+        """Whether this id stands for a kind of token rather than a word: a mention, a URL, a
+        number, a line break (DeepMoji's ``CUSTOM_*`` entries), or the unknown word."""
+        return token_id in self._special_ids
 
     def words(self, text: str) -> list[str]:
         return [token.word for token in self.tokenize(text)]

@@ -12,7 +12,8 @@ import logging
 from bot.deepmoji.engine import EmptyTextError, Engine
 from bot.explain.attention import attention
 from bot.explain.explanation import METHODS, Explanation, WordScore
-from bot.explain.occlusion import occlusion, occlusion_and_probabilities
+from bot.explain.occlusion import occlusion, occlusion_and_probabilities, occlusion_steps
+from bot.explain.steps import Steps, finish
 
 __all__ = [
     "EXACT_MAX_TOKENS",
@@ -23,6 +24,8 @@ __all__ = [
     "WordScore",
     "attention",
     "explain",
+    "explain_steps",
+    "finish",
     "occlusion",
 ]
 
@@ -52,15 +55,32 @@ def explain(
 
     Raises ``EmptyTextError`` when the text has no tokens.
     """
+    return finish(explain_steps(engine, text, method, exact_max_tokens=exact_max_tokens, window=window))
+
+
+def explain_steps(
+    engine: Engine,
+    text: str,
+    method: str = "occlusion",
+    *,
+    exact_max_tokens: int = EXACT_MAX_TOKENS,
+    window: int = LONG_MESSAGE_WINDOW,
+) -> Steps[Explanation]:
+    """``explain`` in slices (``bot.explain.steps``): yields the fraction done between bounded
+    parts of the work, returns the ``Explanation``. Checks run before the first slice."""
     if method not in METHODS:
         raise UnknownMethodError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     tokens = engine.tokenize(text)
     if not tokens:
         raise EmptyTextError(0, 1)
+    return _explanation_steps(engine, text, method, tokens, exact_max_tokens, window)
+
+
+def _explanation_steps(engine, text, method, tokens, exact_max_tokens, window) -> Steps[Explanation]:
     ids = [token.id for token in tokens]
     approximate = method == "occlusion" and len(ids) > exact_max_tokens and window < len(ids) - 1
     if method == "occlusion":
-        scores, probabilities = occlusion_and_probabilities(
+        scores, probabilities = yield from occlusion_steps(
             engine.model, ids, TOP_EMOJIS, window=window if approximate else None
         )
     else:

@@ -28,7 +28,7 @@ the exact computation.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from bot.deepmoji.model import BatchedLinear, DeepMoji, Derived, PackedLayout, run_recurrence, validate_batch
+from bot.explain.steps import finish
 
 #: Bound on the layer-1 rows (variant positions) one chunk computes; sets the peak memory.
 DEFAULT_MAX_ROWS = 2048
@@ -345,6 +346,19 @@ def occlusion_and_probabilities(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``occlusion``'s scores and the message's probabilities [C] (float64): the full pass
     computes both, so ``explain`` needs no second model run for the emojis it shows."""
+    return finish(occlusion_steps(model, ids, top_k, window=window, max_rows=max_rows))
+
+
+def occlusion_steps(
+    model: DeepMoji,
+    ids: Sequence[int],
+    top_k: int = 5,
+    *,
+    window: int | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> Generator[float, None, tuple[np.ndarray, np.ndarray]]:
+    """``occlusion_and_probabilities`` in slices: yields the fraction done after the full pass
+    and after each chunk of variants, and returns (scores, probabilities)."""
     if not 1 <= top_k <= model.num_classes:
         raise ValueError(f"top_k must be from 1 to {model.num_classes}, got {top_k}")
     if window is not None and window < 1:
@@ -354,14 +368,16 @@ def occlusion_and_probabilities(
     with torch.inference_mode():
         projections = _Projections.of(model)
         full = _full_pass(model, torch.from_numpy(flat).to(model.device), projections)
-        top = np.argsort(-full.probabilities, kind="stable")[:top_k]
-        if length == 1:
-            return np.array([full.probabilities[top].sum()]), full.probabilities
-        window = None if window is not None and window >= length - 1 else window
-        low, high = _window_bounds(length, window)
-        scores = np.empty(length)
-        for variants in _chunks(length, window, max_rows):
+    top = np.argsort(-full.probabilities, kind="stable")[:top_k]
+    if length == 1:
+        return np.array([full.probabilities[top].sum()]), full.probabilities
+    window = None if window is not None and window >= length - 1 else window
+    low, high = _window_bounds(length, window)
+    scores = np.empty(length)
+    chunks = list(_chunks(length, window, max_rows))
+    for done, variants in enumerate(chunks):
+        yield done / len(chunks)
+        with torch.inference_mode():
             q = _variant_probabilities(model, full, projections, _Chunk.of(variants, low, high)).cpu().numpy()
-            scores[variants] = (full.probabilities[top] - q[:, top]).sum(axis=1)
+        scores[variants] = (full.probabilities[top] - q[:, top]).sum(axis=1)
     return scores, full.probabilities
-

@@ -1,0 +1,26 @@
+"""Long computations as generators of slices, so one caller can interleave, stop and show them.
+
+An explanation of a long message takes a while. Written as a generator that yields the fraction
+done (0.0 to 1.0) between bounded slices of work and *returns* its result, the same code serves
+the inference worker (which runs other requests between slices and stops a request by closing
+the generator), the CLI (which shows progress) and plain callers (``finish``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TypeVar
+
+Result = TypeVar("Result")
+
+#: A computation in slices: yields the fraction done, returns the result.
+Steps = Generator[float, None, Result]
+
+
+def finish(steps: Steps[Result]) -> Result:
+    """Run every slice of ``steps`` and return its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
