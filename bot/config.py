@@ -249,6 +249,7 @@ class WorkerConfig:
     max_batch: int = _key(32, integer(1, 1024))
     max_wait_ms: float = _key(5.0, number(0, 1000))
     queue_size: int = _key(256, integer(1))
+    max_explanations: int = _key(4, integer(1, 64))
 
 
 @dataclass(frozen=True)
