@@ -401,10 +401,13 @@ class InferenceWorker:
             self._end_explanation(request)
 
     def _end_explanation(self, request: _Request) -> None:
+        """Forget an explanation; between slices its generator is closed (its cleanup runs, never
+        another slice). A slice still on a thread after its run was cancelled (the event loop
+        shutting down) ends by itself, and the generator is closed when it is collected."""
         self._explanations.discard(request)
-        if request.steps is not None:
-            request.steps.close()  # between slices: runs its cleanup, never another slice
-            request.steps = None
+        if request.steps is not None and not request.steps.gi_running:
+            request.steps.close()
+        request.steps = None
 
     def _take(self) -> _Request | list[_Request] | None:
         """A slice of the explanation whose turn it is, or a batch: alternately when both wait."""

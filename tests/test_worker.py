@@ -442,6 +442,30 @@ async def test_close_stops_a_running_explanation_between_slices_and_counts_what_
     assert shed_count(metrics, "shutdown") == 1
 
 
+async def test_a_slice_still_on_its_thread_when_the_loop_cancels_its_run_is_left_alone(gate, monkeypatch):
+    """A slice longer than close's wait, then the event loop ending (asyncio.run cancels every
+    task): the generator is running on the pool thread and must not be closed from the loop."""
+    monkeypatch.setattr("bot.worker.STOP_WAIT_S", 0.0)
+    loop = asyncio.get_running_loop()
+    reported: list[dict] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    engine = FakeEngine(gate=gate)
+    worker = await started_worker(engine)
+    explanation = asyncio.create_task(worker.explain("long:1000"))
+    await asyncio.to_thread(engine.started.wait, 5)
+    await worker.close(timeout=0)  # returns with slice 1 still held at the gate
+    running = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in running:
+        task.cancel()
+    await asyncio.wait(running)
+    gate.set()
+    await until(engine.finished.is_set)
+    with pytest.raises(WorkerStopped):
+        await explanation
+    assert reported == []
+    assert engine.slices_of("long:1000") == 1
+
+
 async def test_close_lets_an_explanation_in_progress_finish_within_the_grace_period():
     engine = FakeEngine()
     worker = await started_worker(engine)
