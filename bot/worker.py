@@ -3,9 +3,10 @@
 Predictions queue in memory with a priority (``WHY`` before ``REACTION``) and are gathered into
 micro-batches (up to ``max_batch``, waiting at most ``max_wait_ms`` for batch mates): ONE
 ``engine.predict(texts)`` per batch, in a thread pool. An explanation runs in slices
-(``bot.explain.explain_steps``, ~50-100 ms each): after a slice the worker runs the predictions
-that arrived meanwhile before the next slice, and the explanations in progress take turns
-(round-robin), so neither reactions nor a moderator's short ``/why`` wait behind a long one.
+(``bot.explain.explain_steps``, ~50-100 ms each) between batches: while predictions wait,
+explanations get at most ``EXPLANATION_SHARE`` of the model's time, however long their slices,
+and the explanations in progress take turns (round-robin), so neither reactions nor a
+moderator's short ``/why`` wait behind a long one.
 
 Bounds, so no request takes the model over: at most ``queue_size`` predictions wait (a reaction
 beyond it is refused with ``Overloaded``; a ``WHY`` prediction evicts the oldest waiting
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 #: How long ``close`` waits, after its deadline, for the batch or slice a thread is running.
 STOP_WAIT_S = 2.0
+#: Most of the model's time explanations take while predictions (reactions) wait.
+EXPLANATION_SHARE = 1 / 3
 
 PREDICT = "predict"
 EXPLAIN = "explain"
@@ -135,7 +138,8 @@ class InferenceWorker:
         self._explanations: set[_Request] = set()
         #: The batches and slices on a thread: task -> (when it started, its requests).
         self._busy: dict[asyncio.Task, tuple[float, list[_Request]]] = {}
-        self._predictions_next = False  # after a slice, waiting predictions go first
+        #: Model time each kind has used since both last had work waiting (see ``_take``).
+        self._time_used = {PREDICT: 0.0, EXPLAIN: 0.0}
         self._last_finished: float | None = None
         self._work = asyncio.Event()
         self._slots = asyncio.Semaphore(threads)
@@ -340,8 +344,9 @@ class InferenceWorker:
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task) -> None:
-        _, requests = self._busy.pop(task)
+        started, requests = self._busy.pop(task)
         self._last_finished = self._clock()
+        self._time_used[requests[0].kind] += self._last_finished - started
         self._slots.release()
         self._work.set()
         if task.cancelled() or task.exception() is not None:
@@ -410,16 +415,22 @@ class InferenceWorker:
         request.steps = None
 
     def _take(self) -> _Request | list[_Request] | None:
-        """A slice of the explanation whose turn it is, or a batch: alternately when both wait."""
+        """A slice of the explanation whose turn it is, or a batch of predictions.
+
+        While both wait, explanations get at most ``EXPLANATION_SHARE`` of the model's time,
+        measured since both began waiting, whatever their slices cost: a batch goes first, then
+        a slice, then batches until the slices' share is down again, and so on.
+        """
         waiting = self._waiting_predictions() > 0
-        if self._turns and not (waiting and self._predictions_next):
-            self._predictions_next = True
+        if not (waiting and self._explanations):
+            self._time_used = {PREDICT: 0.0, EXPLAIN: 0.0}
+        explained, predicted = self._time_used[EXPLAIN], self._time_used[PREDICT]
+        if self._turns and (not waiting or explained * (1 - EXPLANATION_SHARE) < predicted * EXPLANATION_SHARE):
             request = self._turns.popleft()
             self._update_depth()
             return request
         if not waiting:
             return None
-        self._predictions_next = False
         batch: list[_Request] = []
         for queue in self._predictions.values():
             while queue and len(batch) < self.max_batch:

@@ -4,7 +4,8 @@ Most tests use a fake engine (an object with ``predict(texts)``) whose rows say 
 belong to, and which can be held at a gate so that requests pile up in the queue on purpose.
 Fake explanations are generators of slices like ``bot.explain.explain_steps``: each slice is
 one engine call (recorded, held at the gate like a prediction), and their texts say how many
-slices they take (``"long:50"``: 50 slices).
+slices they take (``"long:50"``: 50 slices). The worker's clock is the engine's ``clock``, which
+each call advances by its ``cost``, so how the worker shares model time is deterministic.
 """
 
 from __future__ import annotations
@@ -33,8 +34,17 @@ def row_for(text: str) -> np.ndarray:
     return row
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class FakeEngine:
-    """Records every call; ``gate`` (if given) holds calls until released; ``delay`` sleeps.
+    """Records every call; ``gate`` (if given) holds calls until released; ``delay`` sleeps;
+    each call advances ``clock`` by ``cost[kind]`` (model seconds).
 
     A text starting with ``crash`` makes the model itself fail (``failure``, a RuntimeError
     unless set), as a broken model or a full memory would.
@@ -45,6 +55,8 @@ class FakeEngine:
         self.delay = delay
         self.gate = gate
         self.failure: BaseException = RuntimeError("the model broke")
+        self.clock = FakeClock()
+        self.cost = {"predict": 1.0, "explain": 1.0}
         self.started = threading.Event()
         self.finished = threading.Event()
         #: Explanations whose generator was closed before their last slice.
@@ -52,7 +64,7 @@ class FakeEngine:
 
     def predict(self, texts):
         self.calls.append(("predict", list(texts)))
-        self._work()
+        self._work("predict")
         for text in texts:
             if not text.strip():
                 raise EmptyText(f"{text!r} has no words")
@@ -60,11 +72,12 @@ class FakeEngine:
                 raise self.failure
         return np.stack([row_for(text) for text in texts])
 
-    def _work(self) -> None:
+    def _work(self, kind: str) -> None:
         self.started.set()
         if self.gate is not None:
             self.gate.wait(10)
         time.sleep(self.delay)
+        self.clock.now += self.cost[kind]
         self.finished.set()
 
     @property
@@ -87,7 +100,7 @@ def _fake_slices(engine: FakeEngine, text: str):
     try:
         for done in range(slices):
             engine.calls.append(("explain", [text]))
-            engine._work()
+            engine._work("explain")
             if text == "boom":
                 raise ValueError("cannot explain this one")
             if text.startswith("crash"):
@@ -118,7 +131,7 @@ def gate():
 
 
 async def started_worker(engine, **options) -> InferenceWorker:
-    worker = InferenceWorker(engine, explain_steps=fake_explain_steps, **options)
+    worker = InferenceWorker(engine, explain_steps=fake_explain_steps, clock=engine.clock, **options)
     await worker.start()
     return worker
 
@@ -398,6 +411,24 @@ async def test_a_reaction_waits_for_one_slice_not_for_the_whole_explanation(gate
     assert engine.slices_of("long:50") == 50
 
 
+async def test_while_reactions_wait_explanations_get_a_third_of_the_model_time_however_long_their_slices(gate):
+    engine = FakeEngine(gate=gate)
+    engine.cost = {"predict": 1.0, "explain": 3.0}  # slices three times a batch's time
+    worker = await started_worker(engine, max_batch=1, max_wait_ms=0)
+    try:
+        busy = await occupy(worker, engine)
+        explanation = asyncio.create_task(worker.explain("long:4"))
+        reactions = [asyncio.create_task(worker.predict(f"r{n}")) for n in range(12)]
+        await until(lambda: worker.depth() == 13)
+        gate.set()
+        await asyncio.gather(busy, explanation, *reactions)
+    finally:
+        await worker.close()
+    order = "".join("S" if kind == "explain" else "R" for kind, _ in engine.calls[1:])
+    # 3 model seconds per slice, then 6 of batches, while both wait; slices alone at the end.
+    assert order == "S" + "R" * 6 + "S" + "R" * 6 + "SS"
+
+
 async def test_explanations_take_turns_so_a_short_one_is_not_stuck_behind_a_long_one(gate):
     engine = FakeEngine(gate=gate)
     worker = await started_worker(engine)
@@ -562,14 +593,6 @@ async def test_every_request_ends_with_exactly_one_counted_outcome(gate):
         ("explain", "done"): 1,
         ("explain", "overload"): 1,
     }
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_status_reports_queue_age_and_how_long_the_model_is_busy_or_idle(gate):
