@@ -56,6 +56,10 @@ class ModelFilesError(WhymojiError):
     """A model file is missing or could not be fetched; the message says how to get it."""
 
 
+class NotDownloaded(ModelFilesError):
+    """A model file is not in the Hub cache, and downloading was not allowed this time."""
+
+
 @dataclass(frozen=True)
 class ModelFiles:
     """Local paths of the two files a DeepMoji engine needs."""
@@ -214,7 +218,10 @@ def _fetch(
     try:
         path = fetch() if no_download is not None else transfer.run(fetch)
     except _HUB_FAILURES as error:
-        raise ModelFilesError(_unavailable_message(filename, source, no_download, error)) from error
+        message = _unavailable_message(filename, source, no_download, error)
+        if no_download and isinstance(error, LocalEntryNotFoundError):
+            raise NotDownloaded(message) from error
+        raise ModelFilesError(message) from error
     logger.debug("model file %s at %s", filename, path)
     return Path(path)
 
