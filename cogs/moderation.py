@@ -4,10 +4,11 @@ Hints, never actions: the message is not touched. A server turns hints on by cho
 moderators' channel (``/whymoji modchannel``); from then on every message the bot can read in
 that server is scored, not only those in reaction-enabled channels, because hostility matters
 wherever it happens. Messages in the moderators' channel itself, by bots, or by opted-out users
-are skipped. The score comes from the same prediction the reactions use (``MessagePredictions``),
-so a message costs one model run, plus one explanation when a hint is posted. A hint per user
-and channel at most every ``moderation.cooldown_s`` seconds keeps a heated exchange from
-flooding the moderators.
+are skipped, and so are messages the model cannot read (the reactions' readability gate,
+*minknown*): its scores for them are noise. The reading and the score come from the ones the
+reactions use (``MessagePredictions``), so a message costs one model run, plus one explanation
+when a hint is posted. A hint per user and channel at most every ``moderation.cooldown_s``
+seconds keeps a heated exchange from flooding the moderators.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.errors import WhymojiError
 from bot.hostility import hostility
 from bot.markup import normalize_markup
 from bot.predictions import shared_predictions
+from bot.reaction_rules import unreadable
 from bot.render import DISCORD_LIMIT, render_markdown
 from bot.replies import NO_PINGS
 
@@ -62,6 +64,10 @@ class Moderation(commands.Cog):
             return
         text = normalize_markup(message.content)
         if not text or await self.bot.store.is_opted_out(message.author.id):
+            return
+        silence = unreadable(await self.predictions.read(message.id, text), settings.min_known)
+        if silence is not None:
+            log.debug("message %s not scored: %s", message.id, silence.detail)
             return
         try:
             score = hostility(await self.predictions.predict(message.id, text))

@@ -1,5 +1,10 @@
 """Reactions: the emojis DeepMoji predicts, placed on each message in enabled channels.
 
+Which emojis, if any, is up to the server's rules (``bot/reaction_rules.py``): a message the
+model cannot read, one left out by the reaction chance, or one that reads as distress gets
+none, counted as shed (``unreadable``, ``chance``, ``distress``); blocked emojis are never
+placed.
+
 Every reaction ends placed or deliberately shed (counted in ``reactions_shed{reason}`` and
 logged), never lost to an exception. discord.py already waits out 429s; one that still escapes
 is retried a bounded number of times here. A 403 in a channel means the bot may not react
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +27,7 @@ from bot.cooldown import Cooldown
 from bot.errors import WhymojiError
 from bot.markup import normalize_markup
 from bot.predictions import shared_predictions
+from bot.reaction_rules import Silence, before_model, choose_reactions
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +126,16 @@ async def place_reactions(
 class Reactions(commands.Cog):
     """Reacts to messages in enabled channels with the top predicted emojis."""
 
-    def __init__(self, bot: commands.Bot, *, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep):
+    def __init__(
+        self,
+        bot: commands.Bot,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        roll: Callable[[], float] = random.random,
+    ):
         self.bot = bot
         self.sleep = sleep  # how retries wait; tests pass a recorder
+        self.roll = roll  # the reaction chance's dice, uniform in [0, 1); tests pass fixed ones
         self.predictions = shared_predictions(bot)
         self.cooldown = Cooldown()
         #: Channels where Discord answered 403; cleared when the server's settings change.
@@ -142,6 +156,11 @@ class Reactions(commands.Cog):
         text = normalize_markup(message.content)
         if not text or await self.bot.store.is_opted_out(message.author.id):
             return
+        reading = await self.predictions.read(message.id, text)
+        silence = before_model(reading, settings, self.roll())
+        if silence is not None:
+            self._silence(message, silence)
+            return
         if not self.cooldown.try_acquire(channel.id, settings.cooldown_s):
             metrics.reactions_shed.labels(reason="cooldown").inc()
             return
@@ -150,10 +169,18 @@ class Reactions(commands.Cog):
         except WhymojiError as error:  # Overloaded (the worker counts it), no known words...
             log.debug("message %s gets no reactions: %s", message.id, error)
             return
-        picks = self.bot.engine.top(probabilities, settings.top_k, settings.threshold)
-        reactions = [emoji.reaction for emoji, _ in picks]
+        choice = choose_reactions(self.bot.engine, probabilities, settings)
+        if choice.silence is not None:
+            self._silence(message, choice.silence)
+            return
+        reactions = [emoji.reaction for emoji in choice.emojis]
+        log.debug("message %s: reacting with %s", message.id, " ".join(reactions) or "nothing above the threshold")
         placement = await place_reactions(message.add_reaction, reactions, sleep=self.sleep)
         self._account(message, placement)
+
+    def _silence(self, message: discord.Message, silence: Silence) -> None:
+        self.bot.metrics.reactions_shed.labels(reason=silence.reason).inc()
+        log.debug("message %s gets no reactions (%s): %s", message.id, silence.reason, silence.detail)
 
     def _account(self, message: discord.Message, placement: Placement) -> None:
         metrics = self.bot.metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import discord
 import pytest
@@ -158,3 +159,12 @@ async def test_unusable_mod_channel_is_logged_once(problem, caplog):
     await cog.on_message(other)
     assert counter(bot.metrics.hints_posted) == 0
     assert sum("unusable" in record.getMessage() for record in caplog.records) == 1
+
+
+async def test_hints_use_the_readability_gate():
+    bot, guild, mod_channel = setup()
+    await Moderation(bot).on_message(message_in(guild, "你是个白痴 idiot", id=1))  # 1 of 6 words known
+    assert mod_channel.sent == [] and bot.worker.predicted == []
+    bot.store.settings = replace(bot.store.settings, min_known=0.0)
+    await Moderation(bot).on_message(message_in(guild, "你是个白痴 idiot", id=2))
+    assert len(mod_channel.sent) == 1
