@@ -125,7 +125,7 @@ def test_an_interrupted_download_is_retried_cleanly(hub, cache, small_model_dir)
     cdn_gets = [
         ranged for method, path, ranged in hub.requests if method == "GET" and path.startswith("/cdn/")
     ]
-    # The client resumes from the last whole chunk it wrote (10 MB chunks: here, from 0).
+    # The client resumes from the last whole piece it wrote (1 MB pieces, files.py: here, from 0).
     assert len(cdn_gets) == 2 and cdn_gets[0] is None
     assert cdn_gets[1] in (None, *(f"bytes={n}-" for n in range(1, files.weights.stat().st_size)))
     assert not list(cache.rglob("*.incomplete"))
