@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import signal
 import time
@@ -24,7 +23,7 @@ from bot.config import Config
 from bot.deepmoji.engine import Engine
 from bot.endpoints import use_endpoints
 from bot.errors import WhymojiError
-from bot.health import READY, RECONNECTING, STARTING, STOPPING, Health, HealthServer
+from bot.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.metrics import Metrics
 from bot.startup import configure_torch, locate_model_files, require_device
 from bot.store import GuildDefaults, SettingsStore, open_store
@@ -189,19 +188,14 @@ class WhymojiBot(commands.AutoShardedBot):
             log.warning("shard %d disconnected; discord.py reconnects it", shard_id)
 
     def health(self) -> Health:
-        """The ``/healthz`` answer: ready only while every shard of this process is connected."""
+        """The ``/healthz`` answer: ready only while every shard of this process is connected,
+        the settings store answers and the inference worker moves (``bot.health.assess``)."""
         if self.stopping:
             return Health(STOPPING)
         if not self.is_ready():
             return Health(STARTING)
-        shards = {}
-        for shard_id, shard in sorted(self.shards.items()):
-            entry = {"connected": not shard.is_closed()}
-            if math.isfinite(shard.latency):
-                entry["latency_ms"] = round(shard.latency * 1000, 1)
-            shards[str(shard_id)] = entry
-        state = READY if all(entry["connected"] for entry in shards.values()) else RECONNECTING
-        return Health(state, {"shards": shards, "guilds": len(self.guilds)})
+        shards = {shard_id: not shard.is_closed() for shard_id, shard in self.shards.items()}
+        return assess(shards, self.store.status(), self.worker.status(), guilds=len(self.guilds))
 
     # -- stop --------------------------------------------------------------------------
 
