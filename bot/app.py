@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.deepmoji.engine import Engine
 from bot.endpoints import use_endpoints
 from bot.errors import WhymojiError
+from bot.explanation_limits import ExplanationLimits
 from bot.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.metrics import Metrics
 from bot.startup import configure_torch, locate_model_files, require_device
@@ -63,7 +64,8 @@ def bot_intents() -> discord.Intents:
 
 
 class WhymojiBot(commands.AutoShardedBot):
-    """The bot; cogs reach ``.config .engine .worker .store .metrics`` through it.
+    """The bot; cogs reach ``.config .engine .worker .store .metrics .explanation_limits``
+    through it.
 
     Every feature is an application command or a listener, so there are no prefix commands:
     the prefix is a mention of the bot (it can never clash with other bots' prefixes) and
@@ -92,6 +94,9 @@ class WhymojiBot(commands.AutoShardedBot):
         )
         self.config = config
         self.metrics = metrics or Metrics()
+        self.explanation_limits = ExplanationLimits(
+            cooldown_s=config.why.cooldown_s, max_per_server=config.why.max_per_server
+        )
         self.engine: Engine | None = None
         self.worker: InferenceWorker | None = None
         self.store: SettingsStore | None = None
