@@ -12,14 +12,18 @@ had lost permission.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.replies import reply_privately, report_failure
+from bot.replies import defer_privately, reply_privately, report_failure
 from bot.store import InvalidSetting
+from bot.throttled_log import ThrottledLog
+
+log = logging.getLogger(__name__)
 
 #: Longest per-channel pause between reacted messages a server may choose.
 MAX_COOLDOWN_S = 86_400.0
@@ -68,6 +72,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
+        self.failures = ThrottledLog(log)
 
     # -- server managers -----------------------------------------------------------------
 
@@ -107,6 +112,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
     async def modchannel(self, interaction: Interaction, channel: discord.TextChannel | None = None) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         mod_channel_id = channel.id if channel else None
         await self.bot.store.update_guild(interaction.guild_id, mod_channel_id=mod_channel_id)
         self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
@@ -123,6 +129,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
     async def show(self, interaction: Interaction) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         settings = await self.bot.store.get_guild(interaction.guild_id)
         await reply_privately(interaction, describe_settings(settings))
 
@@ -130,6 +137,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
 
     @app_commands.command(name="optout", description="No reactions on, hints about or /why of your messages")
     async def optout(self, interaction: Interaction) -> None:
+        await defer_privately(interaction)
         await self.bot.store.set_opted_out(interaction.user.id, True)
         await reply_privately(
             interaction,
@@ -139,6 +147,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
 
     @app_commands.command(name="optin", description="Let whymoji read your messages again")
     async def optin(self, interaction: Interaction) -> None:
+        await defer_privately(interaction)
         await self.bot.store.set_opted_out(interaction.user.id, False)
         await reply_privately(interaction, "You're opted in again: whymoji reads your messages as before.")
 
@@ -153,6 +162,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
     async def _update(self, interaction: Interaction, field: str, value: float, done: str) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         try:
             await self.bot.store.update_guild(interaction.guild_id, **{field: value})
         except InvalidSetting as error:  # Discord checks the ranges too, but trust no client
@@ -164,6 +174,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
     async def _set_channel(self, interaction: Interaction, channel: Any, *, enabled: bool) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         channel = channel or interaction.channel
         await self.bot.store.set_channel_enabled(interaction.guild_id, channel.id, enabled)
         self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
@@ -181,7 +192,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         self, interaction: Interaction, error: app_commands.AppCommandError
     ) -> None:
         """A store outage or other surprise still gets an answer."""
-        await report_failure(interaction, error, "I couldn't do that just now; please try again later.")
+        await report_failure(interaction, error, "I couldn't do that just now; please try again later.", self.failures)
 
 
 async def setup(bot: commands.Bot) -> None:
