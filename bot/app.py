@@ -38,6 +38,10 @@ EXTENSIONS = ("cogs.reactions", "cogs.why", "cogs.moderation", "cogs.settings")
 #: How long shutdown waits for in-flight work (queued predictions, `/why` answers) to finish.
 DRAIN_TIMEOUT_S = 10.0
 
+#: A rate limit longer than this raises ``discord.RateLimited`` instead of being slept out by
+#: discord.py (which would hold every request behind it); 30 s is the least discord.py accepts.
+MAX_RATELIMIT_WAIT_S = 30.0
+
 #: Names discord.py gives the tasks running event handlers and application commands.
 _HANDLER_TASK_PREFIXES = ("discord.py: ", "CommandTree-invoker")
 
@@ -90,6 +94,7 @@ class WhymojiBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions.none(),
             shard_count=config.discord.shard_count,
             shard_ids=list(shard_ids) if shard_ids is not None else None,
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
             **client_options,
         )
         self.config = config

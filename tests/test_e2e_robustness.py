@@ -1,4 +1,4 @@
-"""End to end, when things go wrong: slow or failing settings, private threads, abuse.
+"""End to end, when things go wrong: slow or failing settings, rate limits, private threads, abuse.
 
 The real bot against the fake Discord, as in ``test_e2e``. A store behind a gate stands for a
 database that hangs: the test holds it closed and checks what Discord has received meanwhile,
@@ -17,13 +17,19 @@ from bot.store import StoreError
 from cogs.why import CONTEXT_MENU_NAME
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.whymoji import running_whymoji
+from tests.test_app import healthz
 from tests.test_e2e import (  # noqa: F401  (fixtures)
+    TOP_K,
     WAIT_S,
     answered,
+    enable,
     engine,
+    expected_reactions,
     fake_discord,
     make_config,
     model_files,
+    placed,
+    shed_counts,
 )
 
 
@@ -170,3 +176,50 @@ async def test_threads_are_explained_only_to_those_who_can_read_them(fake_discor
     explanation = render_markdown(explain(engine, "i love you so much !!"))
     explained = {key for key, record in asked.items() if record.original.content == explanation}
     assert explained == set(asked) - refused  # members, and moderators (Manage Threads), may
+
+
+async def test_a_long_rate_limit_sheds_the_channels_reactions_instead_of_freezing_it(fake_discord, make_config):
+    fake = fake_discord
+    quiet = fake.add_channel("quiet")
+    async with running_whymoji(fake, make_config(fake)) as bot:
+        await enable(fake, fake.general)
+        await enable(fake, quiet)
+        fake.rate_limit_reactions(1, retry_after=60.0)
+        await fake.send_message(fake.general, fake.alice, "i love you so much !!")
+        await fake.wait_for(lambda: shed_counts(bot).get("rate_limited") == TOP_K, WAIT_S, "the shed reactions")
+        later = await fake.send_message(fake.general, fake.alice, "lol what a great day")
+        elsewhere = await fake.send_message(quiet, fake.alice, "lol what a great day")
+        await fake.wait_for(lambda: len(elsewhere.reactions) == TOP_K, WAIT_S, "reactions in another channel")
+        await fake.wait_for(lambda: shed_counts(bot).get("rate_limited") == TOP_K + 1, WAIT_S, "the later message")
+        tries = fake.calls("PUT", f"/channels/{fake.general.id}/")
+    assert later.reactions == [] and [call.status for call in tries] == [429]  # no more tries during the wait
+
+
+async def test_reactions_stuck_behind_a_rate_limit_are_shed_at_the_deadline(fake_discord, make_config, engine):
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake)) as bot:
+        bot.get_cog("Reactions").deadline_s = 0.2
+        await enable(fake, fake.general)
+        fake.rate_limit_reactions(1, retry_after=20.0)  # under 30 s: discord.py would sleep it out
+        stuck = await fake.send_message(fake.general, fake.alice, "i love you so much !!")
+        await fake.wait_for(lambda: shed_counts(bot).get("rate_limited") == TOP_K, WAIT_S, "the shed reactions")
+        after = await fake.send_message(fake.general, fake.alice, "lol what a great day")
+        await fake.wait_for(lambda: len(after.reactions) == TOP_K, WAIT_S, "the next message's reactions")
+        reacted = placed(bot)
+    assert stuck.reactions == [] and after.reactions == expected_reactions(engine, after.content)
+    assert reacted == TOP_K
+
+
+async def test_a_vanished_database_is_noticed_counted_and_reported(fake_discord, make_config, tmp_path):
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake, health={"enabled": True, "port": 0})) as bot:
+        await enable(fake, fake.general)
+        await asyncio.wait_for(bot.wait_until_ready(), WAIT_S)
+        assert (await healthz(bot.health_server.port))[0] == 200
+        (tmp_path / "settings.sqlite3").unlink()
+        message = await fake.send_message(fake.general, fake.alice, "i love you so much !!")
+        await fake.wait_for(lambda: shed_counts(bot).get("store_unavailable"), WAIT_S, "the shed message")
+        status, body = await healthz(bot.health_server.port)
+    assert message.reactions == []
+    assert status == 503 and body["status"] == "failing" and "was deleted" in body["store"]["error"]
+    assert body["problems"] == [f"store: {body['store']['error']}"] and body["shards"]["0"]["connected"]
