@@ -6,17 +6,10 @@ import pytest
 
 from bot.cooldown import Cooldown
 from bot.explanation_limits import ExplanationLimits, ExplanationRefused
+from tests.conftest import Clock
 
 GUILD, OTHER_GUILD = 1, 2
 ALICE, BOB, CAROL = 10, 11, 12
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def limits(clock=None, *, cooldown_s=10.0, max_per_server=2) -> ExplanationLimits:

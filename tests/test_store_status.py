@@ -10,17 +10,10 @@ import pytest
 
 from bot.store import GuildDefaults, StoreError, open_store
 from bot.store.status import AccessTracker
+from tests.conftest import Clock
 
 DEFAULTS = GuildDefaults(top_k=3, threshold=0.1, cooldown_s=2.0, mod_threshold=0.5)
 GUILD, USER = 111111111111111111, 555555555555555555
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_new_tracker_knows_nothing_bad():
