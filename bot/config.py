@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.emoji_parsing import emoji_classes
 from bot.errors import WhymojiError
 
 ENV_PREFIX = "WHYMOJI_"
@@ -187,6 +188,18 @@ def integer_list(low: int = 0) -> Option:
     return Option(check, _integer_list_text, optional=True)
 
 
+def emoji_set() -> Option:
+    """DeepMoji emojis as people type them (a TOML list of strings; in the environment one
+    string, e.g. ``🔫,💀``), kept as the set of their class indices; ``[]`` is none."""
+
+    def check(value: Any) -> frozenset[int]:
+        if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+            raise ValueError(f'must be a list of emojis such as ["🔫", "💀"], {_got(value)}')
+        return emoji_classes(" ".join(value))
+
+    return Option(check, lambda text: [text])
+
+
 _QUERY_PASSWORD = re.compile(r"((?:^|&)password=)[^&]*")
 
 
@@ -256,6 +269,10 @@ class ReactionsConfig:
     top_k: int = _key(3, integer(1, 10))
     threshold: float = _key(0.1, number(0, 1))
     cooldown_s: float = _key(2.0, number(0))
+    min_known: float = _key(0.5, number(0, 1))
+    blocked: frozenset[int] = _key(emoji_classes("🔫"), emoji_set())
+    distress: float = _key(0.5, number(0, 1))
+    chance: int = _key(100, integer(0, 100))
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,15 @@ Hints, never actions: the message is not touched. A server turns hints on by cho
 moderators' channel (``/whymoji modchannel``); from then on every message the bot can read in
 that server is scored, not only those in reaction-enabled channels, because hostility matters
 wherever it happens. Messages in the moderators' channel itself, by bots, or by opted-out users
-are skipped. The score comes from the same prediction the reactions use (``MessagePredictions``),
-so a message costs one model run, plus one explanation when a hint is posted; that explanation
-takes one of the server's places for explanations (``bot.explanation_limits``), and a hint whose
-server has none free goes out without it. A hint per user and channel at most every
-``moderation.cooldown_s`` seconds keeps a heated exchange from flooding the moderators. A
-message that cannot be checked (the settings store or the model fails) or whose hint cannot be
-posted is counted in ``moderation_hints_shed{reason}``; failures are logged once per interval.
+are skipped, and so are messages the model cannot read (the reactions' readability gate,
+*minknown*): its scores for them are noise. The reading and the score come from the ones the
+reactions use (``MessagePredictions``), so a message costs one model run, plus one explanation
+when a hint is posted; that explanation takes one of the server's places for explanations
+(``bot.explanation_limits``), and a hint whose server has none free goes out without it. A hint
+per user and channel at most every ``moderation.cooldown_s`` seconds keeps a heated exchange
+from flooding the moderators. A message that cannot be checked (the settings store or the model
+fails) or whose hint cannot be posted is counted in ``moderation_hints_shed{reason}``; failures
+are logged once per interval.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bot.errors import WhymojiError
 from bot.hostility import hostility
 from bot.markup import normalize_markup
 from bot.predictions import shared_predictions
+from bot.reaction_rules import unreadable
 from bot.render import DISCORD_LIMIT, render_markdown
 from bot.replies import NO_PINGS
 from bot.shedding import shed_failures, shed_reason
@@ -75,6 +78,10 @@ class Moderation(commands.Cog):
             return
         text = normalize_markup(message.content)
         if not text or await self.bot.store.is_opted_out(message.author.id):
+            return
+        silence = unreadable(await self.predictions.read(message.id, text), settings.min_known)
+        if silence is not None:
+            log.debug("message %s not scored: %s", message.id, silence.detail)
             return
         try:
             score = hostility(await self.predictions.predict(message.id, text))

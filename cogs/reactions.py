@@ -1,5 +1,10 @@
 """Reactions: the emojis DeepMoji predicts, placed on each message in enabled channels.
 
+Which emojis, if any, is up to the server's rules (``bot/reaction_rules.py``): a message the
+model cannot read, one left out by the reaction chance, or one that reads as distress gets
+none, counted as shed (``unreadable``, ``chance``, ``distress``); blocked emojis are never
+placed.
+
 Every message ends with its reactions placed or deliberately shed (counted in
 ``reactions_shed{reason}``), never lost to an exception: the settings store failing sheds the
 message (``store_unavailable``, logged once per interval, not per message), and so do a
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +38,7 @@ from bot.cooldown import Cooldown
 from bot.errors import WhymojiError
 from bot.markup import normalize_markup
 from bot.predictions import shared_predictions
+from bot.reaction_rules import Silence, before_model, choose_reactions
 from bot.shedding import shed_failures, shed_reason
 from bot.throttled_log import ThrottledLog
 from bot.worker import Overloaded, WorkerStopped
@@ -150,9 +157,16 @@ async def place_reactions(
 class Reactions(commands.Cog):
     """Reacts to messages in enabled channels with the top predicted emojis."""
 
-    def __init__(self, bot: commands.Bot, *, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep):
+    def __init__(
+        self,
+        bot: commands.Bot,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        roll: Callable[[], float] = random.random,
+    ):
         self.bot = bot
         self.sleep = sleep  # how retries wait; tests pass a recorder
+        self.roll = roll  # the reaction chance's dice, uniform in [0, 1); tests pass fixed ones
         self.deadline_s = REACTION_DEADLINE_S
         self.predictions = shared_predictions(bot)
         self.cooldown = Cooldown()
@@ -184,6 +198,11 @@ class Reactions(commands.Cog):
         if self.rate_limited.remaining(channel.id) > 0:
             self._shed("rate_limited")
             return
+        reading = await self.predictions.read(message.id, text)
+        silence = before_model(reading, settings, self.roll())
+        if silence is not None:
+            self._silence(message, silence)
+            return
         if not self.cooldown.try_acquire(channel.id, settings.cooldown_s):
             self._shed("cooldown")
             return
@@ -195,8 +214,12 @@ class Reactions(commands.Cog):
             self._shed(shed_reason(error))
             log.debug("message %s gets no reactions: %s", message.id, error)
             return
-        picks = self.bot.engine.top(probabilities, settings.top_k, settings.threshold)
-        reactions = [emoji.reaction for emoji, _ in picks]
+        choice = choose_reactions(self.bot.engine, probabilities, settings)
+        if choice.silence is not None:
+            self._silence(message, choice.silence)
+            return
+        reactions = [emoji.reaction for emoji in choice.emojis]
+        log.debug("message %s: reacting with %s", message.id, " ".join(reactions) or "nothing above the threshold")
         placement = await place_reactions(
             message.add_reaction, reactions, sleep=self.sleep, deadline_s=self.deadline_s
         )
@@ -213,6 +236,10 @@ class Reactions(commands.Cog):
     def _shed(self, reason: str) -> None:
         """A whole message gets no reactions, for ``reason``."""
         self.bot.metrics.reactions_shed.labels(reason=reason).inc()
+
+    def _silence(self, message: discord.Message, silence: Silence) -> None:
+        self._shed(silence.reason)
+        log.debug("message %s gets no reactions (%s): %s", message.id, silence.reason, silence.detail)
 
     def _account(self, message: discord.Message, placement: Placement) -> None:
         metrics = self.bot.metrics

@@ -15,12 +15,14 @@ import discord
 import numpy as np
 
 from bot.deepmoji.emojis import EMOJIS
-from bot.deepmoji.engine import Engine
+from bot.deepmoji.engine import DEFAULT_MAX_TOKENS, Engine
+from bot.deepmoji.tokenizer import Tokenizer
 from bot.explain.explanation import Explanation, WordScore
 from bot.explanation_limits import ExplanationLimits
 from bot.metrics import Metrics
 from bot.store import GuildSettings
 from bot.store.settings import checked_changes
+from tests.conftest import small_vocabulary
 
 GUILD_ID = 1000
 CHANNEL_ID = 2000
@@ -73,10 +75,12 @@ class FakeWorker:
 
 
 class FakeEngine(Engine):
-    """The real ``Engine.top`` (it needs no model), without loading one."""
+    """The real ``Engine.top`` and ``Engine.read`` (they need no model) over the small test
+    vocabulary, without loading a model."""
 
     def __init__(self) -> None:
-        pass
+        self.tokenizer = Tokenizer(small_vocabulary())
+        self.max_tokens = DEFAULT_MAX_TOKENS
 
 
 class FakeStore:
@@ -91,6 +95,10 @@ class FakeStore:
             "cooldown_s": 0.0,
             "mod_channel_id": None,
             "mod_threshold": 0.5,
+            "min_known": 0.5,
+            "blocked": frozenset({42}),
+            "distress": 0.5,
+            "chance": 100,
         }
         self.settings = GuildSettings(guild_id=GUILD_ID, **defaults | settings)
         self.opted_out: set[int] = set()

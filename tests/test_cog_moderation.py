@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import discord
 import pytest
@@ -199,3 +200,12 @@ async def test_a_hint_that_cannot_be_posted_is_counted():
     mod_channel.send_error = discord.RateLimited(120.0)  # not an HTTPException
     await Moderation(bot).on_message(message_in(guild))
     assert counter(bot.metrics.hints_shed, reason="post_failed") == 1
+
+
+async def test_hints_use_the_readability_gate():
+    bot, guild, mod_channel = setup()
+    await Moderation(bot).on_message(message_in(guild, "你是个白痴 idiot", id=1))  # 1 of 6 words known
+    assert mod_channel.sent == [] and bot.worker.predicted == []
+    bot.store.settings = replace(bot.store.settings, min_known=0.0)
+    await Moderation(bot).on_message(message_in(guild, "你是个白痴 idiot", id=2))
+    assert len(mod_channel.sent) == 1

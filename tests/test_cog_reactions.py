@@ -185,7 +185,7 @@ async def test_bots_and_opted_out_users_are_ignored():
 async def test_cooldown_sheds_and_counts():
     bot = make_bot(cooldown_s=60.0)
     cog = Reactions(bot)
-    first, second = FakeMessage("hello", id=1), FakeMessage("again", id=2)
+    first, second = FakeMessage("hello", id=1), FakeMessage("nice day", id=2)  # both readable
     await cog.on_message(first)
     await cog.on_message(second)
     assert first.reactions and not second.reactions
@@ -235,6 +235,94 @@ async def test_burst_accounts_for_every_reaction():
     assert placed == sum(len(m.reactions) for m in messages)
     assert placed + shed == 3 * len(messages)
     assert shed > 0 and waits
+
+
+# -- the server's rules ------------------------------------------------------------------
+
+
+async def test_text_the_model_cannot_read_gets_no_reactions_and_costs_no_model_run():
+    bot = make_bot()
+    message = FakeMessage("我今天很开心 <3")  # the small vocabulary knows 1 of 7 words
+    await Reactions(bot).on_message(message)
+    assert message.reactions == [] and bot.worker.predicted == []
+    assert counter(bot.metrics.reactions_shed, reason="unreadable") == 1
+
+
+async def test_minknown_1_stops_a_message_with_one_unknown_word():
+    bot = make_bot(min_known=1.0)
+    cog = Reactions(bot)
+    stopped, passed = FakeMessage("i love you xylophone", id=1), FakeMessage("i love you", id=2)
+    await cog.on_message(stopped)
+    await cog.on_message(passed)
+    assert stopped.reactions == [] and passed.reactions
+    assert bot.worker.predicted == ["i love you"]
+
+
+async def test_the_chance_decides_with_the_injected_dice_before_the_model():
+    bot = make_bot(chance=40)
+    rolls = iter([0.39, 0.40, 0.95])
+    cog = Reactions(bot, roll=lambda: next(rolls))
+    messages = [FakeMessage("hello", id=n) for n in range(3)]
+    for message in messages:
+        await cog.on_message(message)
+    assert [bool(m.reactions) for m in messages] == [True, False, False]
+    assert bot.worker.predicted == ["hello"]
+    assert counter(bot.metrics.reactions_shed, reason="chance") == 2
+
+
+async def test_chance_0_silences_and_100_reacts_whatever_the_dice():
+    silent, always = make_bot(chance=0), make_bot(chance=100)
+    for roll in (0.0, 0.5, 0.999999):
+        quiet, loud = FakeMessage("hello"), FakeMessage("hello")
+        await Reactions(silent, roll=lambda: roll).on_message(quiet)
+        await Reactions(always, roll=lambda: roll).on_message(loud)
+        assert quiet.reactions == [] and len(loud.reactions) == 3
+
+
+async def test_distress_silences_the_message_after_the_model():
+    bot = make_bot()
+    bot.worker.row = probabilities(3, 46, 34, mass=0.9)  # 😭 💔 😢
+    message = FakeMessage("i miss you , i'm so sad")
+    await Reactions(bot).on_message(message)
+    assert message.reactions == [] and bot.worker.predicted == ["i miss you , i'm so sad"]
+    assert counter(bot.metrics.reactions_shed, reason="distress") == 1
+    bot.store.settings = replace(bot.store.settings, distress=1.0)  # off
+    again = FakeMessage("i miss you , i'm so sad", id=2)
+    await Reactions(bot).on_message(again)
+    assert again.reactions == [EMOJIS[3].reaction, EMOJIS[46].reaction, EMOJIS[34].reaction]
+
+
+async def test_a_blocked_emoji_is_replaced_by_the_next_allowed_one():
+    bot = make_bot(blocked=frozenset({42, 4}), threshold=0.05)
+    bot.worker.row = probabilities(42, 4, 8, 0, mass=0.95)  # 🔫 😍 ❤️ 😂, each above 0.05
+    message = FakeMessage("hello")
+    await Reactions(bot).on_message(message)
+    assert message.reactions == [EMOJIS[8].reaction, EMOJIS[0].reaction]
+
+
+async def test_silenced_messages_do_not_start_the_channel_pause():
+    bot = make_bot(cooldown_s=60.0)
+    cog = Reactions(bot)
+    unreadable, readable = FakeMessage("我我我", id=1), FakeMessage("hello", id=2)
+    await cog.on_message(unreadable)
+    await cog.on_message(readable)
+    assert readable.reactions and counter(bot.metrics.reactions_shed, reason="cooldown") == 0
+
+
+async def test_each_decision_is_logged_at_debug_without_the_text(caplog):
+    caplog.set_level(logging.DEBUG, logger="cogs.reactions")
+    bot = make_bot()
+    cog = Reactions(bot)
+    await cog.on_message(FakeMessage("我今天很开心", id=1))
+    await cog.on_message(FakeMessage("i love you", id=2))
+    bot.worker.row = probabilities(3, 46, 34, mass=0.9)
+    await cog.on_message(FakeMessage("so sad today", id=3))
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("message 1 gets no reactions (unreadable): the model knows 0 of 6 words" in line for line in lines)
+    assert any(line.startswith("message 2: reacting with") for line in lines)
+    assert any("message 3 gets no reactions (distress)" in line for line in lines)
+    for text in ("我", "love", "sad"):
+        assert not any(text in line for line in lines)
 
 
 # -- every message ends placed or shed with a reason ---------------------------------------

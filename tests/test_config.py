@@ -75,6 +75,19 @@ def test_environment_overrides_the_file_with_typed_values(tmp_path):
     assert config.database.url == "postgresql://bot@db.example:5432/whymoji"
 
 
+def test_reaction_rules_default_and_read_emojis_as_typed(tmp_path):
+    defaults = Config().reactions
+    assert (defaults.min_known, defaults.blocked, defaults.distress, defaults.chance) == (0.5, {42}, 0.5, 100)
+    config_path = write(tmp_path, '[reactions]\nblocked = ["💀😈", "❤️"]\nmin_known = 1\nchance = 0\n')
+    config = load_config(config_path, environ={})
+    assert config.reactions.blocked == {51, 44, 8}
+    assert (config.reactions.min_known, config.reactions.chance) == (1.0, 0)
+    assert load_config(write(tmp_path, "[reactions]\nblocked = []\n"), environ={}).reactions.blocked == set()
+    from_environment = load_config(config_path, environ={"WHYMOJI_REACTIONS_BLOCKED": "🔫, 🤍"})
+    assert from_environment.reactions.blocked == {42, 47}
+    assert load_config(None, environ={"WHYMOJI_REACTIONS_BLOCKED": ""}).reactions.blocked == set()
+
+
 def test_an_empty_environment_value_unsets_an_optional_key(tmp_path):
     config_path = write(tmp_path, '[model]\nrevision = "v1"\n')
     assert load_config(config_path, environ={}).model.revision == "v1"
@@ -100,6 +113,12 @@ def test_an_empty_environment_value_unsets_an_optional_key(tmp_path):
         ("[discord]\napi_base_url = \"127.0.0.1:8080\"\n", "discord.api_base_url: must be a URL"),
         ("[worker]\nmax_wait_ms = nan\n", "worker.max_wait_ms: must be a number"),
         ("[worker\n", "not valid TOML"),
+        ("[reactions]\nmin_known = 2\n", "reactions.min_known: must be a number from 0 to 1"),
+        ("[reactions]\ndistress = -1\n", "reactions.distress: must be a number from 0 to 1"),
+        ("[reactions]\nchance = 101\n", "reactions.chance: must be an integer from 0 to 100"),
+        ("[reactions]\nblocked = [\"🔫\", \"gun\"]\n", "reactions.blocked: not one of DeepMoji's 64 emojis: gun"),
+        ("[reactions]\nblocked = \"🔫\"\n", "reactions.blocked: must be a list of emojis"),
+        ("[reactions]\nblocked = [42]\n", "reactions.blocked: must be a list of emojis"),
     ],
 )
 def test_bad_file_values_name_the_key_and_the_problem(tmp_path, body, message):
@@ -116,6 +135,7 @@ def test_bad_file_values_name_the_key_and_the_problem(tmp_path, body, message):
         ("WHYMOJI_REACTIONS_TOPK", "3", "WHYMOJI_REACTIONS_TOPK: unknown setting"),
         ("WHYMOJI_REACTIONS_TOP_K", "", "WHYMOJI_REACTIONS_TOP_K: must be an integer"),
         ("WHYMOJI_DISCORD_TOKEN", "abc", "read from DISCORD_TOKEN"),
+        ("WHYMOJI_REACTIONS_BLOCKED", "🔫 nope", "WHYMOJI_REACTIONS_BLOCKED: not one of DeepMoji's 64 emojis: nope"),
     ],
 )
 def test_bad_environment_values_name_the_variable(variable, value, message):
@@ -214,4 +234,5 @@ def test_example_active_lines_hold_each_keys_default():
     for section, table in active.items():
         for key, value in table.items():
             default = getattr(getattr(defaults, section), key)
-            assert value == default, f"{section}.{key}: example says {value!r}, default is {default!r}"
+            read = options(sections()[section])[key].check(value)  # e.g. ["🔫"] is read as {42}
+            assert read == default, f"{section}.{key}: example says {value!r}, default is {default!r}"

@@ -48,6 +48,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE opted_out_users (user_id BIGINT PRIMARY KEY)",
         ),
     ),
+    Migration(
+        3,
+        "reactions a server can trust: readability, blocked emojis, distress silence, chance",
+        (
+            "ALTER TABLE guild_settings ADD COLUMN min_known DOUBLE PRECISION",
+            # Class indices, comma-separated ("42,51"); "" is an empty list, NULL the default.
+            "ALTER TABLE guild_settings ADD COLUMN blocked TEXT",
+            "ALTER TABLE guild_settings ADD COLUMN distress DOUBLE PRECISION",
+            "ALTER TABLE guild_settings ADD COLUMN chance INTEGER",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
