@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -29,6 +29,10 @@ from bot.cli.run import CONFIG_ENV
 from bot.config import load_config
 from bot.errors import WhymojiError
 from bot.metrics import Metrics
+
+if TYPE_CHECKING:  # not imported at run time: the container probe stays light
+    from bot.store.status import StoreStatus
+    from bot.worker import WorkerStatus
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +64,8 @@ def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
 
 
-def store_problem(store: Any) -> str | None:
-    """Why the settings store cannot serve the bot (``bot.store.StoreStatus``), or None."""
+def store_problem(store: StoreStatus) -> str | None:
+    """Why the settings store cannot serve the bot, or None."""
     if store.oldest_pending_s is not None and store.oldest_pending_s > STORE_STALL_S:
         return f"store: an access has waited {store.oldest_pending_s:.0f} s"
     if store.failing:
@@ -69,8 +73,8 @@ def store_problem(store: Any) -> str | None:
     return None
 
 
-def worker_problem(worker: Any) -> str | None:
-    """Why the inference worker cannot serve the bot (``bot.worker.WorkerStatus``), or None."""
+def worker_problem(worker: WorkerStatus) -> str | None:
+    """Why the inference worker cannot serve the bot, or None."""
     if not worker.running:
         return "worker: not running"
     if worker.busy_for_s is not None and worker.busy_for_s > WORKER_STALL_S:
@@ -80,7 +84,7 @@ def worker_problem(worker: Any) -> str | None:
     return None
 
 
-def assess(shards: Mapping[int, bool], store: Any, worker: Any, **details: Any) -> Health:
+def assess(shards: Mapping[int, bool], store: StoreStatus, worker: WorkerStatus, **details: Any) -> Health:
     """The ``/healthz`` answer of a started bot from what each part says of itself.
 
     ``shards`` maps shard id -> connected; ``store`` and ``worker`` are the status snapshots of
