@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import signal
 import time
@@ -26,7 +25,8 @@ from bot.config import Config
 from bot.deepmoji.engine import Engine
 from bot.endpoints import use_endpoints
 from bot.errors import WhymojiError
-from bot.health import READY, RECONNECTING, STARTING, STOPPING, Health, HealthServer
+from bot.explanation_limits import ExplanationLimits
+from bot.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.metrics import Metrics
 from bot.startup import configure_torch, in_daemon_thread, locate_model_files, require_device
 from bot.store import GuildDefaults, SettingsStore, open_store
@@ -40,6 +40,10 @@ EXTENSIONS = ("cogs.reactions", "cogs.why", "cogs.moderation", "cogs.settings")
 
 #: How long shutdown waits for in-flight work (queued predictions, `/why` answers) to finish.
 DRAIN_TIMEOUT_S = 10.0
+
+#: A rate limit longer than this raises ``discord.RateLimited`` instead of being slept out by
+#: discord.py (which would hold every request behind it); 30 s is the least discord.py accepts.
+MAX_RATELIMIT_WAIT_S = 30.0
 
 #: Names discord.py gives the tasks running event handlers and application commands.
 _HANDLER_TASK_PREFIXES = ("discord.py: ", "CommandTree-invoker")
@@ -67,7 +71,8 @@ def bot_intents() -> discord.Intents:
 
 
 class WhymojiBot(commands.AutoShardedBot):
-    """The bot; cogs reach ``.config .engine .worker .store .metrics`` through it.
+    """The bot; cogs reach ``.config .engine .worker .store .metrics .explanation_limits``
+    through it.
 
     Every feature is an application command or a listener, so there are no prefix commands:
     the prefix is a mention of the bot (it can never clash with other bots' prefixes) and
@@ -94,10 +99,14 @@ class WhymojiBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions.none(),
             shard_count=config.discord.shard_count,
             shard_ids=list(shard_ids) if shard_ids is not None else None,
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
             **client_options,
         )
         self.config = config
         self.metrics = metrics or Metrics()
+        self.explanation_limits = ExplanationLimits(
+            cooldown_s=config.why.cooldown_s, max_per_server=config.why.max_per_server
+        )
         self.engine: Engine | None = None
         self.worker: InferenceWorker | None = None
         self.store: SettingsStore | None = None
@@ -205,19 +214,14 @@ class WhymojiBot(commands.AutoShardedBot):
             log.warning("shard %d disconnected; discord.py reconnects it", shard_id)
 
     def health(self) -> Health:
-        """The ``/healthz`` answer: ready only while every shard of this process is connected."""
+        """The ``/healthz`` answer: ready only while every shard of this process is connected,
+        the settings store answers and the inference worker moves (``bot.health.assess``)."""
         if self.stopping:
             return Health(STOPPING)
         if not self.is_ready():
             return Health(STARTING)
-        shards = {}
-        for shard_id, shard in sorted(self.shards.items()):
-            entry = {"connected": not shard.is_closed()}
-            if math.isfinite(shard.latency):
-                entry["latency_ms"] = round(shard.latency * 1000, 1)
-            shards[str(shard_id)] = entry
-        state = READY if all(entry["connected"] for entry in shards.values()) else RECONNECTING
-        return Health(state, {"shards": shards, "guilds": len(self.guilds)})
+        shards = {shard_id: not shard.is_closed() for shard_id, shard in self.shards.items()}
+        return assess(shards, self.store.status(), self.worker.status(), guilds=len(self.guilds))
 
     # -- stop --------------------------------------------------------------------------
 

@@ -335,6 +335,12 @@ class ModerationConfig:
 
 
 @dataclass(frozen=True)
+class WhyConfig:
+    cooldown_s: float = _key(10.0, number(0))
+    max_per_server: int = _key(3, integer(1))
+
+
+@dataclass(frozen=True)
 class DatabaseConfig:
     url: str = _key("sqlite:///data/whymoji.sqlite3", url(("sqlite", "postgresql", "postgres")))
 
@@ -362,6 +368,7 @@ class Config:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     reactions: ReactionsConfig = field(default_factory=ReactionsConfig)
     moderation: ModerationConfig = field(default_factory=ModerationConfig)
+    why: WhyConfig = field(default_factory=WhyConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)

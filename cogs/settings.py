@@ -14,6 +14,7 @@ what was not understood.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import discord
@@ -22,8 +23,11 @@ from discord.ext import commands
 
 from bot.deepmoji.emojis import EMOJIS
 from bot.emoji_parsing import parse_emojis
-from bot.replies import reply_privately, report_failure
+from bot.replies import defer_privately, reply_privately, report_failure
 from bot.store import InvalidSetting
+from bot.throttled_log import ThrottledLog
+
+log = logging.getLogger(__name__)
 
 #: Longest per-channel pause between reacted messages a server may choose.
 MAX_COOLDOWN_S = 86_400.0
@@ -97,6 +101,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
+        self.failures = ThrottledLog(log)
 
     # -- server managers -----------------------------------------------------------------
 
@@ -163,6 +168,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
     async def modchannel(self, interaction: Interaction, channel: discord.TextChannel | None = None) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         mod_channel_id = channel.id if channel else None
         await self.bot.store.update_guild(interaction.guild_id, mod_channel_id=mod_channel_id)
         self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
@@ -179,6 +185,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
     async def show(self, interaction: Interaction) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         settings = await self.bot.store.get_guild(interaction.guild_id)
         await reply_privately(interaction, describe_settings(settings))
 
@@ -186,6 +193,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
 
     @app_commands.command(name="optout", description="No reactions on, hints about or /why of your messages")
     async def optout(self, interaction: Interaction) -> None:
+        await defer_privately(interaction)
         await self.bot.store.set_opted_out(interaction.user.id, True)
         await reply_privately(
             interaction,
@@ -195,6 +203,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
 
     @app_commands.command(name="optin", description="Let whymoji read your messages again")
     async def optin(self, interaction: Interaction) -> None:
+        await defer_privately(interaction)
         await self.bot.store.set_opted_out(interaction.user.id, False)
         await reply_privately(interaction, "You're opted in again: whymoji reads your messages as before.")
 
@@ -209,6 +218,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
     async def _update(self, interaction: Interaction, field: str, value: float, done: str) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         try:
             await self.bot.store.update_guild(interaction.guild_id, **{field: value})
         except InvalidSetting as error:  # Discord checks the ranges too, but trust no client
@@ -224,6 +234,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         if parsed.not_understood or not parsed.emojis:
             await reply_privately(interaction, not_understood_reply(parsed.not_understood))
             return
+        await defer_privately(interaction)
         named = {emoji.index for emoji in parsed.emojis}
         blocked = (await self.bot.store.get_guild(interaction.guild_id)).blocked
         blocked = blocked | named if block else blocked - named
@@ -235,6 +246,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
     async def _set_channel(self, interaction: Interaction, channel: Any, *, enabled: bool) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         channel = channel or interaction.channel
         await self.bot.store.set_channel_enabled(interaction.guild_id, channel.id, enabled)
         self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
@@ -252,7 +264,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         self, interaction: Interaction, error: app_commands.AppCommandError
     ) -> None:
         """A store outage or other surprise still gets an answer."""
-        await report_failure(interaction, error, "I couldn't do that just now; please try again later.")
+        await report_failure(interaction, error, "I couldn't do that just now; please try again later.", self.failures)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -11,14 +11,7 @@ from bot.candidates import is_candidate
 from bot.cooldown import Cooldown
 from bot.predictions import MessagePredictions, shared_predictions
 from tests.cog_fakes import FakeEngine, FakeMessage, FakeWorker, make_bot
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import Clock
 
 
 def test_cooldown_blocks_a_key_until_its_pause_ends():

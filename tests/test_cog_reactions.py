@@ -10,7 +10,9 @@ import discord
 import pytest
 
 from bot.deepmoji.emojis import EMOJIS
-from bot.worker import Overloaded
+from bot.deepmoji.engine import EmptyTextError
+from bot.store import StoreError
+from bot.worker import ModelError, Overloaded, WorkerStopped
 from cogs.reactions import MAX_ATTEMPTS, Reactions, place_reactions, reaction_channel_enabled
 from tests.cog_fakes import (
     AUTHOR_ID,
@@ -80,11 +82,11 @@ async def test_persistent_429_is_shed_after_bounded_attempts_and_the_burst_goes_
     assert placement.placed == 2 and placement.shed == {"rate_limited": 1}
 
 
-async def test_too_long_retry_after_is_shed_without_waiting():
+async def test_too_long_retry_after_sheds_the_rest_without_waiting():
     recorder = Recorder(discord.RateLimited(3600.0))
     placement = await place(recorder, ["a", "b"])
-    assert recorder.sleeps == [] and recorder.placed == ["b"]
-    assert placement.shed == {"rate_limited": 1}
+    assert recorder.sleeps == [] and recorder.placed == []
+    assert placement.shed == {"rate_limited": 2} and placement.retry_after == 3600.0
 
 
 async def test_server_errors_are_retried_client_errors_are_not():
@@ -321,3 +323,81 @@ async def test_each_decision_is_logged_at_debug_without_the_text(caplog):
     assert any("message 3 gets no reactions (distress)" in line for line in lines)
     for text in ("我", "love", "sad"):
         assert not any(text in line for line in lines)
+
+
+# -- every message ends placed or shed with a reason ---------------------------------------
+
+
+async def test_a_store_outage_sheds_every_message_and_logs_one_line(caplog):
+    bot = make_bot()
+    bot.store.error = StoreError("PostgreSQL db:5432: ConnectionRefusedError")
+    cog = Reactions(bot)
+    caplog.set_level(logging.DEBUG)
+    for number in range(5):
+        await cog.on_message(FakeMessage("hello", id=number))
+    assert counter(bot.metrics.reactions_shed, reason="store_unavailable") == 5
+    lines = [record for record in caplog.records if "ConnectionRefusedError" in record.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None  # one line, no traceback per message
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [(ModelError("the model failed (RuntimeError)"), "model_error"), (EmptyTextError(0, 1), "refused")],
+)
+async def test_a_prediction_that_fails_is_counted_by_the_cog(error, reason):
+    bot = make_bot()
+    bot.worker.error = error
+    await Reactions(bot).on_message(FakeMessage("hello"))
+    assert counter(bot.metrics.reactions_shed, reason=reason) == 1
+
+
+@pytest.mark.parametrize("error", [Overloaded("queue full"), WorkerStopped("shutting down")])
+async def test_what_the_worker_sheds_it_counts_itself(error):
+    bot = make_bot()
+    bot.worker.error = error
+    await Reactions(bot).on_message(FakeMessage("hello"))
+    samples = bot.metrics.reactions_shed.collect()[0].samples
+    assert not any(sample.value for sample in samples)  # not twice
+
+
+async def test_a_message_interrupted_by_shutdown_is_counted():
+    bot = make_bot()
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def stuck_reaction(emoji):
+        started.set()
+        await never.wait()
+
+    message = FakeMessage("hello")
+    message.add_reaction = stuck_reaction
+    handling = asyncio.create_task(Reactions(bot).on_message(message))
+    await started.wait()
+    handling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    assert counter(bot.metrics.reactions_shed, reason="shutdown") == 1
+
+
+async def test_a_channel_told_to_wait_long_sheds_its_messages_without_asking_discord():
+    bot = make_bot()
+    cog = Reactions(bot)
+    first = FakeMessage("hello", id=1, reaction_errors=[discord.RateLimited(60.0)])
+    await cog.on_message(first)
+    later = FakeMessage("again", id=2)
+    await cog.on_message(later)
+    elsewhere = FakeMessage("hello", id=3, channel=FakeChannel(id=CHANNEL_ID + 1))
+    bot.store.settings = replace(bot.store.settings, enabled_channels=frozenset({CHANNEL_ID, CHANNEL_ID + 1}))
+    await cog.on_message(elsewhere)
+    assert first.reactions == later.reactions == [] and len(elsewhere.reactions) == 3
+    assert counter(bot.metrics.reactions_shed, reason="rate_limited") == 3 + 1
+    assert bot.worker.predicted == ["hello", "hello"]  # the paused channel's message was not even predicted
+
+
+async def test_reactions_not_placed_by_the_deadline_are_shed():
+    never = asyncio.Event()
+
+    async def held(emoji):
+        await never.wait()  # discord.py sleeping out a retry_after
+
+    placement = await place_reactions(held, ["a", "b"], deadline_s=0.01)
+    assert placement.placed == 0 and placement.shed == {"rate_limited": 2}

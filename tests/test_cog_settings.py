@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import discord
 import pytest
+from discord import app_commands
 from discord.ext import commands
 
+from bot.replies import STORE_UNAVAILABLE
+from bot.store import StoreError
 from cogs.settings import NOT_A_MANAGER, Settings, describe_settings, is_manager
 from tests.cog_fakes import (
     ASKER_ID,
@@ -213,3 +217,52 @@ async def test_group_shape_on_a_real_bot():
     for fraction in ("minknown", "distress"):
         value = group.get_command(fraction).parameters[0]
         assert (value.min_value, value.max_value) == (0.0, 1.0)
+
+
+PRIVATE_DEFERRAL = {"thinking": True, "ephemeral": True}
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "manager"),
+    [
+        ("enable", (None,), True),
+        ("disable", (None,), True),
+        ("topk", (5,), True),
+        ("threshold", (0.2,), True),
+        ("cooldown", (10.0,), True),
+        ("modthreshold", (0.7,), True),
+        ("minknown", (0.3,), True),
+        ("distress", (0.8,), True),
+        ("chance", (50,), True),
+        ("block", ("🔫",), True),
+        ("unblock", ("🔫",), True),
+        ("modchannel", (None,), True),
+        ("show", (), True),
+        ("optout", (), False),
+        ("optin", (), False),
+    ],
+)
+async def test_the_store_is_only_used_after_a_private_deferral(name, args, manager):
+    """A slow database must not cost the interaction: Discord wants a first answer within 3 s."""
+    bot = make_bot()
+    interaction = make_interaction(manager=manager)
+    deferred_at_each_store_call = []
+    bot.store._answer = lambda: deferred_at_each_store_call.append(interaction.response.deferred)
+    await run(bot, name, interaction, *args)
+    assert deferred_at_each_store_call and all(d == PRIVATE_DEFERRAL for d in deferred_at_each_store_call)
+
+
+async def test_a_store_outage_is_answered_plainly_and_logged_once(caplog):
+    bot = make_bot()
+    cog = Settings(bot)
+    topk = next(c for c in cog.walk_app_commands() if c.name == "topk")
+    outage = StoreError("PostgreSQL db:5432: TimeoutError")
+    caplog.set_level(logging.DEBUG)
+    interactions = [make_interaction(manager=True) for _ in range(3)]
+    for interaction in interactions:
+        await cog.cog_app_command_error(interaction, app_commands.CommandInvokeError(topk, outage))
+    for interaction in interactions:
+        (answer,) = answers(interaction)
+        assert answer["content"] == STORE_UNAVAILABLE and answer["ephemeral"] is True
+    lines = [record for record in caplog.records if "TimeoutError" in record.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None

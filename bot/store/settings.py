@@ -3,7 +3,8 @@
 Unset settings are stored as NULL and filled from ``GuildDefaults`` when read, so changing a
 config default moves every server that never chose. There is no cache: every read asks the
 database, so a process sees other processes' writes at once (SQLite reads take microseconds,
-a PostgreSQL read one round trip).
+a PostgreSQL read one round trip). Every access is tracked, so ``status()`` tells ``/healthz``
+whether the database answers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 from bot.config import Config, ModerationConfig, Option, ReactionsConfig, option_of
 from bot.deepmoji.emojis import EMOJIS
 from bot.store.errors import InvalidSetting
+from bot.store.status import AccessTracker, StoreStatus
 
 logger = logging.getLogger(__name__)
 
@@ -153,15 +155,28 @@ class SettingsStore:
 
     def __init__(self, database: Database, defaults: GuildDefaults) -> None:
         self._database = database
+        self._tracker = AccessTracker()
         self.defaults = defaults
+
+    def status(self) -> StoreStatus:
+        """Whether the last access failed, when one last succeeded, how long one has been waiting."""
+        return self._tracker.status()
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        with self._tracker.access():
+            return await self._database.fetch(sql, *args)
+
+    async def _execute(self, sql: str, *args: Any) -> None:
+        with self._tracker.access():
+            await self._database.execute(sql, *args)
 
     async def get_guild(self, guild_id: int) -> GuildSettings:
         check_id("guild_id", guild_id)
-        rows = await self._database.fetch(
+        rows = await self._fetch(
             f"SELECT {', '.join(COLUMNS)} FROM guild_settings WHERE guild_id = ?", guild_id
         )
         stored = dict(zip(COLUMNS, rows[0])) if rows else dict.fromkeys(COLUMNS)
-        channels = await self._database.fetch(
+        channels = await self._fetch(
             "SELECT channel_id FROM enabled_channels WHERE guild_id = ?", guild_id
         )
         return GuildSettings(
@@ -194,7 +209,7 @@ class SettingsStore:
                 _classes_to_column(value) if name == "blocked" and value is not None else value
                 for name, value in checked.items()
             ]
-            await self._database.execute(
+            await self._execute(
                 f"INSERT INTO guild_settings (guild_id, {', '.join(names)}) "
                 f"VALUES (?{', ?' * len(names)}) "
                 f"ON CONFLICT (guild_id) DO UPDATE SET "
@@ -209,14 +224,14 @@ class SettingsStore:
         check_id("guild_id", guild_id)
         check_id("channel_id", channel_id)
         if enabled:
-            await self._database.execute(
+            await self._execute(
                 "INSERT INTO enabled_channels (guild_id, channel_id) VALUES (?, ?) "
                 "ON CONFLICT (guild_id, channel_id) DO NOTHING",
                 guild_id,
                 channel_id,
             )
         else:
-            await self._database.execute(
+            await self._execute(
                 "DELETE FROM enabled_channels WHERE guild_id = ? AND channel_id = ?",
                 guild_id,
                 channel_id,
@@ -224,18 +239,18 @@ class SettingsStore:
 
     async def is_opted_out(self, user_id: int) -> bool:
         check_id("user_id", user_id)
-        rows = await self._database.fetch("SELECT 1 FROM opted_out_users WHERE user_id = ?", user_id)
+        rows = await self._fetch("SELECT 1 FROM opted_out_users WHERE user_id = ?", user_id)
         return bool(rows)
 
     async def set_opted_out(self, user_id: int, opted_out: bool) -> None:
         check_id("user_id", user_id)
         if opted_out:
-            await self._database.execute(
+            await self._execute(
                 "INSERT INTO opted_out_users (user_id) VALUES (?) ON CONFLICT (user_id) DO NOTHING",
                 user_id,
             )
         else:
-            await self._database.execute("DELETE FROM opted_out_users WHERE user_id = ?", user_id)
+            await self._execute("DELETE FROM opted_out_users WHERE user_id = ?", user_id)
 
     async def close(self) -> None:
         await self._database.close()
