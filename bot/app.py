@@ -1,8 +1,10 @@
 """The Discord application: one process running a range of shards, wired from a ``Config``.
 
-``WhymojiBot.setup_hook`` builds every piece the cogs reach through the bot (engine, worker,
-store, metrics) before the gateway connects; ``close`` takes them down in the order that lets
-in-flight work finish. ``run_bot`` is what `whymoji run` calls, with signal handling.
+``WhymojiBot.prepare`` builds every piece the cogs reach through the bot that needs no Discord
+(health server, store, engine, worker) and ``serve`` runs it before logging in, so a broken
+setup fails in seconds with the words `whymoji check` uses; ``setup_hook`` then loads the cogs
+and syncs their commands. ``close`` takes everything down in the order that lets in-flight work
+finish. ``run_bot`` is what `whymoji run` calls, with signal handling.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from bot.errors import WhymojiError
 from bot.explanation_limits import ExplanationLimits
 from bot.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.metrics import Metrics
-from bot.startup import configure_torch, locate_model_files, require_device
+from bot.startup import configure_torch, in_daemon_thread, locate_model_files, require_device
 from bot.store import GuildDefaults, SettingsStore, open_store
+from bot.store.probe import probe_store
 from bot.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,8 @@ class WhymojiBot(commands.AutoShardedBot):
         **client_options,
     ) -> None:
         """``client_options`` go to discord.py (tests pass a short ``guild_ready_timeout``)."""
+        # The bot has no voice: discord.py's warnings about missing voice libraries would mislead.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         shard_ids = config.discord.shard_ids
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -114,11 +119,16 @@ class WhymojiBot(commands.AutoShardedBot):
 
     # -- start -------------------------------------------------------------------------
 
-    async def setup_hook(self) -> None:
-        """Build everything before the gateway connects; a shutdown request aborts it."""
+    async def prepare(self) -> None:
+        """Build everything that needs no Discord; a shutdown request aborts it.
+
+        ``serve`` calls it before logging in; ``setup_hook`` calls it too (it runs once), so a
+        bot started without ``serve`` (tests, benchmarks) is built all the same.
+        """
         if self.stopping:
             raise StartAborted("shutdown requested during start")
-        self._setup_task = asyncio.create_task(self._set_up(), name="whymoji setup")
+        if self._setup_task is None:
+            self._setup_task = asyncio.create_task(self._set_up(), name="whymoji setup")
         try:
             await self._setup_task
         except asyncio.CancelledError:
@@ -126,7 +136,19 @@ class WhymojiBot(commands.AutoShardedBot):
                 raise
             raise StartAborted("shutdown requested during start") from None
 
+    async def setup_hook(self) -> None:
+        """Logged in, before the gateway connects: the features and their commands."""
+        await self.prepare()
+        for extension in self._extensions:
+            await self.load_extension(extension)
+        log.info("features loaded: %s", ", ".join(self._extensions) or "none")
+
+        if self.config.discord.sync_commands:
+            synced = await self.tree.sync()
+            log.info("application commands synced: %s", ", ".join(f"/{c.name}" for c in synced) or "none")
+
     async def _set_up(self) -> None:
+        """Quick checks first (health address, device, store), then the slow model."""
         config = self.config
         if config.health.enabled:
             # First, so /healthz says "starting" (503) while the model loads.
@@ -134,7 +156,13 @@ class WhymojiBot(commands.AutoShardedBot):
             await server.start()
             self.health_server = server
 
-        self.engine = await asyncio.to_thread(self._load_engine)
+        require_device(config.model.device)
+        await probe_store(config.database.url)  # refuses what `whymoji check` refuses, in its words
+        # open_store logs the (redacted) URL.
+        self.store = await open_store(config.database.url, GuildDefaults.from_config(config))
+
+        # A daemon thread: Ctrl-C during a first start's download stops the process at once.
+        self.engine = await in_daemon_thread(self._load_engine, "whymoji model loading")
 
         worker = InferenceWorker(
             self.engine,
@@ -146,21 +174,9 @@ class WhymojiBot(commands.AutoShardedBot):
         self.worker = worker
         await worker.start()
 
-        # open_store logs the (redacted) URL.
-        self.store = await open_store(config.database.url, GuildDefaults.from_config(config))
-
-        for extension in self._extensions:
-            await self.load_extension(extension)
-        log.info("features loaded: %s", ", ".join(self._extensions) or "none")
-
-        if config.discord.sync_commands:
-            synced = await self.tree.sync()
-            log.info("application commands synced: %s", ", ".join(f"/{c.name}" for c in synced) or "none")
-
     def _load_engine(self) -> Engine:
         """Runs in a thread: finding (maybe downloading) and loading the model takes seconds."""
         model = self.config.model
-        require_device(model.device)
         configure_torch(model)
         files = locate_model_files(model, download=self._download)
         started = time.perf_counter()
@@ -295,6 +311,7 @@ async def serve(bot: WhymojiBot, token: str) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         async with bot:
+            await bot.prepare()  # before logging in: a broken setup fails without touching Discord
             await bot.start(token)
     except StartAborted:
         log.info("stopped before connecting")

@@ -143,6 +143,69 @@ def test_bad_environment_values_name_the_variable(variable, value, message):
         load_config(None, environ={variable: value})
 
 
+def test_every_problem_is_listed_at_once(tmp_path):
+    config_path = write(
+        tmp_path, "[reactions]\ntop_k = 0\nthreshold = 2\n[nosuch]\nx = 1\n[discord]\nshard_ids = [0]\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_path, environ={"WHYMOJI_HEALTH_PORT": "-1", "WHYMOJI_REACTOINS_TOP_K": "5"})
+    problems = caught.value.problems
+    assert len(problems) == 6 and caught.value.lines() == list(problems)
+    for start in (
+        "reactions.top_k:", "reactions.threshold:", "nosuch: unknown section",
+        "discord.shard_ids: needs discord.shard_count", "WHYMOJI_HEALTH_PORT:", "WHYMOJI_REACTOINS_TOP_K:",
+    ):
+        assert any(problem.startswith(start) for problem in problems), start
+    assert str(caught.value) == "; ".join(problems)
+
+
+def test_an_unreadable_file_and_a_bad_variable_are_both_reported(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.toml", environ={"WHYMOJI_MODEL_DEVICE": "gpu"})
+    assert [problem.split(":")[0] for problem in caught.value.problems] == [
+        f"config file {tmp_path / 'nope.toml'}", "WHYMOJI_MODEL_DEVICE"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "hint"),
+    [
+        ("WHYMOJI_REACTOINS_TOP_K", "did you mean WHYMOJI_REACTIONS_TOP_K?"),
+        ("WHYMOJI_WEIGHT", "did you mean WHYMOJI_WEIGHTS?"),
+        ("WHYMOJI_SOMETHING", "settings are WHYMOJI_<SECTION>_<KEY>"),
+    ],
+)
+def test_a_misspelt_variable_is_an_error_naming_it(variable, hint):
+    with pytest.raises(ConfigError, match=re.escape(f"{variable}: unknown setting ({hint}")):
+        load_config(None, environ={variable: "1"})
+
+
+def test_variables_read_elsewhere_and_development_ones_are_not_settings(tmp_path):
+    from bot.config import CONFIG_ENV, OTHER_VARIABLES
+    from bot.deepmoji import files
+
+    read_elsewhere = {CONFIG_ENV, files.WEIGHTS_ENV, files.VOCABULARY_ENV, files.CACHE_DIR_ENV, *files.OFFLINE_ENVS}
+    assert {name for name in read_elsewhere if name.startswith("WHYMOJI_")} <= set(OTHER_VARIABLES)
+    environ = dict.fromkeys(OTHER_VARIABLES, "x") | {
+        "WHYMOJI_TEST_POSTGRES_URL": "postgresql://x/y", "WHYMOJI_BENCH_ONEDNN": "0", "WHYMOJI_CI_POSTGRES": "1",
+    }
+    assert load_config(None, environ=environ) == Config()
+
+
+@pytest.mark.parametrize("repo_id", ["not a repo", "x/y/z", "a--b/c", "owner/name.git", ""])
+def test_a_malformed_repo_id_is_a_config_error(tmp_path, repo_id):
+    with pytest.raises(ConfigError, match="model.repo_id: must be a Hub repository id"):
+        load_config(write(tmp_path, f'[model]\nrepo_id = "{repo_id}"\n'), environ={})
+    with pytest.raises(ConfigError, match="WHYMOJI_MODEL_REPO_ID: must be a Hub repository id"):
+        load_config(None, environ={"WHYMOJI_MODEL_REPO_ID": repo_id})
+
+
+def test_a_good_repo_id_is_kept():
+    assert load_config(None, environ={"WHYMOJI_MODEL_REPO_ID": " someone/Other-Model_2 "}).model.repo_id == (
+        "someone/Other-Model_2"
+    )
+
+
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml", environ={})
