@@ -26,6 +26,12 @@ class Metrics:
         self.hints_posted = Counter(
             "whymoji_moderation_hints", "Moderation hints posted", registry=r
         )
+        self.hints_shed = Counter(
+            "whymoji_moderation_hints_shed",
+            "Messages not checked for a moderation hint, or hints not posted",
+            ["reason"],
+            registry=r,
+        )
         self.worker_requests = Counter(
             "whymoji_worker_requests",
             "Requests the inference worker ended, by kind (predict, explain) and outcome "

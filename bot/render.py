@@ -283,7 +283,7 @@ def render_markdown(explanation: Explanation, limit: int = DISCORD_LIMIT) -> str
     return render_message(explanation.text, spans, budget) + footer
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """Control characters shown as U+FFFD: a message must not drive the terminal."""
     return "".join(
         "\ufffd" if unicodedata.category(char) == "Cc" and char not in "\n\t" else char for char in text
@@ -297,12 +297,12 @@ def render_terminal(explanation: Explanation, ansi: bool) -> str:
     text = explanation.text
     out, cursor = [], 0
     for start, end in _merge([(word.start, word.end) for word in best if _boldable(text, word)]):
-        out += [_printable(text[cursor:start]), opening, _printable(text[start:end]), closing]
+        out += [printable(text[cursor:start]), opening, printable(text[start:end]), closing]
         cursor = end
-    out.append(_printable(text[cursor:]))
+    out.append(printable(text[cursor:]))
     lines = ["".join(out), "", _emoji_line(explanation)]
     lines += [
-        f"{opening}{_printable(_score_word(text, word))}{closing} {word.score:+.3f}" for word in best
+        f"{opening}{printable(_score_word(text, word))}{closing} {word.score:+.3f}" for word in best
     ] or [NO_HIGHLIGHT]
     lines.append(_method_note(explanation))
     return "\n".join(lines)

@@ -46,10 +46,7 @@ class Explanation:
             "method": self.method,
             "approximate": self.approximate,
             "window": self.window,
-            "top_emojis": [
-                {"index": emoji.index, "name": emoji.name, "emoji": emoji.reaction, "probability": p}
-                for emoji, p in self.top_emojis
-            ],
+            "top_emojis": [emoji.to_dict(p) for emoji, p in self.top_emojis],
             "words": [
                 {"word": w.word, "start": w.start, "end": w.end, "score": w.score} for w in self.words
             ],
