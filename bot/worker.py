@@ -279,11 +279,11 @@ class InferenceWorker:
             self._count(request.kind, request.priority, "abandoned")
         else:
             error = future.exception()
-            self._count(request.kind, request.priority, _outcome(error), error)
+            self._count(request.kind, request.priority, "done" if error is None else failure_reason(error), error)
 
     def _refuse(self, kind: str, priority: Priority, error: WhymojiError) -> NoReturn:
         """Count a request refused at the door, then raise its error."""
-        self._count(kind, priority, _outcome(error), error)
+        self._count(kind, priority, failure_reason(error), error)
         raise error
 
     def _count(self, kind: str, priority: Priority, outcome: str, error: BaseException | None = None) -> None:
@@ -466,10 +466,9 @@ class InferenceWorker:
         self._end_explanation(request)
 
 
-def _outcome(error: BaseException | None) -> str:
-    """The ``outcome`` label of a request that ended with ``error`` (``None``: a result)."""
-    if error is None:
-        return "done"
+def failure_reason(error: BaseException) -> str:
+    """Why a worker request failed, as the metrics name it: ``overload``, ``shutdown``,
+    ``model_error``, or ``refused`` (the text itself, e.g. no tokens)."""
     for kind, label in ((Overloaded, "overload"), (WorkerStopped, "shutdown"), (ModelError, "model_error")):
         if isinstance(error, kind):
             return label
