@@ -160,17 +160,15 @@ class InferenceWorker:
     async def close(self, timeout: float = 5.0) -> None:
         """Stop taking work; run what was admitted until ``timeout``, then stop the rest.
 
-        Explanations not started yet fail at once (they would rarely finish in time). At the
-        deadline, explanations in progress stop between slices and everything left fails with
-        ``WorkerStopped``; ``close`` then waits up to ``STOP_WAIT_S`` for the batch or slice a
-        thread is running, so no inference outlives it by more than one slice.
+        While closing, explanations run one after the other rather than in turns, so that as
+        many as possible finish in time. At the deadline, explanations in progress stop between
+        slices and everything left fails with ``WorkerStopped``; ``close`` then waits up to
+        ``STOP_WAIT_S`` for the batch or slice a thread is running, so no inference outlives it
+        by more than one slice.
         """
         if self._closing:
             return
         self._closing = True
-        for request in [request for request in self._turns if request.steps is None]:
-            self._fail(request, WorkerStopped("the inference worker shut down before this request ran"))
-        self._drop_ended()
         self._work.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -460,7 +458,10 @@ class InferenceWorker:
         except RuntimeError as error:  # the pool was shut down
             outcome = WorkerStopped(f"the inference worker shut down ({error})")
         if outcome is _MORE and not request.future.done():
-            self._turns.append(request)
+            if self._closing:
+                self._turns.appendleft(request)  # finish this one first: see ``close``
+            else:
+                self._turns.append(request)
             return
         self._settle(request, outcome)
         self._end_explanation(request)

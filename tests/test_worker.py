@@ -497,13 +497,20 @@ async def test_a_slice_still_on_its_thread_when_the_loop_cancels_its_run_is_left
     assert engine.slices_of("long:1000") == 1
 
 
-async def test_close_lets_an_explanation_in_progress_finish_within_the_grace_period():
-    engine = FakeEngine()
+async def test_close_lets_admitted_explanations_finish_one_after_the_other_within_the_grace_period(gate):
+    engine = FakeEngine(gate=gate)
     worker = await started_worker(engine)
-    explanation = asyncio.create_task(worker.explain("long:20"))
-    await until(lambda: engine.slices_of("long:20") > 0)
-    await worker.close(timeout=30)
-    assert await explanation == "why: long:20"
+    first = asyncio.create_task(worker.explain("first:4"))
+    await asyncio.to_thread(engine.started.wait, 5)  # its first slice is held at the gate
+    second = asyncio.create_task(worker.explain("second:3"))
+    await until(lambda: worker.depth() == 1)
+    closing = asyncio.create_task(worker.close(timeout=30))
+    await until(lambda: not worker.status().running)
+    gate.set()
+    await closing
+    assert await asyncio.gather(first, second) == ["why: first:4", "why: second:3"]
+    slices = [texts[0] for kind, texts in engine.calls if kind == "explain"]
+    assert slices == ["first:4"] * 4 + ["second:3"] * 3  # not in turns: the sooner one ends, the more finish
     assert engine.stopped == []
 
 
