@@ -47,7 +47,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bot.deepmoji.model import BatchedLinear, DeepMoji, Derived, PackedLayout, run_recurrence, validate_batch
+from bot.deepmoji.model import (
+    ONEDNN_MAX_ROWS,
+    BatchedLinear,
+    DeepMoji,
+    Derived,
+    PackedLayout,
+    run_recurrence,
+    validate_batch,
+)
 from bot.explain.steps import Steps, finish
 
 #: Bound on the layer-1 rows (variant positions) one chunk computes; sets the peak memory.
@@ -112,7 +120,8 @@ def _linear(linear: BatchedLinear, inputs: Tensor) -> Work[Tensor]:
     """``linear(inputs)`` ([D, n, In] -> [D, n, Out]) in row blocks of about ``SLICE_MACS``."""
     directions, rows, _ = inputs.shape
     row_macs = directions * linear.in_features * linear.out_features
-    block = max(1, int(SLICE_MACS // row_macs))
+    # Whole oneDNN products (``ONEDNN_MAX_ROWS``): a block cut elsewhere is padded to a power of two.
+    block = max(1, int(SLICE_MACS // row_macs) // ONEDNN_MAX_ROWS) * ONEDNN_MAX_ROWS
     parts = []
     for start in range(0, rows, block):
         with torch.inference_mode():
