@@ -37,11 +37,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Longest message (in tokens) whose every word is scored exactly: the default ``max_tokens``,
-#: which was chosen as the longest message this takes at most a second for.
+#: Longest message (in tokens) whose every word is scored exactly. Up to about here that costs
+#: no more than estimating every word and scoring the shown ones exactly (benchmarks/README.md),
+#: and it stays within a second: the default ``max_tokens`` is this length.
 EXACT_MAX_TOKENS = DEFAULT_MAX_TOKENS
-#: Tokens recomputed on each side of a left-out word for the estimates of longer messages.
-LONG_MESSAGE_WINDOW = 32
+#: Tokens recomputed on each side of a left-out word for the estimates of longer messages: the
+#: cheapest of 8, 16 and 32 at 60-64 tokens (8 is too rough: its check scores most words exactly).
+LONG_MESSAGE_WINDOW = 16
 #: How many of the top emojis occlusion measures and the explanation shows.
 TOP_EMOJIS = 5
 
