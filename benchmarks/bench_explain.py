@@ -128,7 +128,7 @@ def main() -> None:
           f"seconds are medians of {args.rounds} interleaved rounds")
     for cap in args.max_tokens:
         engine = Engine(tokenizer, model, max_tokens=cap)
-        explain_steps(engine, "warm up")  # the projections are built once per model
+        run_steps(explain_steps(engine, texts[1][1]))  # warm up: projections, the kernels' shapes
         print(f"\nmodel.max_tokens = {cap}")
         print(f"{'message':>15} {'reads':>5} {'scoring':>12} {'exact':>5} {'seconds':>8} {'max slice':>9} "
               f"{'brute':>8} {'max |err|':>9} {'same bold':>9}")
