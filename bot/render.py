@@ -256,7 +256,11 @@ _UNCHECKED = "Exact for the words shown; the others were only estimated, and one
 
 
 def _notes(explanation: Explanation) -> list[str]:
-    """The small print: what the model read of the message, then the method and how exact it is."""
+    """The small print: what the model read of the message, then the method and how exact it is.
+
+    Unknown words are mentioned whenever there are some, not only below the reactions gate's
+    half: an unknown word can be bold, and its score is then the unknown token's, not the word's.
+    """
     notes = []
     reading = explanation.reading
     if reading is not None and reading.truncated:
