@@ -11,7 +11,8 @@ describe the methods, not the published model's opinions. For each method:
   the words that matter. ``random`` is the baseline ranking.
 
 Short messages (4-40 tokens) compare ``attention`` and short windows; long messages (over
-``EXACT_MAX_TOKENS`` as ``explain`` would window them) compare the windows ``explain`` uses.
+``EXACT_MAX_TOKENS``, where ``explain`` estimates the words it does not show) compare the windows
+of those estimates.
 
     .venv/bin/python benchmarks/explain_quality.py [--messages 200] [--long 6]
 """
