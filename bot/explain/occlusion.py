@@ -39,9 +39,8 @@ the exact computation.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import torch
@@ -56,7 +55,7 @@ from bot.deepmoji.model import (
     run_recurrence,
     validate_batch,
 )
-from bot.explain.steps import Steps, finish
+from bot.explain.steps import Steps, Work, finish, in_fractions
 
 #: Bound on the layer-1 rows (variant positions) one chunk computes; sets the peak memory.
 DEFAULT_MAX_ROWS = 2048
@@ -66,9 +65,6 @@ SLICE_MACS = 4e8
 #: A time step with fewer rows than this costs about as much as this many: the weights are read anyway.
 MIN_STEP_ROWS = 4
 
-Result = TypeVar("Result")
-#: A computation in slices that yields the multiply-adds it did since the last yield.
-Work = Generator[float, None, Result]
 
 
 @dataclass(frozen=True)
@@ -557,19 +553,6 @@ class Occlusion:
             scores[where] = self.mass - q[:, self.top].sum(axis=1)
             mismatch[where] = chunk_mismatch
         return Scored(scored, scores, mismatch)
-
-
-def in_fractions(work: Work[Result], total: float) -> Steps[Result]:
-    """``work`` as ``bot.explain.steps`` slices: the fraction of ``total`` multiply-adds done,
-    never decreasing and below 1 (estimates of the total may be short)."""
-    done = fraction = 0.0
-    while True:
-        try:
-            done += next(work)
-        except StopIteration as finished:
-            return finished.value
-        fraction = max(fraction, min(done / total, 0.99))
-        yield fraction
 
 
 def occlusion(

@@ -27,8 +27,8 @@ import numpy as np
 
 from bot.deepmoji.model import DeepMoji
 from bot.explain.highlight import bar_to_be_shown, highlighted_indices
-from bot.explain.occlusion import DEFAULT_MAX_ROWS, Occlusion, Work, full_pass_macs, in_fractions, scores_macs
-from bot.explain.steps import Steps
+from bot.explain.occlusion import DEFAULT_MAX_ROWS, Occlusion, full_pass_macs, scores_macs
+from bot.explain.steps import Steps, Work, in_fractions
 
 #: The check's margin, in multiples of the largest error per mismatch seen on exactly scored words.
 SAFETY = 3.0
