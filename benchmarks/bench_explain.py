@@ -124,8 +124,8 @@ def main() -> None:
     model.load_state_dict(seeded_state_dict(1))
     model.eval()
     texts = corpus_texts(tokenizer)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); seeded full-size DeepMoji, real vocabulary; "
-          f"seconds are medians of {args.rounds} interleaved rounds")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); seeded full-size DeepMoji, "
+          f"real vocabulary; seconds are medians of {args.rounds} interleaved rounds")
     for cap in args.max_tokens:
         engine = Engine(tokenizer, model, max_tokens=cap)
         run_steps(explain_steps(engine, texts[1][1]))  # warm up: projections, the kernels' shapes
@@ -142,7 +142,8 @@ def main() -> None:
             measured = interleaved(methods, args.rounds)
             seconds, (explanation, longest_slice) = measured["bot"]
             exact = sum(word.exact for word in explanation.words)
-            row = f"{label:>15} {reads:>5} {explanation.scoring:>12} {exact:>5} {seconds:8.3f} {longest_slice * 1e3:7.0f}ms"
+            row = (f"{label:>15} {reads:>5} {explanation.scoring:>12} {exact:>5} {seconds:8.3f} "
+                   f"{longest_slice * 1e3:7.0f}ms")
             if "brute" in measured:
                 brute_seconds, truth = measured["brute"]
                 error, same = shown_error(explanation, truth)

@@ -68,6 +68,7 @@ def main() -> None:
             per_mismatch = np.abs(estimated.scores - exact) / np.where(estimates_exact, 1.0, estimated.mismatch)
             sampled = shown.exact & ~estimates_exact
             outside = per_mismatch[~shown.exact].max() if not shown.exact.all() else 0.0
+            inside = per_mismatch[sampled].max() if sampled.any() else np.inf
             bold = highlighted_indices(shown.scores)
             same = bold == highlighted_indices(exact)
             wrong[window] += shown.checked and not same
@@ -75,7 +76,7 @@ def main() -> None:
             work = (length * min(length - 1, 2 * window) + shown.exact.sum() * (length - 1)) / (length * (length - 1))
             row += (f" W{window}: exact {shown.exact.sum():3d} checked {'yes' if shown.checked else 'no':>3}"
                     f" same bold {'yes' if same else 'NO':>3} printed err {printed:.0e}"
-                    f" err/mismatch {outside / per_mismatch[sampled].max() if sampled.any() else 0:4.2f} work {work:4.2f}"
+                    f" err/mismatch {outside / inside:4.2f} work {work:4.2f}"
                     f" time {seconds / exact_seconds:4.2f} |")
         print(row, flush=True)
     for window, count in wrong.items():

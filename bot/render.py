@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.explain.explanation import EXACT, EXACT_SHOWN, METHODS, Explanation, WordScore
+from bot.explain.explanation import EXACT, EXACT_SHOWN, EXACT_SHOWN_UNCHECKED, METHODS, Explanation, WordScore
 from bot.explain.highlight import highlighted_indices
 
 DISCORD_LIMIT = 2000
@@ -251,8 +251,8 @@ def _emoji_line(explanation: Explanation) -> str:
 _EXACTNESS = {
     EXACT: "Exact.",
     EXACT_SHOWN: "Exact for the words shown; the others were estimated and checked to score lower.",
+    EXACT_SHOWN_UNCHECKED: "Exact for the words shown; the others were only estimated, and one might score higher.",
 }
-_UNCHECKED = "Exact for the words shown; the others were only estimated, and one might score higher."
 
 
 def _notes(explanation: Explanation) -> list[str]:
@@ -276,7 +276,7 @@ def _notes(explanation: Explanation) -> list[str]:
         )
     method = f"{explanation.method}: {METHODS.get(explanation.method, '')}."
     if explanation.method == "occlusion":
-        method += " " + _EXACTNESS.get(explanation.scoring, _UNCHECKED)
+        method += " " + _EXACTNESS[explanation.scoring]
     return notes + [method]
 
 

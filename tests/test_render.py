@@ -166,7 +166,8 @@ def read_as(text: str, total: int | None = None, known: int | None = None, unkno
 
 
 def scored(text: str, reading: Reading | None = None, **fields) -> Explanation:
-    words = tuple(WordScore(m.group(), m.start(), m.end(), 0.3 - 0.1 * i) for i, m in enumerate(re.finditer(r"\S+", text)))
+    spans = enumerate(re.finditer(r"\S+", text))
+    words = tuple(WordScore(m.group(), m.start(), m.end(), 0.3 - 0.1 * i) for i, m in spans)
     return Explanation(text, words, ((EMOJIS[0], 0.9),), "occlusion", reading=reading, **fields)
 
 

@@ -99,7 +99,10 @@ def _explanation_steps(
         scored = Scores.all_exact(scores, probabilities)
     else:
         scored = yield from shown_steps(engine.model, ids, TOP_EMOJIS, window=window)
-    logger.debug("explained %d tokens with %s (%d exact, checked: %s)", len(ids), method, scored.exact.sum(), scored.checked)
+    logger.debug(
+        "explained %d tokens with %s (%d scores exact, checked: %s)",
+        len(ids), method, scored.exact.sum(), scored.checked,
+    )
     return Explanation(
         text=text,
         words=tuple(

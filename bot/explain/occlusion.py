@@ -445,7 +445,8 @@ def _layer_1(model: DeepMoji, full: _FullPass, layer_0: _Layer0, chunk: _Chunk) 
     mismatch = np.zeros(len(chunk.variants))
     for direction, tail in enumerate((chunk.high[last_variants] < length - 1, chunk.low[last_variants] > 0)):
         rows = last[tail]
-        gap = _edge_mismatch((hidden, cells), (full.hidden_1, full.cells_1), direction, rows, positions[direction][rows])
+        states, full_states = (hidden, cells), (full.hidden_1, full.cells_1)
+        gap = _edge_mismatch(states, full_states, direction, rows, positions[direction][rows])
         np.maximum.at(mismatch, local[rows], gap)
     return _Layer1(hidden, local, positions, mismatch)
 
