@@ -18,10 +18,12 @@ of ``!?`` (4,000 tokens, the most a message can have). For each:
   the ones brute force's scores give.
 
 ``--compare`` adds, for the lengths read, exact scoring of every word against the shown-words
-path with several estimate windows, side by side (how the default was chosen). One torch thread
-unless ``--threads``. Usage:
+path with several estimate windows, side by side (how the default window was chosen).
+``--scaling`` times exact scoring of every word at several lengths side by side, relative to the
+longest: on a busy machine, the way to carry a figure measured on a quiet one (the issue's 2.5 s
+for 100 tokens) over to other lengths. One torch thread unless ``--threads``. Usage:
 
-    .venv/bin/python -m benchmarks.bench_explain [--max-tokens 48 64] [--compare 8 16 32] [--rounds 3]
+    .venv/bin/python -m benchmarks.bench_explain [--max-tokens 50 64] [--compare 8 16 32] [--scaling 25 50 100]
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, nargs="+", default=[DEFAULT_MAX_TOKENS], help="caps to measure")
     parser.add_argument("--compare", type=int, nargs="*", default=[], metavar="WINDOW",
                         help="also time exact scoring of every word against the shown-words path with these windows")
+    parser.add_argument("--scaling", type=int, nargs="*", default=[], metavar="TOKENS",
+                        help="time exact scoring of every word at these lengths, side by side")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--brute-max", type=int, default=256, help="longest read for which brute force runs")
@@ -124,6 +128,8 @@ def main() -> None:
     model.load_state_dict(seeded_state_dict(1))
     model.eval()
     texts = corpus_texts(tokenizer)
+    if args.scaling:
+        scaling(model, tokenizer, args.scaling, args.rounds)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); seeded full-size DeepMoji, "
           f"real vocabulary; seconds are medians of {args.rounds} interleaved rounds")
     for cap in args.max_tokens:
@@ -152,6 +158,21 @@ def main() -> None:
             if args.compare and reads not in measured_reads:
                 measured_reads.add(reads)
                 compare(engine, text, args.compare, args.rounds)
+
+
+def scaling(model: DeepMoji, tokenizer: Tokenizer, lengths: list[int], rounds: int) -> None:
+    """Exact scoring of every word of ``!?`` texts of ``lengths`` tokens, side by side."""
+    text = "!?" * (max(lengths) // 2 + 1)
+
+    def every_word(length: int) -> Callable[[], object]:
+        engine = Engine(tokenizer, model, max_tokens=length)
+        return lambda: run_steps(explain_steps(engine, text, exact_max_tokens=length))
+
+    measured = interleaved({str(length): every_word(length) for length in lengths}, rounds)
+    longest = measured[str(max(lengths))][0]
+    print(f"\nevery word exact, side by side (relative to {max(lengths)} tokens):")
+    for length, (seconds, _) in measured.items():
+        print(f"{length:>6} tokens {seconds:8.3f}s  {seconds / longest:5.3f}x", flush=True)
 
 
 def compare(engine: Engine, text: str, windows: list[int], rounds: int) -> None:
