@@ -112,7 +112,8 @@ def shown_error(explanation, truth: np.ndarray) -> tuple[float, bool]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-tokens", type=int, nargs="+", default=[DEFAULT_MAX_TOKENS], help="caps to measure")
+    parser.add_argument("--max-tokens", type=int, nargs="*", default=[DEFAULT_MAX_TOKENS],
+                        help="caps to measure (none: only --scaling)")
     parser.add_argument("--compare", type=int, nargs="*", default=[], metavar="WINDOW",
                         help="also time exact scoring of every word against the shown-words path with these windows")
     parser.add_argument("--scaling", type=int, nargs="*", default=[], metavar="TOKENS",
@@ -128,10 +129,10 @@ def main() -> None:
     model.load_state_dict(seeded_state_dict(1))
     model.eval()
     texts = corpus_texts(tokenizer)
-    if args.scaling:
-        scaling(model, tokenizer, args.scaling, args.rounds)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); seeded full-size DeepMoji, "
           f"real vocabulary; seconds are medians of {args.rounds} interleaved rounds")
+    if args.scaling:
+        scaling(model, tokenizer, args.scaling, args.rounds)
     for cap in args.max_tokens:
         engine = Engine(tokenizer, model, max_tokens=cap)
         run_steps(explain_steps(engine, texts[1][1]))  # warm up: projections, the kernels' shapes
