@@ -173,7 +173,7 @@ def test_slices_are_bounded_by_work_not_by_chunks(engine, monkeypatch):
             count += 1
 
     few, scores = slices()
-    monkeypatch.setattr(occlusion_module, "SLICE_MACS", occlusion_module.SLICE_MACS / 1e4)
+    monkeypatch.setattr(occlusion_module, "SLICE_MACS", 1.0)  # one time step per slice
     many, same_scores = slices()
     assert many > 5 * few
     assert same_scores == pytest.approx(scores, abs=1e-12)

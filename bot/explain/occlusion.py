@@ -110,6 +110,7 @@ _PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, Derived] = weakref.WeakKeyDict
 # --------------------------------------------------------------------------------------------
 # Work in slices. Tensor code runs inside ``torch.inference_mode`` blocks that never span a
 # yield: a generator may be resumed on another thread, or closed and dropped between slices.
+# ``yield 0.0`` after large copies (not counted as work) ends a slice there too.
 
 
 def _linear(linear: BatchedLinear, inputs: Tensor) -> Work[Tensor]:
@@ -405,6 +406,7 @@ def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk:
     recomputed = yield from _linear(projections.from_states, hidden)
     with torch.inference_mode():
         projected = torch.cat((full.projected[:, _as_index(needed, device)], recomputed), dim=1)
+    yield 0.0
     return _Layer0(projected, forward_rows, backward_rows, mismatch)
 
 
@@ -439,6 +441,7 @@ def _layer_1(model: DeepMoji, full: _FullPass, layer_0: _Layer0, chunk: _Chunk) 
             torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
             for states in (full.hidden_1, full.cells_1)
         )
+    yield 0.0
     hidden, cells = yield from _recurrence(input_gates, weights.hidden, counts, initial)
     last = np.flatnonzero(step == row_span - 1)
     last_variants = row_variant[last]
@@ -553,6 +556,7 @@ class Occlusion:
             where = np.searchsorted(scored, chunk)
             scores[where] = self.mass - q[:, self.top].sum(axis=1)
             mismatch[where] = chunk_mismatch
+            yield 0.0
         return Scored(scored, scores, mismatch)
 
 
