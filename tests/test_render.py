@@ -217,7 +217,8 @@ def test_to_dict_carries_what_the_reply_says():
                               reading=read_as(text, total=40, unknown=2))
     data = explanation.to_dict()
     assert data["scoring"] == "exact-shown-unchecked" and data["approximate"] is True and data["window"] == 16
-    assert data["reading"] == {"tokens": 3, "total_tokens": 40, "truncated": True, "known_words": 1, "words": 3}
+    assert data["reading"] == {"tokens": 3, "total_tokens": 40, "truncated": True, "known": 1, "words": 3}
+    assert data["known_words"] == pytest.approx(1 / 3)
     assert [word["exact"] for word in data["words"]] == [True, True, False]
     assert scored("hi").to_dict()["reading"] is None and scored("hi").to_dict()["scoring"] == "exact"
 

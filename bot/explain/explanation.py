@@ -65,7 +65,8 @@ class Explanation:
         return EXACT_SHOWN if self.checked else EXACT_SHOWN_UNCHECKED
 
     def to_dict(self) -> dict:
-        """A JSON-ready form (the CLI's ``--json``)."""
+        """A JSON-ready form (the CLI's ``--json``). ``known_words`` is the share of known words,
+        as ``whymoji predict --json`` writes it; ``reading`` has the counts behind it."""
         reading = self.reading
         return {
             "text": self.text,
@@ -73,13 +74,14 @@ class Explanation:
             "scoring": self.scoring,
             "approximate": self.approximate,
             "window": self.window,
+            "known_words": None if reading is None else reading.known_share,
             "reading": None
             if reading is None
             else {
                 "tokens": len(reading.tokens),
                 "total_tokens": reading.total,
                 "truncated": reading.truncated,
-                "known_words": reading.known,
+                "known": reading.known,
                 "words": reading.words,
             },
             "top_emojis": [
