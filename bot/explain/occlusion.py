@@ -33,7 +33,10 @@ smaller chunks: few rows per product are slow on a CPU, so big chunks and short 
 ``window=W`` is an explicit approximation for long messages: a variant recomputes only the
 ``W`` tokens each side of the gap (both layers, restarting from the full message's states at
 the window's edges) and takes the full message's features beyond. With ``W >= N - 1`` it is
-the exact computation.
+the exact computation. Each windowed variant also reports its *edge mismatch*, how far its states
+still were from the full message's where the window ends (``_edge_mismatch``): what its error
+grows with, and ``bot.explain.shown``'s gauge for it. ``Occlusion.scores`` scores any set of
+variants (with their mirrors), so the exact and windowed scores share one full pass.
 """
 
 from __future__ import annotations
@@ -369,7 +372,7 @@ def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk:
     forward_rows = np.tile(full_row, (len(chunk.variants), 1))
     backward_rows = forward_rows.copy()
 
-    # Every chunk holds variant 0 or its mirror N-1 with it, so some run has length >= 1.
+    # A mirror-closed chunk holds a variant before the last position, so some run has length >= 1.
     lengths = chunk.high[chunk.variants] - chunk.variants
     order = np.lexsort((chunk.variants, -lengths))
     running = lengths[order] > 0
