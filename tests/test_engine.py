@@ -209,6 +209,13 @@ def test_the_model_reads_at_most_max_tokens(files):
     np.testing.assert_array_equal(engine.predict([text]), engine.predict(["i love you"]))
 
 
+def test_the_configured_default_is_the_engines():
+    from bot.config import ModelConfig
+    from bot.deepmoji.engine import DEFAULT_MAX_TOKENS
+
+    assert ModelConfig().max_tokens == DEFAULT_MAX_TOKENS
+
+
 def test_max_tokens_must_be_positive(files):
     with pytest.raises(ValueError, match="max_tokens"):
         Engine.load(files, max_tokens=0)

@@ -374,6 +374,18 @@ async def test_sqlite_path_that_cannot_be_created_is_a_store_error(tmp_path):
         await open_store(f"sqlite:///{tmp_path}/file/settings.sqlite3", DEFAULTS)
 
 
+async def test_a_file_that_is_not_a_database_is_a_store_error_and_leaves_no_thread(tmp_path):
+    import threading
+
+    junk = tmp_path / "settings.sqlite3"
+    junk.write_text("not a database, just text that is long enough to have a header page\n" * 20)
+    before = set(threading.enumerate())
+    with pytest.raises(StoreError, match="file is not a database"):
+        await open_store(f"sqlite:///{junk}", DEFAULTS)
+    left = [thread for thread in set(threading.enumerate()) - before if thread.is_alive()]
+    assert left == [], "an open connection's thread would keep the process from exiting"
+
+
 async def test_unreachable_postgres_is_a_store_error_without_password():
     port = free_port()  # nobody listens there
     with pytest.raises(StoreError, match="cannot connect to PostgreSQL") as caught:

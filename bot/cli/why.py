@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="explain which words made the model pick its emojis",
         description="Score every word of TEXT by its influence on the predicted emojis. "
         "occlusion (default): how much the top-5 emojis' probability drops without the word "
-        "(exact; approximate beyond 128 tokens, and then said so). attention: the model's "
+        "(exact; the model reads at most model.max_tokens tokens, and the answer says when it cut). "
+        "attention: the model's "
         "attention weight on the word.",
     )
     parser.add_argument("text", nargs="+", metavar="TEXT", help="the message (several words are joined by spaces)")
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     text = " ".join(args.text)
     explanation = finish_with_progress(explain_steps(engine, text, args.method), "explaining", sys.stderr)
     if args.json:
-        emit(json.dumps(explanation.to_dict() | {"known_words": engine.read(text).known_share}, ensure_ascii=False))
+        emit(json.dumps(explanation.to_dict(), ensure_ascii=False))
     else:
         emit(render_terminal(explanation, ansi=wants_ansi(sys.stdout)))
     return 0

@@ -33,9 +33,13 @@ class EmptyTextError(WhymojiError):
 
 
 #: Most tokens the model reads of one text; the rest is left out, as DeepMoji's own sentence
-#: tokenizer cut texts at ``maxlen``. It bounds the time and memory of every request, whatever a
-#: user sends (a 4,000-character message can be 4,000 tokens). ``model.max_tokens`` in the config.
-DEFAULT_MAX_TOKENS = 256
+#: tokenizer cut texts at ``maxlen`` (30 in its emoji examples). It bounds the time and memory of
+#: every request, whatever a user sends (a 4,000-character message can be 4,000 tokens).
+#: ``model.max_tokens`` in the config. 50 is the longest round length whose ``/why`` scores every
+#: word exactly within a second on one thread of the 2-core machine we measure on: exact
+#: leave-one-out costs the square of the length (``bot.explain.occlusion``), about 0.7 s at 50
+#: and 1.1 s at 64 (benchmarks/README.md, "/why: exact scores within a second").
+DEFAULT_MAX_TOKENS = 50
 
 
 @dataclass(frozen=True)

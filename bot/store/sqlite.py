@@ -113,7 +113,7 @@ class SqliteDatabase:
             try:
                 await self._connection.execute(sql)
                 return
-            except sqlite3.OperationalError as error:
+            except sqlite3.Error as error:  # also DatabaseError: a file that is not a database
                 busy = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
                 if not busy or asyncio.get_running_loop().time() > deadline:
                     raise StoreError(f"SQLite database {self.path}: {error}") from None
