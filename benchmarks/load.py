@@ -6,8 +6,9 @@ fast as the gateway takes it and waits until reactions stop arriving. The same b
 three times side by side in one process: with ``worker.max_batch = 1`` (no batching); with
 ``--max-batch`` (quiet); and with ``--max-batch`` while one user spams `/why` of long messages
 (``--why-in-flight`` of them at all times, each about 4,000 characters of corpus text, a new one
-as soon as one is answered, from before the burst until its last reaction). The script prints
-each run and the ratios batching / no batching and spam / quiet:
+as soon as one is answered, from before the burst until its last reaction); ``--runs`` picks
+which, ``--repeats`` runs them in rounds. The script prints each run and the ratios batching /
+no batching and spam / quiet (of the medians over the rounds):
 
 * messages/s: messages that got reactions, over the time from the first post to the last reaction
 * reaction latency p50/p99: from a message's post to its first and to its last reaction
@@ -17,7 +18,7 @@ each run and the ratios batching / no batching and spam / quiet:
   the explanations' time to the answer
 
     .venv/bin/python -m benchmarks.load [--count 400] [--model seeded-full|small] [--max-batch 32]
-        [--why-in-flight 6] [--why-chars 4000] [--runs no-batching,batching,why-spam]
+        [--why-in-flight 6] [--why-chars 4000] [--runs no-batching,batching,why-spam] [--repeats 1]
 
 Texts come from ``../shared/corpus/messages.jsonl`` (generated sentences if it is absent). The
 default model is the published size with seeded weights when the shared vocabulary exists,
@@ -341,6 +342,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout-s", type=float, default=300.0)
     parser.add_argument("--why-in-flight", type=int, default=6, help="`/why`s the spamming user keeps outstanding")
     parser.add_argument("--why-chars", type=int, default=4000, help="length of the spammed `/why` texts")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of the runs; ratios of the medians")
     parser.add_argument(
         "--runs", default="no-batching,batching,why-spam", help="which runs, in order (comma-separated)"
     )
@@ -360,33 +362,39 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="whymoji-load-") as tmp:
         folder = Path(tmp)
         files = model_files(args.model, folder)
-        results = {}
-        for run in args.runs.split(","):
-            if run == "no-batching":
-                results[run] = await run_once("no batching", 1, texts, args, folder, files)
-            elif run == "batching":
-                results[run] = await run_once("batching", args.max_batch, texts, args, folder, files)
-            else:
-                why_texts = long_messages(texts, 8, args.why_chars)
-                label = f"batching, one user spams /why of {args.why_chars} characters"
-                results[run] = await run_once(label, args.max_batch, texts, args, folder, files, why_texts)
-    for result in results.values():
-        report(result)
+        results: dict[str, list[RunResult]] = {run: [] for run in args.runs.split(",")}
+        for _ in range(args.repeats):  # rounds of every run, so the machine's mood hits all alike
+            for run, done in results.items():
+                if run == "no-batching":
+                    done.append(await run_once("no batching", 1, texts, args, folder, files))
+                elif run == "batching":
+                    done.append(await run_once("batching", args.max_batch, texts, args, folder, files))
+                else:
+                    why_texts = long_messages(texts, 8, args.why_chars)
+                    label = f"batching, one user spams /why of {args.why_chars} characters"
+                    done.append(await run_once(label, args.max_batch, texts, args, folder, files, why_texts))
+    for done in results.values():
+        for result in done:
+            report(result)
     if "batching" in results and "no-batching" in results:
         compare("batching / no batching", results["batching"], results["no-batching"])
     if "batching" in results and "why-spam" in results:
         compare("one user spams /why / quiet (both batching)", results["why-spam"], results["batching"])
 
 
-def compare(title: str, result: RunResult, reference: RunResult) -> None:
-    print(f"\n== {title}")
-    print(f"messages/s                    x{ratio(result.rate, reference.rate):.2f}")
+def compare(title: str, results: list[RunResult], references: list[RunResult]) -> None:
+    """Ratios of the medians over the rounds (one round: the figures themselves)."""
+    rounds = f", medians of {len(results)} rounds" if len(results) > 1 else ""
+    print(f"\n== {title}{rounds}")
+    rate = ratio(statistics.median(r.rate for r in results), statistics.median(r.rate for r in references))
+    print(f"messages/s                    x{rate:.2f}")
     for q in (50, 99):
-        for name, values, reference_values in (
-            ("first reaction", result.first_latencies, reference.first_latencies),
-            ("all reactions", result.last_latencies, reference.last_latencies),
+        for name, latencies in (
+            ("first reaction", lambda result: result.first_latencies),
+            ("all reactions", lambda result: result.last_latencies),
         ):
-            now, before = percentile(values, q), percentile(reference_values, q)
+            now = statistics.median(percentile(latencies(result), q) for result in results)
+            before = statistics.median(percentile(latencies(result), q) for result in references)
             print(f"p{q} latency to {name:15s} x{ratio(now, before):.2f}  ({before * 1000:.0f} -> {now * 1000:.0f} ms)")
 
 
