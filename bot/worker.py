@@ -3,10 +3,12 @@
 Predictions queue in memory with a priority (``WHY`` before ``REACTION``) and are gathered into
 micro-batches (up to ``max_batch``, waiting at most ``max_wait_ms`` for batch mates): ONE
 ``engine.predict(texts)`` per batch, in a thread pool. An explanation runs in slices
-(``bot.explain.explain_steps``, ~50-100 ms each) between batches: while predictions wait,
+(``bot.explain.explain_steps``, ~25-100 ms each) between batches: while predictions wait,
 explanations get at most ``EXPLANATION_SHARE`` of the model's time, however long their slices,
-and the explanations in progress take turns (round-robin), so neither reactions nor a
-moderator's short ``/why`` wait behind a long one.
+so reactions keep flowing during any ``/why``. At most ``explanations_in_progress`` explanations
+are under way at once and take turns (round-robin); the others wait their turn to start. Each
+one under way holds its state (~100 MB for 50 tokens with the full-size model), so the default
+is 1: explanations one after the other, each bounded by the engine's ``max_tokens``.
 
 Bounds, so no request takes the model over: at most ``queue_size`` predictions wait (a reaction
 beyond it is refused with ``Overloaded``; a ``WHY`` prediction evicts the oldest waiting
@@ -95,6 +97,7 @@ class _Request:
     priority: Priority
     future: asyncio.Future
     queued_at: float
+    started: bool = False  # an explanation: its first slice was handed to a thread
     steps: Any = None  # an explanation's generator of slices, once its first slice has run
 
 
@@ -113,20 +116,23 @@ class InferenceWorker:
         max_wait_ms: float = 5.0,
         queue_size: int = 256,
         max_explanations: int = 4,
+        explanations_in_progress: int = 1,
         threads: int = 1,
         metrics: Metrics | None = None,
         explain_steps: Callable[[Any, str], Any] = _default_explain_steps,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if min(max_batch, queue_size, max_explanations, threads) < 1 or max_wait_ms < 0:
+        if min(max_batch, queue_size, max_explanations, explanations_in_progress, threads) < 1 or max_wait_ms < 0:
             raise ValueError(
-                "max_batch, queue_size, max_explanations and threads must be >= 1 and max_wait_ms >= 0"
+                "max_batch, queue_size, max_explanations, explanations_in_progress and threads must be >= 1"
+                " and max_wait_ms >= 0"
             )
         self.engine = engine
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.queue_size = queue_size
         self.max_explanations = max_explanations
+        self.explanations_in_progress = explanations_in_progress
         self.threads = threads
         self.metrics = metrics or Metrics()
         self._explain_steps = explain_steps
@@ -218,7 +224,7 @@ class InferenceWorker:
 
     def _waiting(self) -> list[_Request]:
         waiting = [request for queue in self._predictions.values() for request in queue]
-        waiting += [request for request in self._turns if request.steps is None]
+        waiting += [request for request in self._turns if not request.started]
         return [request for request in waiting if not request.future.done()]
 
     def status(self) -> WorkerStatus:
@@ -365,7 +371,7 @@ class InferenceWorker:
                     return None
                 self._work.clear()
                 await self._work.wait()
-            if not self._turns and not self._closing:
+            if self._next_turn() is None and not self._closing:
                 await self._gather_batch_mates()
             if (unit := self._take()) is not None:
                 return unit
@@ -374,7 +380,7 @@ class InferenceWorker:
         """Wait up to ``max_wait_ms`` for more predictions, unless a batch is full or a slice waits."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
-        while self._waiting_predictions() < self.max_batch and not self._turns and not self._closing:
+        while self._waiting_predictions() < self.max_batch and self._next_turn() is None and not self._closing:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
@@ -386,7 +392,7 @@ class InferenceWorker:
 
     def _has_work(self) -> bool:
         self._drop_ended()
-        return bool(self._turns) or self._waiting_predictions() > 0
+        return self._next_turn() is not None or self._waiting_predictions() > 0
 
     def _waiting_predictions(self) -> int:
         return sum(1 for queue in self._predictions.values() for request in queue if not request.future.done())
@@ -412,6 +418,13 @@ class InferenceWorker:
             request.steps.close()
         request.steps = None
 
+    def _next_turn(self) -> _Request | None:
+        """The explanation whose turn it is: the first in turn order that is in progress, or that
+        may start (fewer than ``explanations_in_progress`` are; each holds its state meanwhile)."""
+        in_progress = sum(1 for request in self._explanations if request.started)
+        may_start = in_progress < self.explanations_in_progress
+        return next((request for request in self._turns if request.started or may_start), None)
+
     def _take(self) -> _Request | list[_Request] | None:
         """A slice of the explanation whose turn it is, or a batch of predictions.
 
@@ -423,10 +436,12 @@ class InferenceWorker:
         if not (waiting and self._explanations):
             self._time_used = {PREDICT: 0.0, EXPLAIN: 0.0}
         explained, predicted = self._time_used[EXPLAIN], self._time_used[PREDICT]
-        if self._turns and (not waiting or explained * (1 - EXPLANATION_SHARE) < predicted * EXPLANATION_SHARE):
-            request = self._turns.popleft()
+        turn = self._next_turn()
+        if turn is not None and (not waiting or explained * (1 - EXPLANATION_SHARE) < predicted * EXPLANATION_SHARE):
+            self._turns.remove(turn)
+            turn.started = True
             self._update_depth()
-            return request
+            return turn
         if not waiting:
             return None
         batch: list[_Request] = []

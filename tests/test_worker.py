@@ -429,9 +429,26 @@ async def test_while_reactions_wait_explanations_get_a_third_of_the_model_time_h
     assert order == "S" + "R" * 6 + "S" + "R" * 6 + "SS"
 
 
-async def test_explanations_take_turns_so_a_short_one_is_not_stuck_behind_a_long_one(gate):
+async def test_by_default_one_explanation_is_under_way_at_a_time_the_next_starts_when_it_ends(gate):
     engine = FakeEngine(gate=gate)
-    worker = await started_worker(engine)
+    worker = await started_worker(engine, max_wait_ms=0)
+    try:
+        busy = await occupy(worker, engine)
+        first = asyncio.create_task(worker.explain("first:3"))
+        second = asyncio.create_task(worker.explain("second:2"))
+        reaction = asyncio.create_task(worker.predict("meanwhile"))
+        await until(lambda: worker.depth() == 3)
+        gate.set()
+        await asyncio.gather(busy, first, second, reaction)
+    finally:
+        await worker.close()
+    slices = [texts[0] for kind, texts in engine.calls if kind == "explain"]
+    assert slices == ["first:3"] * 3 + ["second:2"] * 2  # each holds its state only while under way
+
+
+async def test_explanations_under_way_take_turns_so_a_short_one_is_not_stuck_behind_a_long_one(gate):
+    engine = FakeEngine(gate=gate)
+    worker = await started_worker(engine, explanations_in_progress=2)
     finished: list[str] = []
     try:
         busy = await occupy(worker, engine)
