@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -342,6 +343,45 @@ def test_integer_tensors_are_refused(tmp_path):
     state = small_state()
     state["output_layer.0.bias"] = torch.zeros(64, dtype=torch.int64)
     with pytest.raises(ModelFileError, match="output_layer.0.bias has dtype torch.int64"):
+        load_model(saved(tmp_path, state))
+
+
+def test_an_archive_that_unpacks_to_more_than_its_size_is_refused_before_torch_load(tmp_path, monkeypatch):
+    """A zip bomb: one record deflated from 64 MB of zeros, in a file of well under 1 MB."""
+    genuine = saved(tmp_path, small_state())
+    bomb = tmp_path / "bomb.bin"
+    with zipfile.ZipFile(genuine) as source, zipfile.ZipFile(bomb, "w") as target:
+        for record in source.infolist():
+            data = source.read(record)
+            if record.filename.endswith("/data/0"):
+                target.writestr(record.filename, bytes(64_000_000), compress_type=zipfile.ZIP_DEFLATED)
+            else:
+                target.writestr(record, data)
+    assert bomb.stat().st_size < 1_000_000
+
+    def no_torch_load(*args, **kwargs):
+        raise AssertionError("torch.load ran on a file that unpacks to 64 MB")
+
+    monkeypatch.setattr(torch, "load", no_torch_load)
+    with pytest.raises(ModelFileError, match=r"bomb\.bin: refused, its records would unpack to 64\.\d MB from a 0\.\d MB file"):
+        load_model(bomb)
+
+
+def test_a_genuine_archive_passes_the_size_check(tmp_path):
+    path = saved(tmp_path, small_state())
+    assert zipfile.is_zipfile(path)
+    assert load_model(path).vocab_size == SMALL["vocab_size"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_weights_that_are_not_finite_are_refused_naming_the_tensor(tmp_path, value):
+    state = small_state()
+    state["lstm_1.weight_hh_l0"][3, 2] = value
+    with pytest.raises(ModelFileError, match=r"lstm_1\.weight_hh_l0 has 1 of \d+ values that are NaN or infinite"):
+        load_model(saved(tmp_path, state))
+    state = small_state()
+    state["embed.weight"].fill_(float("nan"))
+    with pytest.raises(ModelFileError, match=r"embed\.weight has (\d+) of \1 values that are NaN"):
         load_model(saved(tmp_path, state))
 
 

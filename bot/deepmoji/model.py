@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -534,6 +535,7 @@ def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
         raise ModelFileError(f"{path}: is a folder, not a weights file")
     if not path.is_file():
         raise ModelFileError(f"{path}: no such weights file")
+    _check_archive(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -548,6 +550,30 @@ def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
     if not isinstance(state, Mapping) or not all(isinstance(value, Tensor) for value in state.values()):
         raise ModelFileError(f"{path}: not a state_dict (expected a mapping of names to tensors, got {type(state).__name__})")
     return state
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse a zip checkpoint whose records would unpack to more bytes than the file holds.
+
+    ``torch.save`` stores every record uncompressed, so a genuine archive's records add up to
+    less than its size; torch.load inflates compressed records in full before any check of
+    ours could run (a 1.9 MB zip made it allocate 2.2 GB). Legacy (non-zip) checkpoints read
+    each storage from the file itself, so they cannot claim more memory than they hold.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return  # not a zip archive: torch.load decides what it is
+    size = path.stat().st_size
+    declared = sum(record.file_size for record in records)
+    if declared > size:
+        largest = max(records, key=lambda record: record.file_size)
+        raise ModelFileError(
+            f"{path}: refused, its records would unpack to {declared / 1e6:.1f} MB from a "
+            f"{size / 1e6:.1f} MB file ({largest.filename}: {largest.file_size / 1e6:.1f} MB); "
+            "a checkpoint written by torch.save is never compressed"
+        )
 
 
 def _expected_shapes(path: Path, state: Mapping[str, Tensor]) -> dict[str, tuple[int, ...]]:
@@ -575,3 +601,9 @@ def _check_tensors(path: Path, state: Mapping[str, Tensor], shapes: Mapping[str,
             raise ModelFileError(f"{path}: {key} has shape {tuple(tensor.shape)}, expected {shape}")
         if not tensor.is_floating_point():
             raise ModelFileError(f"{path}: {key} has dtype {tensor.dtype}, expected floating point")
+        broken = int((~torch.isfinite(tensor)).sum())
+        if broken:
+            raise ModelFileError(
+                f"{path}: {key} has {broken} of {tensor.numel()} values that are NaN or infinite; "
+                "the weights are damaged"
+            )
