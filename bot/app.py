@@ -155,7 +155,7 @@ class WhymojiBot(commands.AutoShardedBot):
         configure_torch(model)
         files = locate_model_files(model, download=self._download)
         started = time.perf_counter()
-        engine = Engine.load(files, device=model.device, max_tokens=model.max_tokens)
+        engine = Engine.load(files, device=model.device, max_tokens=model.max_tokens, precision=model.precision)
         log.info(
             "model loaded in %.1f s on %s (%d torch threads): weights %s, vocabulary %s",
             time.perf_counter() - started,
