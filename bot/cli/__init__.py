@@ -18,7 +18,7 @@ from bot import __version__
 from bot.errors import WhymojiError
 
 #: Subcommand modules under ``bot.cli``, in the order ``--help`` lists them.
-SUBCOMMANDS = ("predict", "why", "download", "run", "check")
+SUBCOMMANDS = ("predict", "why", "download", "run", "check", "agreement")
 
 
 def build_parser() -> argparse.ArgumentParser:
