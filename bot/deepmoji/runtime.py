@@ -42,13 +42,14 @@ STEP_COST = 0.6
 MAX_CALL_TOKENS = 2048
 
 
-def length_groups(lengths: Sequence[int], *, max_tokens: int = MAX_CALL_TOKENS) -> list[np.ndarray]:
+def length_groups(lengths: Sequence[int], *, max_tokens: int | None = None) -> list[np.ndarray]:
     """Batch indices in groups of similar length, each group one call, at the least modelled cost.
 
     Sorted by length, the best split into contiguous runs is found exactly (dynamic
     programming over where each run starts; a run costs ``CALL_COST + longest * (STEP_COST +
     size)``). A run of more than one sequence may hold at most ``max_tokens`` padded tokens.
     """
+    max_tokens = MAX_CALL_TOKENS if max_tokens is None else max_tokens
     order = np.argsort(np.asarray(lengths), kind="stable")
     ordered = np.asarray(lengths, dtype=np.float64)[order]
     count = len(order)
@@ -72,7 +73,7 @@ def length_groups(lengths: Sequence[int], *, max_tokens: int = MAX_CALL_TOKENS) 
 def session_options(threads: int, *, spinning: bool = False) -> ort.SessionOptions:
     """One session's settings: ``threads`` intra-op threads that sleep rather than spin when
     idle unless ``spinning`` (spinning threads starve everything else on a busy host:
-    benchmarks/README.md, *Threads*), all graph optimizations, quiet logs."""
+    benchmarks/README.md, *Threads*), all graph optimizations, no memory arena, quiet logs."""
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     options = ort.SessionOptions()
@@ -81,6 +82,9 @@ def session_options(threads: int, *, spinning: bool = False) -> ort.SessionOptio
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    # No arena: buffers go back to the allocator after each call instead of staying at the
+    # largest call's size; as fast on the corpus, ~10-15 MB less in the bot (benchmarks/README.md).
+    options.enable_cpu_mem_arena = False
     options.log_severity_level = 3  # errors only
     return options
 
@@ -93,17 +97,15 @@ class _NoPreprocessingAdvice(logging.Filter):
         return "pre-processing before quantization" not in record.getMessage()
 
 
-def quantized(graph: onnx.ModelProto) -> onnx.ModelProto:
-    """The graph with int8 LSTM weights (dynamic quantization; attention and output stay fp32)."""
+def quantize(source: Path, target: Path) -> None:
+    """Write the graph at ``source`` with int8 LSTM weights to ``target`` (dynamic quantization;
+    the attention and output layers stay fp32)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     advice = _NoPreprocessingAdvice()
     logging.getLogger().addFilter(advice)
     try:
-        with tempfile.TemporaryDirectory(prefix="whymoji-int8-") as folder:
-            target = Path(folder) / "int8.onnx"
-            quantize_dynamic(graph, target, op_types_to_quantize=["LSTM"], weight_type=QuantType.QInt8)
-            return onnx.load(target)
+        quantize_dynamic(source, target, op_types_to_quantize=["LSTM"], weight_type=QuantType.QInt8)
     finally:
         logging.getLogger().removeFilter(advice)
 
@@ -122,10 +124,14 @@ class RuntimeModel:
         self.num_classes = state["output_layer.0.bias"].shape[0]
         self.precision = precision
         self.threads = options.intra_op_num_threads
-        graph = build_graph(state)
-        if precision == "int8":
-            graph = quantized(graph)
-        self._session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        # Through a file: a session made from bytes keeps them (38 MB) for its lifetime.
+        with tempfile.TemporaryDirectory(prefix="whymoji-onnx-") as folder:
+            path = Path(folder) / "deepmoji.onnx"
+            onnx.save_model(build_graph(state), path)
+            if precision == "int8":
+                path, source = path.with_name("deepmoji-int8.onnx"), path
+                quantize(source, path)
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         logger.debug("ONNX Runtime session ready: %s, %d thread(s)", precision, self.threads)
 
     def predict(self, flat: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
