@@ -6,7 +6,8 @@ Everything runs on the same seeded full-size weights (``seeded_state_dict(1)``):
   backend: ONNX Runtime over the graph of ``bot/deepmoji/onnx_graph.py``, batches split into
   length groups by ``bot/deepmoji/runtime.py``);
 * ``whymoji int8``: the same with ``precision="int8"`` (``model.precision = "int8"``);
-* ``whymoji torch``: ``DeepMoji.predict`` with ``backend = "torch"`` (context: the engine before);
+* ``whymoji torch``: ``DeepMoji.predict`` with ``backend = "torch"`` (context: the engine before;
+  one thread only, see :func:`implementations`);
 * ``ORT``: the recipe a user would follow, built here by code of its own (:func:`baseline_graph`,
   nothing shared with the engine's graph builder): the state_dict written as an ONNX graph with
   ``onnx.helper`` (embedding ``Gather`` + ``Tanh``, the standard ``LSTM`` operator with
@@ -156,7 +157,9 @@ def with_threads(threads: int, predict: Callable) -> Callable:
 
 def implementations(state: dict[str, torch.Tensor], threads: int) -> dict[str, Callable[[list[list[int]]], np.ndarray]]:
     """Every implementation at ``threads`` threads; whymoji's models are one per thread count
-    (their session follows torch's thread setting and is rebuilt when it changes)."""
+    (their session follows torch's thread setting and is rebuilt when it changes). The torch
+    path runs at one thread only: with more, its OpenMP threads spin after each call and slow
+    whatever is timed next (bench_threads.py measures that)."""
     model, torch_model = DeepMoji(), DeepMoji()
     for each in (model, torch_model):
         each.load_state_dict(state)
@@ -165,24 +168,28 @@ def implementations(state: dict[str, torch.Tensor], threads: int) -> dict[str, C
     arrays = {key: value.numpy() for key, value in state.items()}
     graph = baseline_graph(arrays)
     padded = baseline_session(graph, threads)
-    return {
+    runs = {
         "whymoji": with_threads(threads, model.predict),
         "whymoji int8": with_threads(threads, lambda batch: model.predict(batch, precision="int8")),
-        "whymoji torch": with_threads(threads, torch_model.predict),
+        "whymoji torch": with_threads(1, torch_model.predict),
         "ORT": one_per_call(padded),
         "ORT padded": padded,
         "ORT int8": one_per_call(baseline_session(baseline_int8(graph), threads)),
     }
+    if threads != 1:
+        del runs["whymoji torch"]
+    return runs
 
 
-def agreement(predictors: dict[str, Callable], batch: list[list[int]]) -> dict[str, tuple[float, float]]:
-    """(max |diff|, top-1 agreement) of each implementation against the torch path on ``batch``."""
-    original = predictors["whymoji torch"](batch)
-    results = {}
+def agreement(predictors: dict[str, Callable], original: Callable, batches: list[list[list[int]]]) -> None:
+    """Print each implementation's max |diff| and top-1 agreement against ``original`` (the torch path)."""
     for name, predict in predictors.items():
-        rows = predict(batch)
-        results[name] = (float(np.abs(rows - original).max()), float((rows.argmax(1) == original.argmax(1)).mean()))
-    return results
+        differences, same = [], []
+        for batch in batches:
+            rows, expected = predict(batch), original(batch)
+            differences.append(np.abs(rows - expected).max())
+            same.extend(rows.argmax(1) == expected.argmax(1))
+        print(f"  {name:16} {max(differences):.1e}   {np.mean(same):.0%}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -200,11 +207,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"corpus: {messages} messages, mean {np.mean(tokens):.1f} tokens, longest {max(tokens)}, batches of {args.batch_size}")
 
     predictors = {threads: implementations(state, threads) for threads in thread_counts}
-    first = predictors[thread_counts[0]]
     print("\nagreement with the torch path on a corpus batch and the two single messages (max |diff|, top-1 same):")
-    for name in first:
-        found = [agreement(first, batch) [name] for batch in (batches[0], *singles.values())]
-        print(f"  {name:16} {max(diff for diff, _ in found):.1e}   {min(top for _, top in found):.0%}")
+    original = DeepMoji()
+    original.load_state_dict(state)
+    original.backend = "torch"
+    agreement(predictors[thread_counts[0]], original.eval().predict, [batches[0], *singles.values()])
 
     figures: dict[tuple[str, int, str], list[float]] = {}
     calls = 0
@@ -234,10 +241,14 @@ def report(median: dict[tuple[str, int, str], float], thread_counts: Sequence[in
     for threads in thread_counts:
         for name in WHYMOJI + BASELINES:
             cells = [median.get((name, threads, measure)) for measure in MEASURES]
+            if cells == [None] * len(MEASURES):
+                continue
             print(f"{f'{name} ({threads} thr)':28}" + "".join(f"{'-' if v is None else f'{v:.1f}':>16}" for v in cells))
     print("\nspeed ratios, same thread count (above 1: the first is faster)")
     for threads in thread_counts:
         for ours, theirs in PAIRS:
+            if (ours, threads, MEASURES[0]) not in median:
+                continue
             cells = []
             for measure in MEASURES:
                 a, b = median.get((ours, threads, measure)), median.get((theirs, threads, measure))

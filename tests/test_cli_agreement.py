@@ -12,6 +12,16 @@ from bot.cli import main
 from bot.deepmoji.agreement import measure_agreement
 
 
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """The command sets the process's model threads (use_threads); later tests expect one."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def model_args(small_model_dir) -> list[str]:
     return [
@@ -53,11 +63,11 @@ def test_the_command_prints_agreement_and_speed(tmp_path, capsys, model_args):
     assert main(["agreement", str(messages), "--top-k", "2", *model_args]) == 0
     out = capsys.readouterr().out
     assert f"int8 against fp32 on 4 messages of {messages}:" in out
-    top = re.search(r"same top emoji: +(\d+\.\d)% +\((\d) of 4\)", out)
+    top = re.search(r"same top emoji: +(\d+\.\d)% \((\d) of 4\)", out)
     assert top and float(top.group(1)) == pytest.approx(int(top.group(2)) / 4 * 100)
-    assert re.search(r"same top-2 set: +\d+\.\d% +\(\d of 4\)", out)
+    assert re.search(r"same top-2 set: +\d+\.\d% \(\d of 4\)", out)
     assert re.search(r"largest difference: +0\.\d{4} \(a probability; median per message 0\.\d{4}\)", out)
-    assert re.search(r"fp32 \d+ messages/s, int8 \d+ messages/s \(\d+\.\d\dx\)", out)
+    assert re.search(r"fp32 \d+ messages/s, int8 \d+ messages/s \(\d+\.\d\dx\), 1 thread\(s\)", out)
 
 
 def test_the_command_reads_the_text_field_of_json_lines_and_honours_the_limit(tmp_path, capsys, model_args):
@@ -93,8 +103,12 @@ def test_int8_needs_the_cpu(tmp_path, capsys, model_args):
     assert "int8 runs on ONNX Runtime on the CPU only" in capsys.readouterr().err
 
 
-def test_a_limit_below_one_is_refused(tmp_path, capsys, model_args):
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [(["--limit", "0"], "--limit must be at least 1, got 0"), (["--threads", "-1"], "--threads must be 0")],
+)
+def test_bad_counts_are_refused(tmp_path, capsys, model_args, option, message):
     path = tmp_path / "messages.txt"
     path.write_text("hello\n", encoding="utf-8")
-    assert main(["agreement", str(path), "--limit", "0", *model_args]) == 1
-    assert "whymoji: error: --limit must be at least 1, got 0" in capsys.readouterr().err
+    assert main(["agreement", str(path), *option, *model_args]) == 1
+    assert f"whymoji: error: {message}" in capsys.readouterr().err

@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
         help=f"use at most the first N messages (default: {DEFAULT_LIMIT})",
     )
+    parser.add_argument(
+        "--threads", type=int, default=0, metavar="N",
+        help="threads to compute with (default: 0, whymoji's choice: one)",
+    )
     add_model_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -71,31 +75,38 @@ def read_messages(path: Path, limit: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.deepmoji.agreement import measure_agreement  # imported late: torch is slow to import
+    # imported late: torch is slow to import
+    from bot.deepmoji.agreement import measure_agreement
+    from bot.deepmoji.threads import use_threads
 
     if args.limit < 1:
         raise WhymojiError(f"--limit must be at least 1, got {args.limit}")
+    if args.threads < 0:
+        raise WhymojiError(f"--threads must be 0 (whymoji's choice) or a positive count, got {args.threads}")
     messages = read_messages(args.messages, args.limit)
     if args.device != "cpu":
         raise WhymojiError(f"int8 runs on ONNX Runtime on the CPU only; drop --device {args.device}")
+    threads = use_threads(args.threads)
     engine = load_engine(args)
     batch = [ids for ids in (engine.encode(text) for text in messages) if ids]
     if not batch:
         raise WhymojiError(f"{args.messages}: no message with words or symbols for the model to read")
-    print(report(measure_agreement(engine.model, batch, top_k=args.top_k), args.messages, len(messages) - len(batch)))
+    agreement = measure_agreement(engine.model, batch, top_k=args.top_k)
+    print(report(agreement, args.messages, len(messages) - len(batch), threads))
     return 0
 
 
-def report(agreement: Agreement, source: Path, skipped: int) -> str:
+def report(agreement: Agreement, source: Path, skipped: int, threads: int) -> str:
     count = agreement.messages
-    lines = [
-        f"int8 against fp32 on {count} messages of {source}"
-        + (f" ({skipped} without tokens skipped)" if skipped else "") + ":",
-        f"  same top emoji:         {agreement.same_top / count:6.1%}  ({agreement.same_top} of {count})",
-        f"  same top-{agreement.top_k} set:          {agreement.same_top_k / count:6.1%}  ({agreement.same_top_k} of {count})",
-        f"  largest difference:     {agreement.max_difference:.4f} (a probability; median per message "
+    rows = {
+        "same top emoji:": f"{agreement.same_top / count:.1%} ({agreement.same_top} of {count})",
+        f"same top-{agreement.top_k} set:": f"{agreement.same_top_k / count:.1%} ({agreement.same_top_k} of {count})",
+        "largest difference:": f"{agreement.max_difference:.4f} (a probability; median per message "
         f"{agreement.median_difference:.4f})",
-        f"  speed:                  fp32 {agreement.fp32_per_second:.0f} messages/s, int8 "
-        f"{agreement.int8_per_second:.0f} messages/s ({agreement.speedup:.2f}x)",
-    ]
-    return "\n".join(lines)
+        "speed:": f"fp32 {agreement.fp32_per_second:.0f} messages/s, int8 {agreement.int8_per_second:.0f} "
+        f"messages/s ({agreement.speedup:.2f}x), {threads} thread(s)",
+    }
+    heading = f"int8 against fp32 on {count} messages of {source}" + (
+        f" ({skipped} without tokens skipped)" if skipped else ""
+    )
+    return "\n".join([heading + ":", *(f"  {label:<22}{value}" for label, value in rows.items())])
