@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--threads", type=int, default=0, metavar="N",
-        help="threads to compute with (default: 0, whymoji's choice: one)",
+        help="threads to compute with (default: 0, whymoji's choice)",
     )
     add_model_arguments(parser)
     parser.set_defaults(handler=run)
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if not batch:
         raise WhymojiError(f"{args.messages}: no message with words or symbols for the model to read")
     agreement = measure_agreement(engine.model, batch, top_k=args.top_k)
-    print(report(agreement, args.messages, len(messages) - len(batch), threads))
+    print(report(agreement, args.messages, len(messages) - len(batch), threads.runtime))
     return 0
 
 

@@ -499,10 +499,11 @@ class DeepMoji(nn.Module):
 
     def runtime(self, precision: str = "fp32") -> RuntimeModel:
         """The ONNX Runtime session for these weights at ``precision``, built on first use and
-        again whenever a parameter or torch's thread count (which it follows) changes."""
+        again whenever a parameter or the thread count (``bot.deepmoji.threads``) changes."""
         from bot.deepmoji.runtime import RuntimeModel, session_options
+        from bot.deepmoji.threads import runtime_threads
 
-        threads = torch.get_num_threads()
+        threads = runtime_threads()
         cache = self._runtimes.setdefault(precision, Derived())
         built = cache.get(
             self, lambda: RuntimeModel(self._numpy_state(), precision=precision, options=session_options(threads))
