@@ -6,7 +6,7 @@ alike; 0 means "choose", which picks per runtime by how its threads wait (benchm
 
 * ONNX Runtime (predictions): up to two threads, which sleep when idle
   (``bot.deepmoji.runtime.session_options``). Quiet, two were 1.6x faster than one on a
-  12-token message and 1.8x on batches; busy, within 15% of one thread either way.
+  12-token message and 1.8x on batches; busy, never more than 12% slower than one.
 * torch (``/why``): one thread. torch's OpenMP threads spin while they wait: with two, a
   12-token predict took up to a second and a ``/why`` 6-10 s instead of 0.5-1.1 s once other
   work held a core, and idle spinning threads slow the ONNX Runtime calls that follow.
