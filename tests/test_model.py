@@ -376,6 +376,18 @@ def test_an_archive_that_unpacks_to_more_than_its_size_is_refused_before_torch_l
         load_model(bomb)
 
 
+def test_a_legacy_checkpoint_declaring_more_than_it_holds_is_refused(tmp_path):
+    """The pre-zip format: a storage declared at 500 MB in a file of a few hundred bytes."""
+    path = tmp_path / "legacy.bin"
+    torch.save({"embed.weight": torch.zeros(10)}, path, _use_new_zipfile_serialization=False)
+    raw = path.read_bytes()
+    numel = b"K\nNtq"  # BININT1 10, then the storage tuple's end: the declared element count
+    assert raw.count(numel) == 1
+    path.write_bytes(raw.replace(numel, b"J" + (125_000_000).to_bytes(4, "little") + b"Ntq"))
+    with pytest.raises(ModelFileError, match=r"legacy\.bin: corrupt or truncated"):
+        load_model(path)
+
+
 def test_a_genuine_archive_passes_the_size_check(tmp_path):
     path = saved(tmp_path, small_state())
     assert zipfile.is_zipfile(path)

@@ -1,8 +1,10 @@
 """DeepMoji in PyTorch: the published torchMoji checkpoint's layout, with a fast batched predict.
 
 The module's ``state_dict()`` has exactly the checkpoint's keys and shapes, so the published
-``pytorch_model.bin`` loads as is. The computation does not use ``nn.LSTM``: DeepMoji's gates
-are hard sigmoids, so the recurrence is our own, written for speed on a CPU:
+``pytorch_model.bin`` loads as is. On a CPU, :meth:`DeepMoji.predict` runs on ONNX Runtime by
+default (:mod:`bot.deepmoji.runtime`, faster there); the torch computation below is what other
+devices, ``backend = "torch"`` and the explainers (``/why``) run. It does not use ``nn.LSTM``:
+DeepMoji's gates are hard sigmoids, so the recurrence is our own, written for speed on a CPU:
 
 * A batch is *packed*: sorted longest first and laid out time-major without padding
   (:class:`PackedLayout`). Step ``t`` is a contiguous block of the sequences still running, so
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Where :meth:`DeepMoji.predict` can run on a CPU (README, Speed).
+#: Where :meth:`DeepMoji.predict` can run on a CPU (benchmarks/README.md, *Runtimes*).
 BACKENDS = ("onnxruntime", "torch")
 #: What :meth:`DeepMoji.predict` can compute in: int8 only on ONNX Runtime (``model.precision``).
 PRECISIONS = ("fp32", "int8")
@@ -620,8 +622,9 @@ def _check_archive(path: Path) -> None:
 
     ``torch.save`` stores every record uncompressed, so a genuine archive's records add up to
     less than its size; torch.load inflates compressed records in full before any check of
-    ours could run (a 1.9 MB zip made it allocate 2.2 GB). Legacy (non-zip) checkpoints read
-    each storage from the file itself, so they cannot claim more memory than they hold.
+    ours could run (a 1.9 MB zip made it allocate 2.2 GB). Legacy (non-zip) checkpoints are read
+    from the file itself: a storage declared larger than the file fails on reading, before its
+    memory is touched (a 500 MB claim in a 400-byte file: refused, resident memory unchanged).
     """
     try:
         with zipfile.ZipFile(path) as archive:

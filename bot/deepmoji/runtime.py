@@ -33,12 +33,13 @@ logger = logging.getLogger(__name__)
 #: Cost of one ONNX Runtime call of ``m`` sequences padded to ``T`` tokens, in units of one
 #: sequence's step: ``CALL_COST + T * (STEP_COST + m)``. Every call reads all LSTM weights once
 #: (CALL_COST) and every step reads each direction's recurrent weights once, whatever ``m``
-#: (STEP_COST); each sequence's step then costs about the same again. Measured with
-#: benchmarks/bench_runtimes.py (one thread: 12 tokens 12.4 ms, 30 tokens 28.6 ms, batched
-#: ~0.56 ms per token); the grouping is not sensitive to them within a factor of two.
+#: (STEP_COST); each sequence's step then costs about as much again. Estimated from one-thread
+#: timings on the development machine (one message: ~0.9-1 ms per token plus ~1.6 ms per call;
+#: large batches ~0.56 ms per token); corpus batches ran as fast with both constants doubled or
+#: halved (benchmarks/README.md, *What was tried*).
 CALL_COST = 3.0
 STEP_COST = 0.6
-#: Most padded tokens (T x m) one call may hold, bounding its temporaries (about 50 KB each).
+#: Most padded tokens (T x m) one call may hold, bounding its temporaries (tens of KB each).
 MAX_CALL_TOKENS = 2048
 
 
