@@ -1,166 +1,194 @@
-"""Occlusion speed and memory: the batched explainer against brute force, side by side in one run.
+"""/why's time and exactness: what the bot runs for messages of every length, beside brute force.
 
-Full published size with seeded weights (``seeded_state_dict(1)``). For each message length:
+The full-size DeepMoji with seeded weights (``seeded_state_dict(1)``) and the real vocabulary
+(``shared/deepmoji/vocabulary.json``), behind an ``Engine`` that reads at most ``--max-tokens``
+tokens, as the bot does. Messages: corpus texts cut to 12, 30, 60, 100, 127, 200 and 400 tokens,
+the longest corpus message of at most 4,000 characters (Discord's longest), and 4,000 characters
+of ``!?`` (4,000 tokens, the most a message can have). For each:
 
-* ``reference``: the plain per-timestep model (``bot.deepmoji.reference``) on the N + 1
-  sequences brute force needs, 32 at a time (only up to ``--reference-max`` tokens: it is slow);
-* ``ref 1-by-1``: the same reference run once per variant, as the original DeepMoji demo ran
-  the model once per word;
-* ``predict``: the fast model's batched ``predict`` on the same N + 1 sequences (32 at a time);
-* ``exact``: ``bot.explain.occlusion``;
-* ``window W``: the explicit approximation, with its distance to the exact scores (Spearman
-  rank correlation, max abs error, top-3 words agreement).
+* ``reads``: the tokens the model reads (the cap), ``scoring``: how exact the scores are
+  (``exact``: every word; ``exact-shown``: the words a reply can show, the rest estimated and
+  checked), ``exact``: how many words got exact scores;
+* ``seconds``: ``bot.explain.explain`` on the text (tokenizing included), the median of
+  ``--rounds`` interleaved rounds; ``max slice``: the longest gap between two yields of
+  ``explain_steps`` (what the worker waits before it can run a reaction batch);
+* ``brute``: brute-force leave-one-out on what the model reads (``DeepMoji.predict`` on all
+  N + 1 sequences, 32 at a time), same rounds; ``max |err|``: the largest difference between a
+  shown (bold) word's score and brute force's, and ``same bold``: whether the bold words are
+  the ones brute force's scores give.
 
-Times are the best of ``--repeats`` runs after a warm-up; ``peak MB`` is the resident memory the
-call added at its peak (Linux ``VmHWM``, reset before each call). The methods are run in
-interleaved rounds so that the machine's noise hits them alike. Usage:
+``--compare`` adds, for the lengths read, exact scoring of every word against the shown-words
+path with several estimate windows, side by side (how the default window was chosen).
+``--scaling`` times exact scoring of every word at several lengths side by side, relative to the
+longest: on a busy machine, the way to carry a figure measured on a quiet one (the issue's 2.5 s
+for 100 tokens) over to other lengths. One torch thread unless ``--threads``. Usage:
 
-    .venv/bin/python benchmarks/bench_explain.py [--lengths 30 100 400] [--threads N]
+    .venv/bin/python -m benchmarks.bench_explain [--max-tokens 50 64] [--compare 8 16 32] [--scaling 25 50 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bot.deepmoji.engine import DEFAULT_MAX_TOKENS, Engine
 from bot.deepmoji.model import DeepMoji
-from bot.deepmoji.reference import ReferenceDeepMoji
 from bot.deepmoji.seeded import seeded_state_dict
-from bot.explain import occlusion
+from bot.deepmoji.tokenizer import Tokenizer
+from bot.explain import explain_steps
+from bot.explain.highlight import highlighted_indices
 
+SHARED = Path(os.environ.get("WHYMOJI_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+LENGTHS = (12, 30, 60, 100, 127, 200, 400)
 PREDICT_BATCH = 32
 
 
-def brute_force(predict, ids: list[int], top_k: int = 5, batch: int = PREDICT_BATCH) -> np.ndarray:
-    """The definition: N + 1 predictions (variants ``batch`` at a time)."""
-    p = predict([ids])[0]
+def corpus_texts(tokenizer: Tokenizer) -> list[tuple[str, str]]:
+    """(label, text): corpus texts cut to each of ``LENGTHS`` tokens, the longest corpus message
+    of at most 4,000 characters, and 4,000 characters of ``!?``."""
+    with open(SHARED / "corpus" / "messages.jsonl", encoding="utf-8") as lines:
+        corpus = [json.loads(line)["text"] for line in lines]
+    texts = []
+    for length in LENGTHS:
+        text = next(text for text in corpus if len(tokenizer.tokenize(text)) >= length)
+        texts.append((f"{length}", text[: tokenizer.tokenize(text)[length - 1].end]))
+    longest = max((text for text in corpus if len(text) <= 4000), key=len)
+    texts.append((f"corpus {len(longest)} ch", longest))
+    texts.append(("4000 ch !?", "!?" * 2000))
+    return texts
+
+
+def brute_force(model: DeepMoji, ids: list[int], top_k: int = 5) -> np.ndarray:
+    """The definition: N + 1 predictions, ``PREDICT_BATCH`` sequences at a time."""
+    p = model.predict([ids])[0].astype(np.float64)
     top = np.argsort(-p)[:top_k]
+    if len(ids) == 1:
+        return np.array([p[top].sum()])
     variants = [ids[:i] + ids[i + 1 :] for i in range(len(ids))]
-    q = np.concatenate([predict(variants[i : i + batch]) for i in range(0, len(variants), batch)])
+    q = np.concatenate([model.predict(variants[i : i + PREDICT_BATCH]) for i in range(0, len(variants), PREDICT_BATCH)])
     return (p[top] - q[:, top]).sum(axis=1)
 
 
-def _status_kb(field: str) -> int | None:
-    status = Path("/proc/self/status")
-    if not status.exists():
-        return None
-    for line in status.read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return None
+def run_steps(steps) -> tuple[object, float]:
+    """Run ``explain_steps``' slices; (the explanation, the longest slice in seconds)."""
+    longest, start = 0.0, time.perf_counter()
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value, max(longest, time.perf_counter() - start)
+        now = time.perf_counter()
+        longest, start = max(longest, now - start), now
 
 
-def measure(methods: dict[str, object], repeats: int) -> dict[str, tuple[float, float | None, object]]:
-    """name -> (best seconds, peak added MB or None off Linux, result), the methods interleaved.
-
-    Each round runs every method once, so a busy spell of the machine hits all of them; the
-    best of the rounds is the figure. The peak is taken in the first round.
-    """
-    best: dict[str, float] = {name: float("inf") for name in methods}
-    peaks: dict[str, float | None] = {}
+def interleaved(methods: dict[str, Callable[[], object]], rounds: int) -> dict[str, tuple[float, object]]:
+    """name -> (median seconds, last result), every method once per round, so a busy spell of
+    the shared machine hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in methods}
     results: dict[str, object] = {}
-    for round_ in range(repeats):
-        for name, function in methods.items():
-            before = _status_kb("VmRSS")
-            if round_ == 0 and before is not None:
-                Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    for _ in range(rounds):
+        for name, method in methods.items():
             start = time.perf_counter()
-            results[name] = function()
-            best[name] = min(best[name], time.perf_counter() - start)
-            if round_ == 0:
-                peaks[name] = None if before is None else max(_status_kb("VmHWM") - before, 0) / 1024
-    return {name: (best[name], peaks[name], results[name]) for name in methods}
+            results[name] = method()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), results[name]) for name in methods}
 
 
-def ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share), for Spearman's correlation without scipy."""
-    order = np.argsort(values, kind="stable")
-    ranked = np.empty(len(values))
-    ranked[order] = np.arange(len(values))
-    for value in np.unique(values):
-        tied = values == value
-        ranked[tied] = ranked[tied].mean()
-    return ranked
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = ranks(a), ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
-def top_agreement(a: np.ndarray, b: np.ndarray, k: int) -> float:
-    """Share of the k best words of ``b`` that are also among the k best of ``a``."""
-    return len(set(np.argsort(-a)[:k]) & set(np.argsort(-b)[:k])) / k
+def shown_error(explanation, truth: np.ndarray) -> tuple[float, bool]:
+    """Largest |score - brute force| over the bold words, and whether brute force bolds the same."""
+    scores = [word.score for word in explanation.words]
+    shown = highlighted_indices(scores)
+    error = max((abs(scores[index] - truth[index]) for index in shown), default=0.0)
+    return error, shown == highlighted_indices(truth)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[30, 100, 400])
-    parser.add_argument("--windows", type=int, nargs="+", default=[16, 32])
-    parser.add_argument("--reference-max", type=int, default=30, help="longest message run on the reference")
-    parser.add_argument("--repeats", type=int, default=5, help="rounds for messages up to 30 tokens")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--max-tokens", type=int, nargs="*", default=[DEFAULT_MAX_TOKENS],
+                        help="caps to measure (none: only --scaling)")
+    parser.add_argument("--compare", type=int, nargs="*", default=[], metavar="WINDOW",
+                        help="also time exact scoring of every word against the shown-words path with these windows")
+    parser.add_argument("--scaling", type=int, nargs="*", default=[], metavar="TOKENS",
+                        help="time exact scoring of every word at these lengths, side by side")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--brute-max", type=int, default=256, help="longest read for which brute force runs")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
 
-    state = seeded_state_dict(1)
+    tokenizer = Tokenizer.from_file(SHARED / "deepmoji" / "vocabulary.json")
     model = DeepMoji()
-    model.load_state_dict(state)
-    model = model.to(args.device).eval()
-    reference = ReferenceDeepMoji(state)
-    rng = np.random.default_rng(0)
-    warm = rng.integers(10, 50_000, 8).tolist()
-    occlusion(model, warm), model.predict([warm]), reference.predict([warm])
+    model.load_state_dict(seeded_state_dict(1))
+    model.eval()
+    texts = corpus_texts(tokenizer)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); seeded full-size DeepMoji, "
+          f"real vocabulary; seconds are medians of {args.rounds} interleaved rounds")
+    if args.scaling:
+        scaling(model, tokenizer, args.scaling, args.rounds)
+    for cap in args.max_tokens:
+        engine = Engine(tokenizer, model, max_tokens=cap)
+        run_steps(explain_steps(engine, texts[1][1]))  # warm up: projections, the kernels' shapes
+        print(f"\nmodel.max_tokens = {cap}")
+        print(f"{'message':>15} {'reads':>5} {'scoring':>12} {'exact':>5} {'seconds':>8} {'max slice':>9} "
+              f"{'brute':>8} {'max |err|':>9} {'same bold':>9}")
+        measured_reads: set[int] = set()
+        for label, text in texts:
+            reads = len(engine.read(text).tokens)
+            ids = engine.read(text).ids
+            methods: dict[str, Callable[[], object]] = {"bot": lambda: run_steps(explain_steps(engine, text))}
+            if reads <= args.brute_max:
+                methods["brute"] = lambda: brute_force(model, ids)
+            measured = interleaved(methods, args.rounds)
+            seconds, (explanation, longest_slice) = measured["bot"]
+            exact = sum(word.exact for word in explanation.words)
+            row = (f"{label:>15} {reads:>5} {explanation.scoring:>12} {exact:>5} {seconds:8.3f} "
+                   f"{longest_slice * 1e3:7.0f}ms")
+            if "brute" in measured:
+                brute_seconds, truth = measured["brute"]
+                error, same = shown_error(explanation, truth)
+                row += f" {brute_seconds:8.3f} {error:9.1e} {'yes' if same else 'NO':>9}"
+            print(row, flush=True)
+            if args.compare and reads not in measured_reads:
+                measured_reads.add(reads)
+                compare(engine, text, args.compare, args.rounds)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"seeded full-size DeepMoji; times are the best of {args.repeats} interleaved rounds (1 above 30 tokens)")
-    print(f"{'tokens':>6}  {'method':<12} {'seconds':>9} {'vs reference':>12} {'vs 1-by-1':>10} {'vs predict':>10} "
-          f"{'peak MB':>8}  {'max |err|':>9} {'spearman':>8} {'top-3':>5}")
-    for length in args.lengths:
-        ids = rng.integers(10, 50_000, length).tolist()
-        repeats = args.repeats if length <= 30 else 1
-        methods = {}
-        if length <= args.reference_max:
-            methods["reference"] = lambda: brute_force(reference.predict, ids)
-            methods["ref 1-by-1"] = lambda: brute_force(reference.predict, ids, batch=1)
-        methods["predict"] = lambda: brute_force(model.predict, ids)
-        methods["exact"] = lambda: occlusion(model, ids)
-        for window in args.windows:
-            if window < length - 1:
-                methods[f"window {window}"] = lambda window=window: occlusion(model, ids, window=window)
-        measured = measure(methods, repeats)
-        reference_s = measured["reference"][0] if "reference" in measured else None
-        one_by_one_s = measured["ref 1-by-1"][0] if "ref 1-by-1" in measured else None
-        predict_s, _, brute = measured["predict"]
-        exact = measured["exact"][2]
-        rows = []
-        for name, (seconds, peak, result) in measured.items():
-            extra = None
-            if name == "exact":
-                extra = np.abs(exact - brute).max()
-            elif name.startswith("window"):
-                extra = result
-            rows.append((name, seconds, peak, extra))
-        for name, seconds, peak, extra in rows:
-            versus_reference = f"{reference_s / seconds:11.1f}x" if reference_s else f"{'-':>12}"
-            versus_one_by_one = f"{one_by_one_s / seconds:9.1f}x" if one_by_one_s else f"{'-':>10}"
-            quality = ""
-            if isinstance(extra, np.ndarray):
-                quality = (f"{np.abs(extra - exact).max():9.2e} {spearman(extra, exact):8.4f} "
-                           f"{top_agreement(extra, exact, 3):5.2f}")
-            elif extra is not None:
-                quality = f"{extra:9.2e}"  # exact vs brute force
-            peak_text = f"{peak:8.0f}" if peak is not None else f"{'-':>8}"
-            print(f"{length:>6}  {name:<12} {seconds:9.3f} {versus_reference} {versus_one_by_one} {predict_s / seconds:9.1f}x "
-                  f"{peak_text}  {quality}", flush=True)
+
+def scaling(model: DeepMoji, tokenizer: Tokenizer, lengths: list[int], rounds: int) -> None:
+    """Exact scoring of every word of ``!?`` texts of ``lengths`` tokens, side by side."""
+    text = "!?" * (max(lengths) // 2 + 1)
+
+    def every_word(length: int) -> Callable[[], object]:
+        engine = Engine(tokenizer, model, max_tokens=length)
+        return lambda: run_steps(explain_steps(engine, text, exact_max_tokens=length))
+
+    measured = interleaved({str(length): every_word(length) for length in lengths}, rounds)
+    longest = measured[str(max(lengths))][0]
+    print(f"\nevery word exact, side by side (relative to {max(lengths)} tokens):")
+    for length, (seconds, _) in measured.items():
+        print(f"{length:>6} tokens {seconds:8.3f}s  {seconds / longest:5.3f}x", flush=True)
+
+
+def compare(engine: Engine, text: str, windows: list[int], rounds: int) -> None:
+    """Exact scoring of every word against the shown-words path with ``windows``, side by side."""
+    methods = {"every word exact": lambda: run_steps(explain_steps(engine, text, exact_max_tokens=10**9))}
+    for window in windows:
+        methods[f"shown, window {window}"] = lambda window=window: run_steps(
+            explain_steps(engine, text, exact_max_tokens=0, window=window)
+        )
+    measured = interleaved(methods, rounds)
+    base = measured["every word exact"][0]
+    for name, (seconds, (explanation, longest_slice)) in measured.items():
+        exact = sum(word.exact for word in explanation.words)
+        print(f"{'':>15} {'':>5} {name:>22} {exact:>4} exact {seconds:8.3f}s ({seconds / base:4.2f}x) "
+              f"slice {longest_slice * 1e3:4.0f}ms {explanation.scoring}", flush=True)
 
 
 if __name__ == "__main__":

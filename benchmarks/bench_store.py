@@ -3,7 +3,9 @@
 Every message the bot reads costs a ``get_guild`` and an ``is_opted_out``. This prints the
 mean time per call for SQLite (a file in a temp folder) and, when a PostgreSQL URL is given
 (``--postgres`` or ``WHYMOJI_TEST_POSTGRES_URL``), for PostgreSQL in a throwaway schema,
-interleaving the backends round by round so the machine's noise hits them alike.
+interleaving the backends round by round so the machine's noise hits them alike. It also
+prices what every access pays for ``/healthz`` and a vanished SQLite file (the access tracking
+and the file ``stat``): the same SQLite file through a store with both switched off.
 
     .venv/bin/python -m benchmarks.bench_store [--calls 2000] [--rounds 3] [--postgres URL]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import tempfile
@@ -29,6 +32,23 @@ async def seeded_store(url: str) -> SettingsStore:
     await store.update_guild(GUILD, top_k=4, mod_channel_id=CHANNEL)
     await store.set_channel_enabled(GUILD, CHANNEL, True)
     return store
+
+
+def unchecked(store: SettingsStore) -> SettingsStore:
+    """``store`` without the vanished-file check and the access tracking, as before they existed."""
+    store._database._identity = None
+    store._tracker.access = contextlib.nullcontext
+    return store
+
+
+def time_checks(store: SettingsStore, calls: int) -> float:
+    """Mean microseconds one access spends on the file check and the tracking alone."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        store._database._check_file()
+        with store._tracker.access():
+            pass
+    return (time.perf_counter() - start) / calls * 1e6
 
 
 async def time_calls(store: SettingsStore, calls: int) -> dict[str, float]:
@@ -51,7 +71,11 @@ async def main() -> None:
     args = parser.parse_args()
 
     folder = tempfile.TemporaryDirectory()
-    stores = {"sqlite": await seeded_store(f"sqlite:///{folder.name}/bench.sqlite3")}
+    sqlite_url = f"sqlite:///{folder.name}/bench.sqlite3"
+    stores = {
+        "sqlite": await seeded_store(sqlite_url),
+        "sqlite, unchecked": unchecked(await open_store(sqlite_url, DEFAULTS)),
+    }
     schema = None
     if args.postgres:
         import asyncpg
@@ -63,13 +87,23 @@ async def main() -> None:
         stores["postgresql"] = await seeded_store(f"{args.postgres}{separator}search_path={schema}")
     try:
         results: dict[str, dict[str, list[float]]] = {name: {} for name in stores}
-        for _ in range(args.rounds):
-            for name, store in stores.items():
+        checks: list[float] = []
+        for round_number in range(args.rounds):
+            names = list(stores)
+            for name in names[round_number % len(names):] + names[: round_number % len(names)]:  # rotate
+                store = stores[name]
                 for read, micros in (await time_calls(store, args.calls)).items():
                     results[name].setdefault(read, []).append(micros)
+            checks.append(time_checks(stores["sqlite"], args.calls))
         for name, reads in results.items():
             line = ", ".join(f"{read} {statistics.median(values):7.0f} us" for read, values in reads.items())
-            print(f"{name:10s} {line}  (median of {args.rounds} rounds x {args.calls} calls)")
+            print(f"{name:17s} {line}  (median of {args.rounds} rounds x {args.calls} calls)")
+        for read in results["sqlite"]:
+            ratio = statistics.median(results["sqlite"][read]) / statistics.median(results["sqlite, unchecked"][read])
+            print(f"sqlite / unchecked {read}: {ratio:.3f}x")
+        check = statistics.median(checks)
+        share = 2 * check / statistics.median(results["sqlite"]["get_guild"])  # get_guild makes two accesses
+        print(f"file check + tracking alone: {check:.1f} us per access, {share:.1%} of a get_guild")
         if "postgresql" in results:
             ratio = statistics.median(results["postgresql"]["get_guild"]) / statistics.median(
                 results["sqlite"]["get_guild"]

@@ -11,7 +11,8 @@ describe the methods, not the published model's opinions. For each method:
   the words that matter. ``random`` is the baseline ranking.
 
 Short messages (4-40 tokens) compare ``attention`` and short windows; long messages (over
-``EXACT_MAX_TOKENS`` as ``explain`` would window them) compare the windows ``explain`` uses.
+``EXACT_MAX_TOKENS``, where ``explain`` estimates the words it does not show) compare the windows
+of those estimates.
 
     .venv/bin/python benchmarks/explain_quality.py [--messages 200] [--long 6]
 """
@@ -31,11 +32,6 @@ from bot.deepmoji.seeded import seeded_state_dict
 from bot.deepmoji.tokenizer import Tokenizer
 from bot.explain import EXACT_MAX_TOKENS, LONG_MESSAGE_WINDOW, attention, occlusion
 
-try:
-    from benchmarks.bench_explain import spearman, top_agreement
-except ModuleNotFoundError:  # run as a script from benchmarks/
-    from bench_explain import spearman, top_agreement
-
 SHARED = Path(os.environ.get("WHYMOJI_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 DELETIONS = (1, 2, 3)
 
@@ -47,6 +43,29 @@ def corpus_ids(tokenizer: Tokenizer, low: int, high: int, count: int, seed: int)
     fitting = [ids for ids in encoded if low <= len(ids) <= high]
     chosen = np.random.default_rng(seed).choice(len(fitting), size=min(count, len(fitting)), replace=False)
     return [fitting[index] for index in sorted(chosen)]
+
+
+def ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share), for Spearman's correlation without scipy."""
+    order = np.argsort(values, kind="stable")
+    ranked = np.empty(len(values))
+    ranked[order] = np.arange(len(values))
+    for value in np.unique(values):
+        tied = values == value
+        ranked[tied] = ranked[tied].mean()
+    return ranked
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def top_agreement(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Share of the k best words of ``b`` that are also among the k best of ``a``."""
+    return len(set(np.argsort(-a)[:k]) & set(np.argsort(-b)[:k])) / k
 
 
 def deletion_drops(model: DeepMoji, ids: list[int], scores: np.ndarray) -> list[float]:

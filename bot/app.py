@@ -1,15 +1,16 @@
 """The Discord application: one process running a range of shards, wired from a ``Config``.
 
-``WhymojiBot.setup_hook`` builds every piece the cogs reach through the bot (engine, worker,
-store, metrics) before the gateway connects; ``close`` takes them down in the order that lets
-in-flight work finish. ``run_bot`` is what `whymoji run` calls, with signal handling.
+``WhymojiBot.prepare`` builds every piece the cogs reach through the bot that needs no Discord
+(health server, store, engine, worker) and ``serve`` runs it before logging in, so a broken
+setup fails in seconds with the words `whymoji check` uses; ``setup_hook`` then loads the cogs
+and syncs their commands. ``close`` takes everything down in the order that lets in-flight work
+finish. ``run_bot`` is what `whymoji run` calls, with signal handling.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import signal
 import time
@@ -22,12 +23,15 @@ from discord.ext import commands
 
 from bot.config import Config
 from bot.deepmoji.engine import Engine
+from bot.deepmoji.threads import runtime_threads
 from bot.endpoints import use_endpoints
 from bot.errors import WhymojiError
-from bot.health import READY, RECONNECTING, STARTING, STOPPING, Health, HealthServer
+from bot.explanation_limits import ExplanationLimits
+from bot.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.metrics import Metrics
-from bot.startup import configure_torch, locate_model_files, require_device
+from bot.startup import configure_torch, in_daemon_thread, locate_model_files, require_device
 from bot.store import GuildDefaults, SettingsStore, open_store
+from bot.store.probe import probe_store
 from bot.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,10 @@ EXTENSIONS = ("cogs.reactions", "cogs.why", "cogs.moderation", "cogs.settings")
 
 #: How long shutdown waits for in-flight work (queued predictions, `/why` answers) to finish.
 DRAIN_TIMEOUT_S = 10.0
+
+#: A rate limit longer than this raises ``discord.RateLimited`` instead of being slept out by
+#: discord.py (which would hold every request behind it); 30 s is the least discord.py accepts.
+MAX_RATELIMIT_WAIT_S = 30.0
 
 #: Names discord.py gives the tasks running event handlers and application commands.
 _HANDLER_TASK_PREFIXES = ("discord.py: ", "CommandTree-invoker")
@@ -64,7 +72,8 @@ def bot_intents() -> discord.Intents:
 
 
 class WhymojiBot(commands.AutoShardedBot):
-    """The bot; cogs reach ``.config .engine .worker .store .metrics`` through it.
+    """The bot; cogs reach ``.config .engine .worker .store .metrics .explanation_limits``
+    through it.
 
     Every feature is an application command or a listener, so there are no prefix commands:
     the prefix is a mention of the bot (it can never clash with other bots' prefixes) and
@@ -81,6 +90,8 @@ class WhymojiBot(commands.AutoShardedBot):
         **client_options,
     ) -> None:
         """``client_options`` go to discord.py (tests pass a short ``guild_ready_timeout``)."""
+        # The bot has no voice: discord.py's warnings about missing voice libraries would mislead.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         shard_ids = config.discord.shard_ids
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -89,10 +100,14 @@ class WhymojiBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions.none(),
             shard_count=config.discord.shard_count,
             shard_ids=list(shard_ids) if shard_ids is not None else None,
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
             **client_options,
         )
         self.config = config
         self.metrics = metrics or Metrics()
+        self.explanation_limits = ExplanationLimits(
+            cooldown_s=config.why.cooldown_s, max_per_server=config.why.max_per_server
+        )
         self.engine: Engine | None = None
         self.worker: InferenceWorker | None = None
         self.store: SettingsStore | None = None
@@ -105,11 +120,16 @@ class WhymojiBot(commands.AutoShardedBot):
 
     # -- start -------------------------------------------------------------------------
 
-    async def setup_hook(self) -> None:
-        """Build everything before the gateway connects; a shutdown request aborts it."""
+    async def prepare(self) -> None:
+        """Build everything that needs no Discord; a shutdown request aborts it.
+
+        ``serve`` calls it before logging in; ``setup_hook`` calls it too (it runs once), so a
+        bot started without ``serve`` (tests, benchmarks) is built all the same.
+        """
         if self.stopping:
             raise StartAborted("shutdown requested during start")
-        self._setup_task = asyncio.create_task(self._set_up(), name="whymoji setup")
+        if self._setup_task is None:
+            self._setup_task = asyncio.create_task(self._set_up(), name="whymoji setup")
         try:
             await self._setup_task
         except asyncio.CancelledError:
@@ -117,7 +137,19 @@ class WhymojiBot(commands.AutoShardedBot):
                 raise
             raise StartAborted("shutdown requested during start") from None
 
+    async def setup_hook(self) -> None:
+        """Logged in, before the gateway connects: the features and their commands."""
+        await self.prepare()
+        for extension in self._extensions:
+            await self.load_extension(extension)
+        log.info("features loaded: %s", ", ".join(self._extensions) or "none")
+
+        if self.config.discord.sync_commands:
+            synced = await self.tree.sync()
+            log.info("application commands synced: %s", ", ".join(f"/{c.name}" for c in synced) or "none")
+
     async def _set_up(self) -> None:
+        """Quick checks first (health address, device, store), then the slow model."""
         config = self.config
         if config.health.enabled:
             # First, so /healthz says "starting" (503) while the model loads.
@@ -125,7 +157,13 @@ class WhymojiBot(commands.AutoShardedBot):
             await server.start()
             self.health_server = server
 
-        self.engine = await asyncio.to_thread(self._load_engine)
+        require_device(config.model.device)
+        await probe_store(config.database.url)  # refuses what `whymoji check` refuses, in its words
+        # open_store logs the (redacted) URL.
+        self.store = await open_store(config.database.url, GuildDefaults.from_config(config))
+
+        # A daemon thread: Ctrl-C during a first start's download stops the process at once.
+        self.engine = await in_daemon_thread(self._load_engine, "whymoji model loading")
 
         worker = InferenceWorker(
             self.engine,
@@ -137,29 +175,19 @@ class WhymojiBot(commands.AutoShardedBot):
         self.worker = worker
         await worker.start()
 
-        # open_store logs the (redacted) URL.
-        self.store = await open_store(config.database.url, GuildDefaults.from_config(config))
-
-        for extension in self._extensions:
-            await self.load_extension(extension)
-        log.info("features loaded: %s", ", ".join(self._extensions) or "none")
-
-        if config.discord.sync_commands:
-            synced = await self.tree.sync()
-            log.info("application commands synced: %s", ", ".join(f"/{c.name}" for c in synced) or "none")
-
     def _load_engine(self) -> Engine:
         """Runs in a thread: finding (maybe downloading) and loading the model takes seconds."""
         model = self.config.model
-        require_device(model.device)
         configure_torch(model)
         files = locate_model_files(model, download=self._download)
         started = time.perf_counter()
         engine = Engine.load(files, device=model.device, max_tokens=model.max_tokens, precision=model.precision)
         log.info(
-            "model loaded in %.1f s on %s (%d torch threads): weights %s, vocabulary %s",
+            "model loaded in %.1f s on %s (%s, %d threads for predictions, %d for /why): weights %s, vocabulary %s",
             time.perf_counter() - started,
             model.device,
+            model.precision,
+            runtime_threads(),
             torch.get_num_threads(),
             files.weights,
             files.vocabulary,
@@ -189,19 +217,14 @@ class WhymojiBot(commands.AutoShardedBot):
             log.warning("shard %d disconnected; discord.py reconnects it", shard_id)
 
     def health(self) -> Health:
-        """The ``/healthz`` answer: ready only while every shard of this process is connected."""
+        """The ``/healthz`` answer: ready only while every shard of this process is connected,
+        the settings store answers and the inference worker moves (``bot.health.assess``)."""
         if self.stopping:
             return Health(STOPPING)
         if not self.is_ready():
             return Health(STARTING)
-        shards = {}
-        for shard_id, shard in sorted(self.shards.items()):
-            entry = {"connected": not shard.is_closed()}
-            if math.isfinite(shard.latency):
-                entry["latency_ms"] = round(shard.latency * 1000, 1)
-            shards[str(shard_id)] = entry
-        state = READY if all(entry["connected"] for entry in shards.values()) else RECONNECTING
-        return Health(state, {"shards": shards, "guilds": len(self.guilds)})
+        shards = {shard_id: not shard.is_closed() for shard_id, shard in self.shards.items()}
+        return assess(shards, self.store.status(), self.worker.status(), guilds=len(self.guilds))
 
     # -- stop --------------------------------------------------------------------------
 
@@ -291,6 +314,7 @@ async def serve(bot: WhymojiBot, token: str) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         async with bot:
+            await bot.prepare()  # before logging in: a broken setup fails without touching Discord
             await bot.start(token)
     except StartAborted:
         log.info("stopped before connecting")

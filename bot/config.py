@@ -9,6 +9,7 @@ The bot token is never read from the TOML: it comes from ``DISCORD_TOKEN`` or th
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -19,14 +20,45 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.emoji_parsing import emoji_classes
 from bot.errors import WhymojiError
 
 ENV_PREFIX = "WHYMOJI_"
 TOKEN_ENV = "DISCORD_TOKEN"
+#: Names the config file when ``--config`` is not given (handy in containers).
+CONFIG_ENV = "WHYMOJI_CONFIG"
+DEFAULT_REPO_ID = "Pendrokar/TorchMoji"
+#: ``WHYMOJI_*`` variables that are not config keys: the config path, the model file overrides
+#: (``bot/deepmoji/files.py``) and the test suite's shared folder. Any other ``WHYMOJI_*``
+#: variable that is not ``WHYMOJI_<SECTION>_<KEY>`` is a typo, and an error.
+OTHER_VARIABLES = (
+    CONFIG_ENV,
+    "WHYMOJI_WEIGHTS",
+    "WHYMOJI_VOCABULARY",
+    "WHYMOJI_CACHE_DIR",
+    "WHYMOJI_OFFLINE",
+    "WHYMOJI_SHARED",
+)
+#: Prefixes of the variables the tests, benchmarks and CI script read for themselves.
+DEVELOPMENT_PREFIXES = ("WHYMOJI_TEST_", "WHYMOJI_BENCH_", "WHYMOJI_CI_")
 
 
 class ConfigError(WhymojiError):
-    """A setting is missing, misspelt or out of range; the message names the key and the problem."""
+    """Settings are missing, misspelt or out of range; each problem names the key and what is wrong.
+
+    ``load_config`` collects every problem it finds (``problems``), so one run shows all there is
+    to fix; ``str()`` joins them with "; ".
+    """
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__(*problems)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "; ".join(self.problems)
+
+    def lines(self) -> list[str]:
+        return list(self.problems)
 
 
 @dataclass(frozen=True)
@@ -170,6 +202,28 @@ def url(schemes: tuple[str, ...], *, optional: bool = False) -> Option:
     return Option(check, str, optional)
 
 
+def repo_id() -> Option:
+    """A Hugging Face Hub repository id (``owner/name``), checked by huggingface_hub's own rules."""
+
+    def check(value: Any) -> str:
+        # Imported here: the Hub client is slow to import and only a configured id needs it.
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        if not isinstance(value, str):
+            raise ValueError(f"must be a Hub repository id such as {DEFAULT_REPO_ID}, {_got(value)}")
+        try:
+            validate_repo_id(value.strip())
+        except HFValidationError:
+            raise ValueError(
+                f"must be a Hub repository id such as {DEFAULT_REPO_ID} (letters, digits, '-', '_' "
+                f"and '.', at most one '/'), {_got(value)}"
+            ) from None
+        return value.strip()
+
+    return Option(check, str)
+
+
 def integer_list(low: int = 0) -> Option:
     """A non-empty list of distinct integers >= ``low``, kept as a tuple (configs are frozen)."""
 
@@ -185,6 +239,18 @@ def integer_list(low: int = 0) -> Option:
         return tuple(value)
 
     return Option(check, _integer_list_text, optional=True)
+
+
+def emoji_set() -> Option:
+    """DeepMoji emojis as people type them (a TOML list of strings; in the environment one
+    string, e.g. ``🔫,💀``), kept as the set of their class indices; ``[]`` is none."""
+
+    def check(value: Any) -> frozenset[int]:
+        if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+            raise ValueError(f'must be a list of emojis such as ["🔫", "💀"], {_got(value)}')
+        return emoji_classes(" ".join(value))
+
+    return Option(check, lambda text: [text])
 
 
 _QUERY_PASSWORD = re.compile(r"((?:^|&)password=)[^&]*")
@@ -235,13 +301,13 @@ class DiscordConfig:
 class ModelConfig:
     weights: Path | None = _key(None, path())
     vocabulary: Path | None = _key(None, path())
-    repo_id: str = _key("Pendrokar/TorchMoji", text())
+    repo_id: str = _key(DEFAULT_REPO_ID, repo_id())
     revision: str | None = _key(None, text(optional=True))
     cache_dir: Path | None = _key(None, path())
     offline: bool = _key(False, boolean())
     device: str = _key("cpu", text(("cpu", "cuda")))
     threads: int = _key(0, integer(0))
-    max_tokens: int = _key(256, integer(1, 4096))
+    max_tokens: int = _key(50, integer(1, 4096))  # bot.deepmoji.engine.DEFAULT_MAX_TOKENS
     precision: str = _key("fp32", text(("fp32", "int8")))
 
     def __post_init__(self) -> None:
@@ -264,12 +330,22 @@ class ReactionsConfig:
     top_k: int = _key(3, integer(1, 10))
     threshold: float = _key(0.1, number(0, 1))
     cooldown_s: float = _key(2.0, number(0))
+    min_known: float = _key(0.5, number(0, 1))
+    blocked: frozenset[int] = _key(emoji_classes("🔫"), emoji_set())
+    distress: float = _key(0.5, number(0, 1))
+    chance: int = _key(100, integer(0, 100))
 
 
 @dataclass(frozen=True)
 class ModerationConfig:
     threshold: float = _key(0.5, number(0, 1))
     cooldown_s: float = _key(300.0, number(0))
+
+
+@dataclass(frozen=True)
+class WhyConfig:
+    cooldown_s: float = _key(10.0, number(0))
+    max_per_server: int = _key(3, integer(1))
 
 
 @dataclass(frozen=True)
@@ -300,6 +376,7 @@ class Config:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     reactions: ReactionsConfig = field(default_factory=ReactionsConfig)
     moderation: ModerationConfig = field(default_factory=ModerationConfig)
+    why: WhyConfig = field(default_factory=WhyConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -332,56 +409,78 @@ def _read_file(config_path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {config_path}: not valid TOML ({error})") from None
 
 
-def _file_values(data: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
-    """(section, key) -> checked value for everything in the TOML document."""
+Values = dict[tuple[str, str], Any]
+
+
+def _file_values(data: Mapping[str, Any], problems: list[str]) -> Values:
+    """(section, key) -> checked value for everything in the TOML document; problems appended."""
     known = sections()
-    values: dict[tuple[str, str], Any] = {}
+    values: Values = {}
     for section, table in data.items():
         if section not in known:
-            raise ConfigError(f"{section}: unknown section (known: {', '.join(known)})")
+            problems.append(f"{section}: unknown section (known: {', '.join(known)})")
+            continue
         if not isinstance(table, dict):
-            raise ConfigError(f"{section}: must be a [{section}] table")
+            problems.append(f"{section}: must be a [{section}] table")
+            continue
         section_options = options(known[section])
         for key, value in table.items():
             name = f"{section}.{key}"
             if (section, key) == ("discord", "token"):
-                raise ConfigError(
+                problems.append(
                     f"{name}: the token must not be in the config file; set the environment "
                     f"variable {TOKEN_ENV} or put it in a file named by discord.token_file"
                 )
-            if key not in section_options:
-                raise ConfigError(f"{name}: unknown key (known: {', '.join(section_options)})")
-            try:
-                values[(section, key)] = section_options[key].check(value)
-            except ValueError as error:
-                raise ConfigError(f"{name}: {error}") from None
+            elif key not in section_options:
+                problems.append(f"{name}: unknown key (known: {', '.join(section_options)})")
+            else:
+                try:
+                    values[(section, key)] = section_options[key].check(value)
+                except ValueError as error:
+                    problems.append(f"{name}: {error}")
     return values
 
 
-def _environment_values(environ: Mapping[str, str]) -> dict[tuple[str, str], Any]:
+def setting_variables() -> list[str]:
+    """Every ``WHYMOJI_<SECTION>_<KEY>`` variable, in file order."""
+    return [
+        f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+        for section, section_type in sections().items()
+        for key in options(section_type)
+    ]
+
+
+def _unknown_variable(variable: str) -> str:
+    """The problem line for a ``WHYMOJI_*`` variable whymoji does not read, with a likely fix."""
+    guess = difflib.get_close_matches(variable, setting_variables() + list(OTHER_VARIABLES), n=1, cutoff=0.8)
+    hint = f"did you mean {guess[0]}?" if guess else "settings are WHYMOJI_<SECTION>_<KEY>, see config.example.toml"
+    return f"{variable}: unknown setting ({hint})"
+
+
+def _environment_values(environ: Mapping[str, str], problems: list[str]) -> Values:
     """(section, key) -> checked value for every ``WHYMOJI_<SECTION>_<KEY>`` variable.
 
-    Variables under a known section prefix must name a known key; other ``WHYMOJI_*``
-    variables (e.g. ``WHYMOJI_WEIGHTS``) belong to other parts of whymoji and are left alone.
+    Every other ``WHYMOJI_*`` variable must be one whymoji reads elsewhere (``OTHER_VARIABLES``)
+    or a development one; anything else is reported, so a misspelt override is never ignored.
     """
     known = sections()
-    values: dict[tuple[str, str], Any] = {}
+    values: Values = {}
     for variable, raw in environ.items():
-        if not variable.startswith(ENV_PREFIX):
+        if not variable.startswith(ENV_PREFIX) or variable in OTHER_VARIABLES:
+            continue
+        if variable.startswith(DEVELOPMENT_PREFIXES):
             continue
         section, _, key = variable[len(ENV_PREFIX):].lower().partition("_")
-        if section not in known:
-            continue
-        section_options = options(known[section])
         if (section, key) == ("discord", "token"):
-            raise ConfigError(f"{variable}: the token is read from {TOKEN_ENV}; set that instead")
-        if key not in section_options:
-            expected = ", ".join(f"{ENV_PREFIX}{section.upper()}_{name.upper()}" for name in section_options)
-            raise ConfigError(f"{variable}: unknown setting (known: {expected})")
+            problems.append(f"{variable}: the token is read from {TOKEN_ENV}; set that instead")
+            continue
+        if section not in known or key not in options(known[section]):
+            problems.append(_unknown_variable(variable))
+            continue
         try:
-            values[(section, key)] = section_options[key].parse_text(raw)
+            values[(section, key)] = options(known[section])[key].parse_text(raw)
         except ValueError as error:
-            raise ConfigError(f"{variable}: {error}") from None
+            problems.append(f"{variable}: {error}")
     return values
 
 
@@ -404,13 +503,31 @@ def _read_token(token_file: Path | None, environ: Mapping[str, str]) -> str | No
 
 
 def load_config(path: Path | str | None = None, environ: Mapping[str, str] = os.environ) -> Config:
-    """Defaults, then the TOML file at ``path`` (if any), then environment overrides; all checked."""
-    data = _read_file(Path(path)) if path is not None else {}
-    values = {**_file_values(data), **_environment_values(environ)}
+    """Defaults, then the TOML file at ``path`` (if any), then environment overrides; all checked.
+
+    Raises one ``ConfigError`` listing every problem found in the file and the environment.
+    """
+    problems: list[str] = []
+    try:
+        data = _read_file(Path(path)) if path is not None else {}
+    except ConfigError as error:
+        problems += error.problems
+        data = {}
+    values = {**_file_values(data, problems), **_environment_values(environ, problems)}
     built = {}
     for section, section_type in sections().items():
         chosen = {key: value for (name, key), value in values.items() if name == section}
-        built[section] = section_type(**chosen)
-    discord = built["discord"]
-    built["discord"] = replace(discord, token=_read_token(discord.token_file, environ))
+        try:
+            built[section] = section_type(**chosen)
+        except ConfigError as error:  # a rule between keys (shard ids and count)
+            problems += error.problems
+            built[section] = section_type()
+    try:
+        token = _read_token(built["discord"].token_file, environ)
+    except ConfigError as error:
+        problems += error.problems
+        token = None
+    if problems:
+        raise ConfigError(*problems)
+    built["discord"] = replace(built["discord"], token=token)
     return Config(**built)

@@ -31,6 +31,11 @@ class Cooldown:
             self._prune(now)
         return True
 
+    def remaining(self, key: Hashable) -> float:
+        """Seconds until ``key`` may fire again; 0.0 when it may now."""
+        until = self._until.get(key)
+        return 0.0 if until is None else max(0.0, until - self._clock())
+
     def __len__(self) -> int:
         return len(self._until)
 

@@ -1,9 +1,12 @@
 """The process's health and metrics endpoints, for orchestrators and Prometheus.
 
-``/healthz`` answers 200 only while the bot can do its job (gateway connected), so a container
-runtime restarts a process that is stuck starting or lost Discord, and a load balancer stops
-counting on one that is shutting down (503). ``/metrics`` is the Prometheus text of the
-process's own registry. The server knows nothing about Discord: it asks a probe function.
+``/healthz`` answers 200 only while the bot can do its job: every shard connected, the settings
+store answering, the inference worker moving. Otherwise 503, so a container runtime restarts a
+process that is stuck starting, lost Discord or its database, or whose model hangs, and a load
+balancer stops counting on one that is shutting down. The body says why (``problems``) and
+keeps the detail (shards, store, worker). ``/metrics`` is the Prometheus text of the process's
+own registry. The server knows nothing about Discord: it asks a probe function, and
+``assess`` turns plain facts into the answer.
 
 ``python -m bot.health`` is the other side, the container's ``HEALTHCHECK``: it reads the same
 config as the bot, asks ``/healthz`` and exits 0 only on a 200.
@@ -17,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -27,15 +30,27 @@ from bot.config import load_config
 from bot.errors import WhymojiError
 from bot.metrics import Metrics
 
+if TYPE_CHECKING:  # not imported at run time: the container probe stays light
+    from bot.store.status import StoreStatus
+    from bot.worker import WorkerStatus
+
 log = logging.getLogger(__name__)
 
 #: The states a process goes through; only ``READY`` is healthy.
 STARTING, READY, RECONNECTING, STOPPING = "starting", "ready", "reconnecting", "stopping"
+#: Connected, but a dependency fails (the store) or stalls (the store, the model).
+FAILING = "failing"
+
+#: A store access unanswered this long means the database hangs (its own timeouts are 10 s).
+STORE_STALL_S = 5.0
+#: A model job running, or a request waiting, this long means the worker is stuck: a job is a
+#: batch or one slice of an explanation (well under a second), and the queue is bounded.
+WORKER_STALL_S = 30.0
 
 
 @dataclass(frozen=True)
 class Health:
-    """What ``/healthz`` reports: a state and details worth showing (shards, latency)."""
+    """What ``/healthz`` reports: a state and details worth showing (shards, store, worker)."""
 
     state: str
     details: Mapping[str, Any] = field(default_factory=dict)
@@ -43,6 +58,67 @@ class Health:
     @property
     def healthy(self) -> bool:
         return self.state == READY
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+def store_problem(store: StoreStatus) -> str | None:
+    """Why the settings store cannot serve the bot, or None."""
+    if store.oldest_pending_s is not None and store.oldest_pending_s > STORE_STALL_S:
+        return f"store: an access has waited {store.oldest_pending_s:.0f} s"
+    if store.failing:
+        return f"store: {store.error}"
+    return None
+
+
+def worker_problem(worker: WorkerStatus) -> str | None:
+    """Why the inference worker cannot serve the bot, or None."""
+    if not worker.running:
+        return "worker: not running"
+    if worker.busy_for_s is not None and worker.busy_for_s > WORKER_STALL_S:
+        return f"worker: the current job has run for {worker.busy_for_s:.0f} s"
+    if worker.oldest_wait_s is not None and worker.oldest_wait_s > WORKER_STALL_S:
+        return f"worker: a request has waited {worker.oldest_wait_s:.0f} s"
+    return None
+
+
+def assess(shards: Mapping[int, bool], store: StoreStatus, worker: WorkerStatus, **details: Any) -> Health:
+    """The ``/healthz`` answer of a started bot from what each part says of itself.
+
+    ``shards`` maps shard id -> connected; ``store`` and ``worker`` are the status snapshots of
+    the settings store and the inference worker. Discord's heartbeat latency is not reported:
+    discord.py measures it on the event loop, so a busy loop shows the heartbeat interval (41 s)
+    rather than the network's latency.
+    """
+    problems = [problem for problem in (store_problem(store), worker_problem(worker)) if problem]
+    if not all(shards.values()):
+        state = RECONNECTING
+    elif problems:
+        state = FAILING
+    else:
+        state = READY
+    body = {
+        "shards": {str(shard): {"connected": connected} for shard, connected in sorted(shards.items())},
+        "store": {
+            "failing": store.failing,
+            "error": store.error,
+            "last_ok_s_ago": _rounded(store.last_ok_s_ago),
+            "oldest_pending_s": _rounded(store.oldest_pending_s),
+        },
+        "worker": {
+            "running": worker.running,
+            "queued": worker.queued,
+            "oldest_wait_s": _rounded(worker.oldest_wait_s),
+            "busy_for_s": _rounded(worker.busy_for_s),
+            "idle_for_s": _rounded(worker.idle_for_s),
+        },
+        **details,
+    }
+    if problems:
+        body["problems"] = problems
+    return Health(state, body)
 
 
 class HealthServerError(WhymojiError):

@@ -23,21 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.deepmoji.emojis import EMOJIS
+from bot.class_mass import class_mass
 
 #: DeepMoji class indices whose emojis express anger, threat or violence (see module doc).
 HOSTILE_CLASSES: tuple[int, ...] = (32, 37, 42, 44, 55, 58)
 
 
 def hostility(probabilities: np.ndarray) -> float:
-    """Probability mass on ``HOSTILE_CLASSES``, clipped to [0, 1] against rounding.
-
-    ``probabilities`` is one softmax row of 64 values; anything else (wrong shape, negative or
-    non-finite values) is a programming error and raises ``ValueError``.
-    """
-    row = np.asarray(probabilities, dtype=np.float64)
-    if row.shape != (len(EMOJIS),):
-        raise ValueError(f"expected {len(EMOJIS)} probabilities, got shape {row.shape}")
-    if not np.all(np.isfinite(row)) or np.any(row < 0):
-        raise ValueError("probabilities must be finite and non-negative")
-    return float(np.clip(row[list(HOSTILE_CLASSES)].sum(), 0.0, 1.0))
+    """Probability mass on ``HOSTILE_CLASSES`` (``class_mass``: a row of 64, else ``ValueError``)."""
+    return class_mass(probabilities, HOSTILE_CLASSES)

@@ -26,6 +26,12 @@ class Metrics:
         self.hints_posted = Counter(
             "whymoji_moderation_hints", "Moderation hints posted", registry=r
         )
+        self.hints_shed = Counter(
+            "whymoji_moderation_hints_shed",
+            "Messages not checked for a moderation hint, or hints not posted",
+            ["reason"],
+            registry=r,
+        )
         self.why_requests = Counter("whymoji_why_requests", "/why explanations answered", registry=r)
         self.batch_size = Histogram(
             "whymoji_batch_size",

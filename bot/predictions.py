@@ -1,9 +1,15 @@
-"""One model run per message, shared by every feature that reads it.
+"""One reading and one model run per message, shared by every feature that reads it.
 
-Reactions and moderation hints both need a message's 64 probabilities. discord.py runs each
-cog's ``on_message`` listener as its own task, so whichever asks first starts the prediction
-and the other awaits the same future. Entries live a short while (listeners for one message run
-within milliseconds of each other), keyed by message id; the text itself is never kept.
+Reactions and moderation hints both gate on what the model can read of a message
+(``Engine.read``) and then need its 64 probabilities. discord.py runs each cog's
+``on_message`` listener as its own task, so whichever asks first starts the work and the other
+awaits the same future. Entries live a short while (listeners for one message run within
+milliseconds of each other), keyed by message id; the text itself is never kept.
+
+The reading runs in a thread, not on the event loop: tokenizing a 4,000-character message
+takes 10-20 ms (``benchmarks/readability_gate.py``), and a burst of those would stall every
+other event. The worker tokenizes the text again when it predicts, which costs a few percent of
+the model run it precedes and keeps the worker's interface text in, probabilities out.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -21,27 +27,42 @@ DEFAULT_TTL_S = 30.0
 
 
 class MessagePredictions:
-    """``await predict(message_id, text)``: the worker's answer, computed once per message."""
+    """``await read(message_id, text)`` and ``await predict(message_id, text)``, each computed
+    once per message: the engine's ``Reading`` and the worker's probabilities."""
 
     def __init__(
-        self, worker: Any, *, ttl_s: float = DEFAULT_TTL_S, clock: Callable[[], float] = time.monotonic
+        self,
+        worker: Any,
+        engine: Any,
+        *,
+        ttl_s: float = DEFAULT_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._worker = worker
+        self._engine = engine
         self._ttl_s = ttl_s
         self._clock = clock
-        self._entries: OrderedDict[int, tuple[float, asyncio.Future[np.ndarray]]] = OrderedDict()
+        #: message id -> (created, kind -> future)
+        self._entries: OrderedDict[int, tuple[float, dict[str, asyncio.Future]]] = OrderedDict()
+
+    async def read(self, message_id: int, text: str) -> Any:
+        """What the model reads of this message (``Engine.read``), computed in a thread."""
+        return await self._once(message_id, "reading", lambda: asyncio.to_thread(self._engine.read, text))
 
     async def predict(self, message_id: int, text: str) -> np.ndarray:
         """The probabilities for this message; errors (``Overloaded``) reach every caller."""
+        return await self._once(message_id, "probabilities", lambda: self._worker.predict(text))
+
+    async def _once(self, message_id: int, kind: str, start: Callable[[], Awaitable[Any]]) -> Any:
         self._expire()
-        entry = self._entries.get(message_id)
-        if entry is None:
-            future = asyncio.ensure_future(self._worker.predict(text))
+        if message_id not in self._entries:
+            self._entries[message_id] = (self._clock(), {})
+        futures = self._entries[message_id][1]
+        future = futures.get(kind)
+        if future is None:
+            future = futures[kind] = asyncio.ensure_future(start())
             future.add_done_callback(_retrieve_exception)
-            self._entries[message_id] = (self._clock(), future)
-        else:
-            future = entry[1]
-        # shield: one caller being cancelled must not cancel the run the others wait for.
+        # shield: one caller being cancelled must not cancel the work the others wait for.
         return await asyncio.shield(future)
 
     def __len__(self) -> int:
@@ -50,8 +71,8 @@ class MessagePredictions:
     def _expire(self) -> None:
         cutoff = self._clock() - self._ttl_s
         while self._entries:
-            created, future = next(iter(self._entries.values()))
-            if created > cutoff or not future.done():
+            created, futures = next(iter(self._entries.values()))
+            if created > cutoff or not all(future.done() for future in futures.values()):
                 break
             self._entries.popitem(last=False)
 
@@ -66,6 +87,6 @@ def shared_predictions(bot: Any) -> MessagePredictions:
     """The bot's one ``MessagePredictions``, created by whichever cog asks first."""
     predictions = getattr(bot, "message_predictions", None)
     if predictions is None:
-        predictions = MessagePredictions(bot.worker)
+        predictions = MessagePredictions(bot.worker, bot.engine)
         bot.message_predictions = predictions
     return predictions

@@ -1,9 +1,9 @@
 """Explanations as text: Discord markdown (escaped, length-bounded) and terminal output.
 
-The user's message is shown character for character with its most influential words in bold.
-Which words are bold (``highlighted``): the three best-scoring tokens, each only if its score is
-at least ``HIGHLIGHT_MIN_SCORE`` and at least a fifth of the best score, so a message with one
-clear driver shows one bold word and a message where nothing matters shows none.
+The user's message is shown character for character with its most influential words in bold
+(``highlighted``: the rule is ``bot.explain.highlight``'s), then the top emojis, the bold words'
+scores, and small notes: when the model read only the start of a long message, when it does not
+know some of the words, and the method, with how exact its scores are.
 
 Markdown safety: every character Discord could read as markup (``\\ * _ ~ | ` > # - + [ ] ( )
 < @ …``) gets a backslash, which Discord hides, as does ``:`` before ``//`` (links) and the dot
@@ -20,17 +20,12 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.explain.explanation import METHODS, Explanation, WordScore
+from bot.explain.explanation import EXACT, EXACT_SHOWN, EXACT_SHOWN_UNCHECKED, METHODS, Explanation, WordScore
+from bot.explain.highlight import highlighted_indices
 
 DISCORD_LIMIT = 2000
 BOLD = "**"
 ELLIPSIS = "…"
-#: How many words may be bold, the share of the best score a bold word needs, and the score
-#: below which nothing is "clear" (half a percentage point of the top emojis' probability, or
-#: of attention).
-HIGHLIGHT_COUNT = 3
-HIGHLIGHT_MIN_SHARE = 0.2
-HIGHLIGHT_MIN_SCORE = 0.005
 #: Longest word shown in the score list (a pasted blob is one "word").
 SCORE_WORD_CHARS = 40
 #: Said instead of the score list when no word is bold.
@@ -44,12 +39,8 @@ _ANSI_BOLD, _ANSI_RESET = "\x1b[1m", "\x1b[0m"
 
 
 def highlighted(explanation: Explanation) -> list[WordScore]:
-    """The words to show in bold, best first (see the module docstring for the rule)."""
-    ranked = sorted(explanation.words, key=lambda word: word.score, reverse=True)
-    if not ranked:
-        return []
-    floor = max(HIGHLIGHT_MIN_SHARE * ranked[0].score, HIGHLIGHT_MIN_SCORE)
-    return [word for word in ranked[:HIGHLIGHT_COUNT] if word.score >= floor]
+    """The words to show in bold, best first (``bot.explain.highlight``)."""
+    return [explanation.words[index] for index in highlighted_indices([word.score for word in explanation.words])]
 
 
 def escape_pieces(text: str) -> list[str]:
@@ -256,14 +247,37 @@ def _emoji_line(explanation: Explanation) -> str:
     return "  ·  ".join(f"{emoji.reaction} {probability:.1%}" for emoji, probability in explanation.top_emojis)
 
 
-def _method_note(explanation: Explanation) -> str:
-    note = f"{explanation.method}: {METHODS.get(explanation.method, '')}"
-    if explanation.approximate:
-        note += (
-            f". Approximate: long message, states recomputed only within {explanation.window} "
-            "tokens of each left-out word"
+#: What the method line adds about exactness (``Explanation.scoring``), for occlusion.
+_EXACTNESS = {
+    EXACT: "Exact.",
+    EXACT_SHOWN: "Exact for the words shown; the others were estimated and checked to score lower.",
+    EXACT_SHOWN_UNCHECKED: "Exact for the words shown; the others were only estimated, and one might score higher.",
+}
+
+
+def _notes(explanation: Explanation) -> list[str]:
+    """The small print: what the model read of the message, then the method and how exact it is.
+
+    Unknown words are mentioned whenever there are some, not only below the reactions gate's
+    half: an unknown word can be bold, and its score is then the unknown token's, not the word's.
+    """
+    notes = []
+    reading = explanation.reading
+    if reading is not None and reading.truncated:
+        notes.append(
+            f"Long message: the model reads only its first {len(reading.tokens)} of {reading.total} "
+            "words and symbols."
         )
-    return note + "."
+    if reading is not None and reading.unknown:
+        only = "only " if reading.known_share < 0.5 else ""
+        notes.append(
+            f"The model knows {only}{reading.known} of {reading.words} words here; "
+            "it reads the others as one unknown word."
+        )
+    method = f"{explanation.method}: {METHODS.get(explanation.method, '')}."
+    if explanation.method == "occlusion":
+        method += " " + _EXACTNESS[explanation.scoring]
+    return notes + [method]
 
 
 def render_markdown(explanation: Explanation, limit: int = DISCORD_LIMIT) -> str:
@@ -275,7 +289,8 @@ def render_markdown(explanation: Explanation, limit: int = DISCORD_LIMIT) -> str
         )
     else:
         scores = NO_HIGHLIGHT
-    footer = f"\n\n{_emoji_line(explanation)}\n{scores}\n-# {_method_note(explanation)}"
+    notes = "".join(f"\n-# {note}" for note in _notes(explanation))
+    footer = f"\n\n{_emoji_line(explanation)}\n{scores}{notes}"
     budget = limit - len(footer)
     if budget < 1:
         raise ValueError(f"limit {limit} leaves no room for the message")
@@ -283,7 +298,7 @@ def render_markdown(explanation: Explanation, limit: int = DISCORD_LIMIT) -> str
     return render_message(explanation.text, spans, budget) + footer
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """Control characters shown as U+FFFD: a message must not drive the terminal."""
     return "".join(
         "\ufffd" if unicodedata.category(char) == "Cc" and char not in "\n\t" else char for char in text
@@ -297,12 +312,12 @@ def render_terminal(explanation: Explanation, ansi: bool) -> str:
     text = explanation.text
     out, cursor = [], 0
     for start, end in _merge([(word.start, word.end) for word in best if _boldable(text, word)]):
-        out += [_printable(text[cursor:start]), opening, _printable(text[start:end]), closing]
+        out += [printable(text[cursor:start]), opening, printable(text[start:end]), closing]
         cursor = end
-    out.append(_printable(text[cursor:]))
+    out.append(printable(text[cursor:]))
     lines = ["".join(out), "", _emoji_line(explanation)]
     lines += [
-        f"{opening}{_printable(_score_word(text, word))}{closing} {word.score:+.3f}" for word in best
+        f"{opening}{printable(_score_word(text, word))}{closing} {word.score:+.3f}" for word in best
     ] or [NO_HIGHLIGHT]
-    lines.append(_method_note(explanation))
+    lines += _notes(explanation)
     return "\n".join(lines)

@@ -7,28 +7,37 @@ connecting anywhere.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 
 from bot.config import ModelConfig
-from bot.deepmoji.files import ModelFiles, ModelFilesError, resolve_model_files
+from bot.deepmoji.files import ModelFiles, NotDownloaded, resolve_model_files
 from bot.deepmoji.model import DeviceError
 from bot.deepmoji.threads import use_threads
 
 log = logging.getLogger(__name__)
 
+Result = TypeVar("Result")
 
-def require_device(device: str) -> None:
-    """Fail clearly, before any download or load, when ``model.device = "cuda"`` cannot work."""
+
+def require_device(device: str, setting: str = "model.device") -> None:
+    """Fail clearly, before any download or load, when CUDA is asked for but cannot work.
+
+    ``setting`` names where the device came from (``model.device``, or the CLI's ``--device``).
+    """
     if device == "cuda" and not torch.cuda.is_available():
         build = f"torch {torch.__version__} has no CUDA support" if torch.version.cuda is None else (
             f"torch {torch.__version__} sees no CUDA device"
         )
         raise DeviceError(
-            f'model.device is "cuda" but {build}; set model.device = "cpu" '
-            "(or WHYMOJI_MODEL_DEVICE=cpu), or install a CUDA build of torch on a machine with a GPU"
+            f'{setting} is "cuda" but {build}; use cpu instead, or install a CUDA build of torch '
+            "on a machine with a GPU (README, Install)"
         )
 
 
@@ -44,7 +53,7 @@ def configure_torch(model: ModelConfig) -> None:
     Batches of every size pass through the model; its tensors of several MB, freed after each
     batch, would otherwise stay in glibc's heap (whose mmap threshold grows to the largest freed
     block) and fragment it: a bot with oneDNN on peaked at 576-601 MB, against 540-551 MB with
-    a fixed 4 MB threshold (benchmarks/memory.py, README Memory).
+    a fixed 4 MB threshold (benchmarks/memory.py; benchmarks/README.md, Memory per process).
     """
     use_threads(model.threads)
     _fix_mmap_threshold()
@@ -65,7 +74,7 @@ def locate_model_files(model: ModelConfig, *, download: bool = True) -> ModelFil
 
     The download is the container's first start: the data volume is empty, so the files are
     fetched (huggingface_hub shows progress) into the cache before the bot connects. With
-    ``download=False`` or ``model.offline`` a missing file is a ``ModelFilesError``.
+    ``download=False`` or ``model.offline`` a file missing from the cache is ``NotDownloaded``.
     """
     where = dict(
         weights=model.weights,
@@ -77,7 +86,7 @@ def locate_model_files(model: ModelConfig, *, download: bool = True) -> ModelFil
     )
     try:
         return resolve_model_files(**where, download=False)
-    except ModelFilesError:
+    except NotDownloaded:
         if not download or model.offline:
             raise
     log.info(
@@ -89,3 +98,35 @@ def locate_model_files(model: ModelConfig, *, download: bool = True) -> ModelFil
     log.info("model files downloaded: %s, %s", files.weights, files.vocabulary)
     return files
 
+
+
+async def in_daemon_thread(work: Callable[[], Result], name: str) -> Result:
+    """``work()`` in a daemon thread, awaited.
+
+    Unlike ``asyncio.to_thread``, whose threads the interpreter waits for at exit, a thread still
+    busy when the bot is told to stop (a download from a Hub that stopped answering) does not
+    keep the process alive: Ctrl-C stops `whymoji run` at once, whatever the thread is doing.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+
+    def settle(result: Result | None, error: BaseException | None) -> None:
+        if future.done():  # the waiting side was cancelled
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            outcome = (work(), None)
+        except BaseException as error:  # handed to the awaiting task
+            outcome = (None, error)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the loop closed meanwhile: nobody is waiting any more
+            pass
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await future

@@ -46,6 +46,21 @@ class WorkerStopped(WhymojiError):
     """The worker is not running (not started yet, or shutting down)."""
 
 
+class ModelError(WhymojiError):
+    """The model failed on this request (the cause is chained)."""
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """The worker's state for ``/healthz``; durations in seconds of the worker's clock."""
+
+    queued: int  #: requests waiting for the model (predictions, explanations not started)
+    oldest_wait_s: float | None  #: how long the oldest of them has waited; None when none waits
+    busy_for_s: float | None  #: how long the current batch or slice has run; None when idle
+    idle_for_s: float | None  #: since the last batch or slice finished (or the start); None when busy
+    running: bool  #: started, not closing, and its dispatcher alive
+
+
 def _default_explain(engine: Any, text: str) -> Any:
     """``bot.explain.explain``, imported on first use so the worker does not need it to load."""
     from bot.explain import explain
@@ -92,6 +107,9 @@ class InferenceWorker:
         self._pool: ThreadPoolExecutor | None = None
         self._dispatcher: asyncio.Task | None = None
         self._closing = False
+        #: When each unit of work now in the pool started; when the last one finished.
+        self._busy_since: dict[int, float] = {}
+        self._last_finished: float | None = None
         self._shed_since_log = 0
         self._last_shed_log = float("-inf")
 
@@ -102,6 +120,7 @@ class InferenceWorker:
             raise RuntimeError("the inference worker is already started")
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="inference")
         self._dispatcher = asyncio.create_task(self._dispatch(), name="inference-dispatcher")
+        self._last_finished = time.perf_counter()
 
     async def close(self, timeout: float = 5.0) -> None:
         """Stop taking work, finish what is queued within ``timeout``, fail the rest."""
@@ -144,6 +163,22 @@ class InferenceWorker:
     def depth(self) -> int:
         """Requests waiting (not yet handed to the model)."""
         return sum(len(queue) for queue in self._queues.values())
+
+    def status(self) -> WorkerStatus:
+        """Queue depth, the oldest wait, and how long the model has been busy or idle."""
+        now = time.perf_counter()
+        self._drop_abandoned()
+        waiting = [request.queued_at for queue in self._queues.values() for request in queue]
+        busy_since = min(self._busy_since.values(), default=None)
+        idle = busy_since is None and self._last_finished is not None
+        running = self._dispatcher is not None and not self._closing and not self._dispatcher.done()
+        return WorkerStatus(
+            queued=len(waiting),
+            oldest_wait_s=now - min(waiting) if waiting else None,
+            busy_for_s=None if busy_since is None else now - busy_since,
+            idle_for_s=now - self._last_finished if idle else None,
+            running=running,
+        )
 
     async def _submit(self, kind: str, text: str, priority: Priority) -> Any:
         if self._dispatcher is None or self._closing or self._dispatcher.done():
@@ -290,6 +325,7 @@ class InferenceWorker:
         else:
             self.metrics.batch_size.observe(len(batch))
             job = (_predict_batch, self.engine, [request.text for request in batch])
+        self._busy_since[id(batch)] = time.perf_counter()
         try:
             outcomes = await loop.run_in_executor(self._pool, *job)
         except asyncio.CancelledError:  # closing ran out of time: nobody is left waiting forever
@@ -298,7 +334,10 @@ class InferenceWorker:
             raise
         except Exception as error:  # the pool itself failed (e.g. shut down)
             outcomes = [error] * len(batch)
-        done_at = time.perf_counter()
+        finally:
+            del self._busy_since[id(batch)]
+            self._last_finished = time.perf_counter()
+        done_at = self._last_finished
         for request, outcome in zip(batch, outcomes, strict=True):
             self.metrics.inference_seconds.labels(kind=kind).observe(done_at - request.queued_at)
             if isinstance(outcome, BaseException):

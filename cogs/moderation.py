@@ -4,10 +4,15 @@ Hints, never actions: the message is not touched. A server turns hints on by cho
 moderators' channel (``/whymoji modchannel``); from then on every message the bot can read in
 that server is scored, not only those in reaction-enabled channels, because hostility matters
 wherever it happens. Messages in the moderators' channel itself, by bots, or by opted-out users
-are skipped. The score comes from the same prediction the reactions use (``MessagePredictions``),
-so a message costs one model run, plus one explanation when a hint is posted. A hint per user
-and channel at most every ``moderation.cooldown_s`` seconds keeps a heated exchange from
-flooding the moderators.
+are skipped, and so are messages the model cannot read (the reactions' readability gate,
+*minknown*): its scores for them are noise. The reading and the score come from the ones the
+reactions use (``MessagePredictions``), so a message costs one model run, plus one explanation
+when a hint is posted; that explanation takes one of the server's places for explanations
+(``bot.explanation_limits``), and a hint whose server has none free goes out without it. A hint
+per user and channel at most every ``moderation.cooldown_s`` seconds keeps a heated exchange
+from flooding the moderators. A message that cannot be checked (the settings store or the model
+fails) or whose hint cannot be posted is counted in ``moderation_hints_shed{reason}``; failures
+are logged once per interval.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ from bot.errors import WhymojiError
 from bot.hostility import hostility
 from bot.markup import normalize_markup
 from bot.predictions import shared_predictions
+from bot.reaction_rules import unreadable
 from bot.render import DISCORD_LIMIT, render_markdown
 from bot.replies import NO_PINGS
+from bot.shedding import shed_failures, shed_reason
+from bot.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +60,33 @@ class Moderation(commands.Cog):
         self.cooldown = Cooldown()
         #: Mod channels already reported as unusable, so the log says it once.
         self.unusable_mod_channels: set[int] = set()
+        self.failures = ThrottledLog(log)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         if not is_candidate(message):
             return
+        with shed_failures(self._shed, self.failures, "messages are not checked for hints"):
+            await self._check(message)
+
+    def _shed(self, reason: str) -> None:
+        self.bot.metrics.hints_shed.labels(reason=reason).inc()
+
+    async def _check(self, message: discord.Message) -> None:
         settings = await self.bot.store.get_guild(message.guild.id)
         if settings.mod_channel_id is None or message.channel.id == settings.mod_channel_id:
             return
         text = normalize_markup(message.content)
         if not text or await self.bot.store.is_opted_out(message.author.id):
             return
+        silence = unreadable(await self.predictions.read(message.id, text), settings.min_known)
+        if silence is not None:
+            log.debug("message %s not scored: %s", message.id, silence.detail)
+            return
         try:
             score = hostility(await self.predictions.predict(message.id, text))
-        except WhymojiError as error:  # Overloaded (the worker counts it), no known words...
+        except WhymojiError as error:  # Overloaded, ModelError, no known words...
+            self._shed(shed_reason(error))
             log.debug("message %s not scored: %s", message.id, error)
             return
         if score < settings.mod_threshold:
@@ -87,9 +108,10 @@ class Moderation(commands.Cog):
             author_id=message.author.id, channel_id=message.channel.id, jump_url=message.jump_url, score=score
         )
         try:
-            explained = await self.bot.worker.explain(text)
+            with self.bot.explanation_limits.slot(message.guild.id):
+                explained = await self.bot.worker.explain(text)
             explanation = render_markdown(explained, limit=DISCORD_LIMIT - len(header) - 1)
-        except WhymojiError as error:  # Overloaded, WorkerStopped...: the score alone is worth a hint
+        except WhymojiError as error:  # no free place, Overloaded...: the score alone is worth a hint
             log.info("message %s: hint without explanation: %s", message.id, error)
             explanation = None
         try:
@@ -97,14 +119,16 @@ class Moderation(commands.Cog):
         except discord.Forbidden:
             self._report_unusable(mod_channel_id, message.guild.id, "the bot may not send messages there")
             return
-        except discord.HTTPException as error:
-            log.warning("moderation hint for message %s not posted: %s", message.id, error)
+        except (discord.HTTPException, discord.RateLimited) as error:
+            self._shed("post_failed")
+            self.failures.log("post_failed", logging.WARNING, "moderation hint not posted: %s", error)
             return
         self.unusable_mod_channels.discard(mod_channel_id)
         self.bot.metrics.hints_posted.inc()
         log.info("moderation hint posted for message %s (score %.2f)", message.id, score)
 
     def _report_unusable(self, channel_id: int, guild_id: int, why: str) -> None:
+        self._shed("channel_unusable")
         if channel_id not in self.unusable_mod_channels:
             self.unusable_mod_channels.add(channel_id)
             log.warning("moderators' channel %s of guild %s unusable: %s", channel_id, guild_id, why)

@@ -1,15 +1,32 @@
 """Reactions: the emojis DeepMoji predicts, placed on each message in enabled channels.
 
-Every reaction ends placed or deliberately shed (counted in ``reactions_shed{reason}`` and
-logged), never lost to an exception. discord.py already waits out 429s; one that still escapes
-is retried a bounded number of times here. A 403 in a channel means the bot may not react
-there: the channel is skipped until its server changes settings or the bot restarts.
+Which emojis, if any, is up to the server's rules (``bot/reaction_rules.py``): a message the
+model cannot read, one left out by the reaction chance, or one that reads as distress gets
+none, counted as shed (``unreadable``, ``chance``, ``distress``); blocked emojis are never
+placed.
+
+Every message ends with its reactions placed or deliberately shed (counted in
+``reactions_shed{reason}``), never lost to an exception: the settings store failing sheds the
+message (``store_unavailable``, logged once per interval, not per message), and so do a
+shutdown that interrupts it (``shutdown``), the model failing (``model_error``) and a text it
+cannot read (``refused``); the inference worker counts what it sheds itself (``overload``, and
+``shutdown`` for requests it had queued).
+
+Rate limits: discord.py sleeps out a 429's ``retry_after`` up to ``bot.app.MAX_RATELIMIT_WAIT_S``
+and raises ``RateLimited`` beyond; one that escapes is retried a bounded number of times here.
+A message's reactions must be placed within ``REACTION_DEADLINE_S`` of the first try; what is
+left then (stuck behind a long limit, or queued behind other messages in a busy channel) is
+shed as ``rate_limited``, and a channel that Discord asked to wait longer than that sheds its
+messages unseen until the wait is over, instead of queueing them.
+A 403 in a channel means the bot may not react there: the channel is skipped until its server
+changes settings or the bot restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,13 +38,18 @@ from bot.cooldown import Cooldown
 from bot.errors import WhymojiError
 from bot.markup import normalize_markup
 from bot.predictions import shared_predictions
+from bot.reaction_rules import Silence, before_model, choose_reactions
+from bot.shedding import shed_failures, shed_reason
+from bot.throttled_log import ThrottledLog
+from bot.worker import Overloaded, WorkerStopped
 
 log = logging.getLogger(__name__)
 
 #: Tries per reaction on a rate limit or server error that escaped discord.py's own retries.
 MAX_ATTEMPTS = 3
-#: Longest pause before a retry; a longer ``retry_after`` sheds the reaction instead.
-MAX_RETRY_WAIT_S = 10.0
+#: A message's reactions are placed within this many seconds of the first try, or the rest are
+#: shed: no retry waits beyond it, and neither does discord.py's own sleeping on a 429.
+REACTION_DEADLINE_S = 10.0
 #: Discord error codes that concern one reaction or one message, not the channel.
 UNKNOWN_EMOJI = 10014
 REACTION_BLOCKED = 90001
@@ -46,6 +68,8 @@ class Placement:
     placed: int = 0
     shed: dict[str, int] = field(default_factory=dict)
     channel_forbidden: bool = False
+    #: Seconds Discord asked the channel to wait, when that was too long to wait for.
+    retry_after: float | None = None
 
     def shed_one(self, reason: str, count: int = 1) -> None:
         self.shed[reason] = self.shed.get(reason, 0) + count
@@ -76,19 +100,29 @@ async def place_reactions(
     reactions: Sequence[str],
     *,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    deadline_s: float = REACTION_DEADLINE_S,
 ) -> Placement:
     """Add ``reactions`` in order with ``add_reaction``; account for every one of them.
 
     Shed reasons: ``forbidden`` (no permission in the channel; the rest are not tried),
     ``blocked`` (the author blocked the bot), ``message_gone`` (deleted meanwhile),
-    ``unknown_emoji``, ``rate_limited`` / ``http_error`` (retries exhausted or not worth it).
+    ``unknown_emoji``, ``rate_limited`` (retries exhausted, a wait that would end after
+    ``deadline_s`` seconds from now, or the deadline reached while discord.py waited; the rest
+    are not tried) and ``http_error``.
     """
     placement = Placement()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadline_s
     for position, reaction in enumerate(reactions):
         remaining = len(reactions) - position
         for attempt in range(MAX_ATTEMPTS):
             try:
-                await add_reaction(reaction)
+                async with asyncio.timeout_at(deadline):
+                    await add_reaction(reaction)
+            except TimeoutError:
+                placement.shed_one("rate_limited", remaining)
+                log.debug("%d reaction(s) shed: not placed within %g s", remaining, deadline_s)
+                return placement
             except discord.Forbidden as error:
                 if error.code == REACTION_BLOCKED:
                     placement.shed_one("blocked", remaining)
@@ -104,7 +138,11 @@ async def place_reactions(
                 return placement
             except (discord.HTTPException, discord.RateLimited) as error:
                 wait = _retry_wait(error, attempt)
-                if not _is_retryable(error) or attempt + 1 == MAX_ATTEMPTS or wait > MAX_RETRY_WAIT_S:
+                if _is_rate_limit(error) and loop.time() + wait > deadline:
+                    placement.shed_one("rate_limited", remaining)
+                    placement.retry_after = wait
+                    return placement
+                if not _is_retryable(error) or attempt + 1 == MAX_ATTEMPTS:
                     reason = "rate_limited" if _is_rate_limit(error) else "http_error"
                     placement.shed_one(reason)
                     log.warning("reaction shed (%s) after %d attempt(s): %s", reason, attempt + 1, error)
@@ -119,11 +157,22 @@ async def place_reactions(
 class Reactions(commands.Cog):
     """Reacts to messages in enabled channels with the top predicted emojis."""
 
-    def __init__(self, bot: commands.Bot, *, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep):
+    def __init__(
+        self,
+        bot: commands.Bot,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        roll: Callable[[], float] = random.random,
+    ):
         self.bot = bot
         self.sleep = sleep  # how retries wait; tests pass a recorder
+        self.roll = roll  # the reaction chance's dice, uniform in [0, 1); tests pass fixed ones
+        self.deadline_s = REACTION_DEADLINE_S
         self.predictions = shared_predictions(bot)
         self.cooldown = Cooldown()
+        #: Channels Discord asked to wait longer than the deadline, until the wait is over.
+        self.rate_limited = Cooldown()
+        self.failures = ThrottledLog(log)
         #: Channels where Discord answered 403; cleared when the server's settings change.
         self.forbidden_channels: dict[int, int] = {}  # channel id -> guild id
 
@@ -131,6 +180,10 @@ class Reactions(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if not is_candidate(message):
             return
+        with shed_failures(self._shed, self.failures, "messages get no reactions"):
+            await self._react(message)
+
+    async def _react(self, message: discord.Message) -> None:
         channel = message.channel
         if channel.id in self.forbidden_channels:
             return
@@ -142,18 +195,51 @@ class Reactions(commands.Cog):
         text = normalize_markup(message.content)
         if not text or await self.bot.store.is_opted_out(message.author.id):
             return
+        if self.rate_limited.remaining(channel.id) > 0:
+            self._shed("rate_limited")
+            return
+        reading = await self.predictions.read(message.id, text)
+        silence = before_model(reading, settings, self.roll())
+        if silence is not None:
+            self._silence(message, silence)
+            return
         if not self.cooldown.try_acquire(channel.id, settings.cooldown_s):
-            metrics.reactions_shed.labels(reason="cooldown").inc()
+            self._shed("cooldown")
             return
         try:
             probabilities = await self.predictions.predict(message.id, text)
-        except WhymojiError as error:  # Overloaded (the worker counts it), no known words...
+        except (Overloaded, WorkerStopped):  # the worker counts the reactions it sheds
+            return
+        except WhymojiError as error:  # the model failed, or the text has nothing it can read
+            self._shed(shed_reason(error))
             log.debug("message %s gets no reactions: %s", message.id, error)
             return
-        picks = self.bot.engine.top(probabilities, settings.top_k, settings.threshold)
-        reactions = [emoji.reaction for emoji, _ in picks]
-        placement = await place_reactions(message.add_reaction, reactions, sleep=self.sleep)
+        choice = choose_reactions(self.bot.engine, probabilities, settings)
+        if choice.silence is not None:
+            self._silence(message, choice.silence)
+            return
+        reactions = [emoji.reaction for emoji in choice.emojis]
+        log.debug("message %s: reacting with %s", message.id, " ".join(reactions) or "nothing above the threshold")
+        placement = await place_reactions(
+            message.add_reaction, reactions, sleep=self.sleep, deadline_s=self.deadline_s
+        )
+        if placement.retry_after is not None and self.rate_limited.try_acquire(channel.id, placement.retry_after):
+            self.failures.log(
+                "rate_limited",
+                logging.WARNING,
+                "Discord asked to wait %g s before reacting in channel %s; its reactions are shed until then",
+                placement.retry_after,
+                channel.id,
+            )
         self._account(message, placement)
+
+    def _shed(self, reason: str) -> None:
+        """A whole message gets no reactions, for ``reason``."""
+        self.bot.metrics.reactions_shed.labels(reason=reason).inc()
+
+    def _silence(self, message: discord.Message, silence: Silence) -> None:
+        self._shed(silence.reason)
+        log.debug("message %s gets no reactions (%s): %s", message.id, silence.reason, silence.detail)
 
     def _account(self, message: discord.Message, placement: Placement) -> None:
         metrics = self.bot.metrics

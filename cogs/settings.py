@@ -7,22 +7,32 @@ all and every server-setting subcommand checks Manage Server at run time, answer
 with a polite refusal. Every reply is ephemeral. Values are checked by Discord's option ranges
 and again by the store (``InvalidSetting``, whose message is shown). A change announces itself
 with the ``whymoji_settings_changed`` event, so the reactions feature retries channels where it
-had lost permission.
+had lost permission. ``block`` and ``unblock`` take emojis as people type them
+(``bot/emoji_parsing.py``) and change nothing when any of it is not one of the 64, listing
+what was not understood.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.replies import reply_privately, report_failure
+from bot.deepmoji.emojis import EMOJIS
+from bot.emoji_parsing import parse_emojis
+from bot.replies import defer_privately, reply_privately, report_failure
 from bot.store import InvalidSetting
+from bot.throttled_log import ThrottledLog
+
+log = logging.getLogger(__name__)
 
 #: Longest per-channel pause between reacted messages a server may choose.
 MAX_COOLDOWN_S = 86_400.0
+#: Pieces of a refused ``block``/``unblock`` listed back, and the characters shown of each.
+MAX_LISTED, MAX_LISTED_CHARS = 10, 40
 NOT_A_MANAGER = "Only members with the Manage Server permission can change whymoji's settings."
 ReactableChannel = discord.TextChannel | discord.VoiceChannel | discord.ForumChannel | discord.Thread
 Fraction = app_commands.Range[float, 0.0, 1.0]
@@ -32,6 +42,15 @@ Interaction = discord.Interaction
 def is_manager(permissions: discord.Permissions) -> bool:
     """Manage Server or Administrator (which implies it, but unresolved permissions may not show that)."""
     return permissions.manage_guild or permissions.administrator
+
+
+def emoji_line(classes: Any) -> str:
+    """Class indices as the emojis the bot places, in class order; ``none`` for none."""
+    return " ".join(EMOJIS[index].reaction for index in sorted(classes)) or "none"
+
+
+def distress_words(level: float) -> str:
+    return "off" if level >= 1 else f"{level:g}"
 
 
 def describe_settings(settings: Any) -> str:
@@ -45,10 +64,24 @@ def describe_settings(settings: Any) -> str:
             f"Emojis per message (topk): {settings.top_k}",
             f"Minimum probability (threshold): {settings.threshold:g}",
             f"Pause per channel (cooldown): {settings.cooldown_s:g} s",
+            f"Share of words the model must know (minknown): {settings.min_known:g}",
+            f"Emojis never placed (block, unblock): {emoji_line(settings.blocked)}",
+            f"Distress score that silences a message (distress): {distress_words(settings.distress)}",
+            f"Messages reacted to (chance): {settings.chance}%",
             f"Moderators' channel: {mod_channel}",
             f"Hostility score for a hint (modthreshold): {settings.mod_threshold:g}",
         ]
     )
+
+
+def not_understood_reply(pieces: tuple[str, ...]) -> str:
+    """Why ``block``/``unblock`` changed nothing: what was not understood (shortened, markdown
+    escaped) and the 64 emojis that can be named."""
+    shown = [discord.utils.escape_markdown(piece[:MAX_LISTED_CHARS]) for piece in pieces[:MAX_LISTED]]
+    if len(pieces) > MAX_LISTED:
+        shown.append(f"and {len(pieces) - MAX_LISTED} more")
+    problem = f"these are not emojis I react with: {', '.join(shown)}" if pieces else "name one or more emojis"
+    return f"Not changed: {problem}. I react only with these: {emoji_line(range(len(EMOJIS)))}"
 
 
 def missing_bot_permissions(channel: Any, me: Any, *, needs_send: bool = False) -> list[str]:
@@ -68,6 +101,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
+        self.failures = ThrottledLog(log)
 
     # -- server managers -----------------------------------------------------------------
 
@@ -97,6 +131,33 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         done = f"I'll pause {seconds:g} s per channel between reactions."
         await self._update(interaction, "cooldown_s", seconds, done)
 
+    @app_commands.command(name="minknown", description="Share (0-1) of a message's words the model must know")
+    async def minknown(self, interaction: Interaction, value: Fraction) -> None:
+        done = f"Reactions and hints now need the model to know at least {value:.0%} of a message's words."
+        await self._update(interaction, "min_known", value, done)
+
+    @app_commands.command(name="block", description="Emojis never to react with")
+    @app_commands.describe(emojis="One or more emojis, e.g. 🔫 💀")
+    async def block(self, interaction: Interaction, emojis: app_commands.Range[str, 1, 400]) -> None:
+        await self._change_blocked(interaction, emojis, block=True)
+
+    @app_commands.command(name="unblock", description="Emojis to allow again")
+    @app_commands.describe(emojis="One or more emojis, e.g. 🔫 💀")
+    async def unblock(self, interaction: Interaction, emojis: app_commands.Range[str, 1, 400]) -> None:
+        await self._change_blocked(interaction, emojis, block=False)
+
+    @app_commands.command(name="distress", description="Distress score (0-1) that silences reactions; 1: off")
+    async def distress(self, interaction: Interaction, value: Fraction) -> None:
+        if value >= 1:
+            done = "Distress silence is off: sad messages get reactions too."
+        else:
+            done = f"Messages with a distress score of at least {value:g} get no reactions."
+        await self._update(interaction, "distress", value, done)
+
+    @app_commands.command(name="chance", description="Percent of messages to react to")
+    async def chance(self, interaction: Interaction, percent: app_commands.Range[int, 0, 100]) -> None:
+        await self._update(interaction, "chance", percent, f"I'll react to {percent}% of messages.")
+
     @app_commands.command(name="modthreshold", description="Hostility score (0-1) for a moderator hint")
     async def modthreshold(self, interaction: Interaction, value: Fraction) -> None:
         done = f"Hints now need a hostility score of at least {value:g}."
@@ -107,6 +168,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
     async def modchannel(self, interaction: Interaction, channel: discord.TextChannel | None = None) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         mod_channel_id = channel.id if channel else None
         await self.bot.store.update_guild(interaction.guild_id, mod_channel_id=mod_channel_id)
         self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
@@ -123,6 +185,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
     async def show(self, interaction: Interaction) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         settings = await self.bot.store.get_guild(interaction.guild_id)
         await reply_privately(interaction, describe_settings(settings))
 
@@ -130,6 +193,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
 
     @app_commands.command(name="optout", description="No reactions on, hints about or /why of your messages")
     async def optout(self, interaction: Interaction) -> None:
+        await defer_privately(interaction)
         await self.bot.store.set_opted_out(interaction.user.id, True)
         await reply_privately(
             interaction,
@@ -139,6 +203,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
 
     @app_commands.command(name="optin", description="Let whymoji read your messages again")
     async def optin(self, interaction: Interaction) -> None:
+        await defer_privately(interaction)
         await self.bot.store.set_opted_out(interaction.user.id, False)
         await reply_privately(interaction, "You're opted in again: whymoji reads your messages as before.")
 
@@ -153,6 +218,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
     async def _update(self, interaction: Interaction, field: str, value: float, done: str) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         try:
             await self.bot.store.update_guild(interaction.guild_id, **{field: value})
         except InvalidSetting as error:  # Discord checks the ranges too, but trust no client
@@ -161,9 +227,26 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
         await reply_privately(interaction, done)
 
+    async def _change_blocked(self, interaction: Interaction, typed: str, *, block: bool) -> None:
+        if not await self._require_manager(interaction):
+            return
+        parsed = parse_emojis(typed)
+        if parsed.not_understood or not parsed.emojis:
+            await reply_privately(interaction, not_understood_reply(parsed.not_understood))
+            return
+        await defer_privately(interaction)
+        named = {emoji.index for emoji in parsed.emojis}
+        blocked = (await self.bot.store.get_guild(interaction.guild_id)).blocked
+        blocked = blocked | named if block else blocked - named
+        settings = await self.bot.store.update_guild(interaction.guild_id, blocked=blocked)
+        self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
+        done = "Blocked" if block else "Unblocked"
+        await reply_privately(interaction, f"{done}: {emoji_line(named)}. Never placed now: {emoji_line(settings.blocked)}.")
+
     async def _set_channel(self, interaction: Interaction, channel: Any, *, enabled: bool) -> None:
         if not await self._require_manager(interaction):
             return
+        await defer_privately(interaction)
         channel = channel or interaction.channel
         await self.bot.store.set_channel_enabled(interaction.guild_id, channel.id, enabled)
         self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
@@ -181,7 +264,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         self, interaction: Interaction, error: app_commands.AppCommandError
     ) -> None:
         """A store outage or other surprise still gets an answer."""
-        await report_failure(interaction, error, "I couldn't do that just now; please try again later.")
+        await report_failure(interaction, error, "I couldn't do that just now; please try again later.", self.failures)
 
 
 async def setup(bot: commands.Bot) -> None:

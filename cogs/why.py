@@ -1,18 +1,25 @@
 """``/why`` and the "Why these emojis?" message command: which words picked the emojis.
 
-``/why target`` takes a message link (any channel of this server the asker can read), a message
-ID (this channel), or free text. Everything that can go wrong with the target (a bad link,
-another server, a message that is gone or unreadable, an opted-out author, no text) is checked
-before deferring, so those answers are always ephemeral even when ``public`` was asked for. The
-explanation itself runs after ``defer(thinking=True)`` because it may take longer than the 3 s
-Discord allows for a first answer; from then on the answer (or the model's failure, e.g. an
-overloaded worker) is as visible as the deferral. The text explained is what the model saw (``normalize_markup``).
+``/why target`` takes a message link (any channel or thread of this server the asker can read;
+a private thread only for its members and those who may manage threads), a message ID (this
+channel), or free text of at most 4,000 characters. Who may start an explanation now is
+decided first, in memory (``bot.explanation_limits``: one at a time per user, a pause per user,
+a cap per server). Discord wants a first answer within 3 s, and reading the target may take
+longer (a REST fetch, a settings read), so a private request is deferred privately at once and
+everything after it, refusals included, is a private followup. A public request checks its
+target before deferring publicly, so refusals (a bad link, another server, a message that is
+gone or unreadable, an opted-out author, no text) stay private; that check is bounded, and one
+that runs out of time is answered "try again". From the deferral on, the answer (or the
+model's failure, e.g. an overloaded worker) is as visible as the deferral. The text explained is
+what the model saw (``normalize_markup``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import discord
@@ -20,13 +27,19 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import WhymojiError
+from bot.explanation_limits import ExplanationRefused
 from bot.markup import normalize_markup
 from bot.render import render_markdown
-from bot.replies import NO_PINGS, reply_privately, report_failure
+from bot.replies import NO_PINGS, defer_privately, reply_privately, report_failure
+from bot.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
 
 CONTEXT_MENU_NAME = "Why these emojis?"
+#: Longest target Discord lets a user type (the option's max_length); a client can send more.
+MAX_TARGET_CHARS = 4000
+#: How long a public request's target check may take before it is answered "try again".
+TARGET_CHECK_S = 2.0
 
 _MESSAGE_LINK = re.compile(
     r"^<?https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)/?>?$"
@@ -64,6 +77,8 @@ class Why(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         self.context_menu = app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=self.why_message)
+        self.target_check_s = TARGET_CHECK_S
+        self.failures = ThrottledLog(log)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.context_menu)
@@ -77,29 +92,56 @@ class Why(commands.Cog):
         public="Show the answer to everyone in the channel (default: only you)",
     )
     async def why(
-        self, interaction: discord.Interaction, target: app_commands.Range[str, 1, 4000], public: bool = False
+        self,
+        interaction: discord.Interaction,
+        target: app_commands.Range[str, 1, MAX_TARGET_CHARS],
+        public: bool = False,
     ) -> None:
-        try:
-            parsed = parse_target(target)
-            if isinstance(parsed, MessageRef):
-                text = await self._message_text(interaction, await self._fetch(interaction, parsed))
-            else:
-                text = normalize_markup(parsed)
-                if not text:
-                    raise WhyRefusal("There is no text there for me to read: only markup or code.")
-        except WhyRefusal as refusal:
-            await reply_privately(interaction, str(refusal))
+        if len(target) > MAX_TARGET_CHARS:  # Discord's limit binds its own app, not every client
+            await reply_privately(
+                interaction,
+                f"That is more than the {MAX_TARGET_CHARS:,} characters Discord allows; "
+                "please send a shorter text, or a link to the message.",
+            )
             return
-        await self._answer(interaction, text, public=public)
+        await self._explain(interaction, lambda: self._target_text(interaction, target), public=public)
 
     async def why_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The message command: explains the message it was used on, to the asker only."""
+        await self._explain(interaction, lambda: self._message_text(interaction, message), public=False)
+
+    async def _explain(
+        self, interaction: discord.Interaction, read_text: Callable[[], Awaitable[str]], *, public: bool
+    ) -> None:
+        """Admit the request, read its text, explain it; every refusal is a private answer."""
         try:
-            text = await self._message_text(interaction, message)
-        except WhyRefusal as refusal:
+            with self.bot.explanation_limits.slot(interaction.guild_id, interaction.user.id):
+                if public:
+                    text = await self._within_first_answer(read_text())
+                    await interaction.response.defer(thinking=True, ephemeral=False)
+                else:
+                    await defer_privately(interaction)
+                    text = await read_text()
+                await self._answer(interaction, text, public=public)
+        except (WhyRefusal, ExplanationRefused) as refusal:
             await reply_privately(interaction, str(refusal))
-            return
-        await self._answer(interaction, text, public=False)
+
+    async def _within_first_answer(self, reading: Awaitable[str]) -> str:
+        """The target's text, if it can be had in time for Discord's first answer."""
+        try:
+            async with asyncio.timeout(self.target_check_s):
+                return await reading
+        except TimeoutError:
+            raise WhyRefusal("Discord or my settings are slow right now; please try again in a moment.") from None
+
+    async def _target_text(self, interaction: discord.Interaction, target: str) -> str:
+        parsed = parse_target(target)
+        if isinstance(parsed, MessageRef):
+            return await self._message_text(interaction, await self._fetch(interaction, parsed))
+        text = normalize_markup(parsed)
+        if not text:
+            raise WhyRefusal("There is no text there for me to read: only markup or code.")
+        return text
 
     async def _fetch(self, interaction: discord.Interaction, ref: MessageRef) -> discord.Message:
         """The referenced message, if the asker may read it and the bot can fetch it."""
@@ -108,11 +150,7 @@ class Why(commands.Cog):
         if ref.channel_id is None or ref.channel_id == interaction.channel_id:
             channel = interaction.channel  # the asker is here: no need to check they can read it
         else:
-            channel = interaction.guild.get_channel_or_thread(ref.channel_id) if interaction.guild else None
-            if channel is not None:
-                allowed = channel.permissions_for(interaction.user)
-                if not (allowed.view_channel and allowed.read_message_history):
-                    raise WhyRefusal("You can't read that channel, so I won't explain messages from it.")
+            channel = await self._readable_channel(interaction, ref.channel_id)
         if channel is None or not hasattr(channel, "fetch_message"):
             raise WhyRefusal("I can't see the channel of that message.")
         try:
@@ -121,9 +159,54 @@ class Why(commands.Cog):
             raise WhyRefusal("I couldn't find that message; it may have been deleted.") from None
         except discord.Forbidden:
             raise WhyRefusal("I don't have permission to read messages in that channel.") from None
-        except discord.HTTPException as error:
+        except (discord.HTTPException, discord.RateLimited) as error:
             log.warning("fetching message %s for /why failed: %s", ref.message_id, error)
             raise WhyRefusal("Discord didn't give me that message just now; please try again.") from None
+
+    async def _readable_channel(self, interaction: discord.Interaction, channel_id: int) -> object | None:
+        """The channel or thread, once the asker is known to be able to read it (else a refusal).
+
+        Threads take their permissions from the parent channel, but a private thread is
+        readable only by its members and those who may manage threads; archived threads are
+        not in discord.py's cache and are fetched.
+        """
+        guild = interaction.guild
+        if guild is None:
+            return None
+        channel = guild.get_channel_or_thread(channel_id) or await self._fetch_channel(guild, channel_id)
+        if channel is None:
+            return None
+        try:
+            allowed = channel.permissions_for(interaction.user)
+        except discord.ClientException:  # a thread whose parent channel the bot cannot see
+            return None
+        if not (allowed.view_channel and allowed.read_message_history):
+            raise WhyRefusal("You can't read that channel, so I won't explain messages from it.")
+        private = isinstance(channel, discord.Thread) and channel.is_private()
+        if private and not allowed.manage_threads and not await self._in_thread(channel, interaction.user.id):
+            raise WhyRefusal("That is a private thread you're not in, so I won't explain messages from it.")
+        return channel
+
+    @staticmethod
+    async def _fetch_channel(guild: discord.Guild, channel_id: int) -> object | None:
+        try:
+            return await guild.fetch_channel(channel_id)
+        except (discord.NotFound, discord.Forbidden, discord.InvalidData):
+            return None
+        except (discord.HTTPException, discord.RateLimited) as error:
+            log.warning("fetching channel %s for /why failed: %s", channel_id, error)
+            raise WhyRefusal("Discord didn't tell me about that channel just now; please try again.") from None
+
+    @staticmethod
+    async def _in_thread(thread: discord.Thread, user_id: int) -> bool:
+        try:
+            await thread.fetch_member(user_id)
+        except discord.NotFound:
+            return False
+        except (discord.HTTPException, discord.RateLimited) as error:
+            log.warning("checking membership of thread %s for /why failed: %s", thread.id, error)
+            raise WhyRefusal("I couldn't check who is in that thread just now; please try again.") from None
+        return True
 
     async def _message_text(self, interaction: discord.Interaction, message: discord.Message) -> str:
         """The message's text as the model sees it, unless its author opted out."""
@@ -135,7 +218,6 @@ class Why(commands.Cog):
         return text
 
     async def _answer(self, interaction: discord.Interaction, text: str, *, public: bool) -> None:
-        await interaction.response.defer(thinking=True, ephemeral=not public)
         try:
             explanation = await self.bot.worker.explain(text)
         except WhymojiError as error:  # Overloaded, EmptyTextError, WorkerStopped
@@ -151,7 +233,9 @@ class Why(commands.Cog):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         """Anything unexpected still gets a polite answer."""
-        await report_failure(interaction, error, "Something went wrong while explaining that; please try again.")
+        await report_failure(
+            interaction, error, "Something went wrong while explaining that; please try again.", self.failures
+        )
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -15,11 +15,14 @@ import discord
 import numpy as np
 
 from bot.deepmoji.emojis import EMOJIS
-from bot.deepmoji.engine import Engine
+from bot.deepmoji.engine import DEFAULT_MAX_TOKENS, Engine
+from bot.deepmoji.tokenizer import Tokenizer
 from bot.explain.explanation import Explanation, WordScore
+from bot.explanation_limits import ExplanationLimits
 from bot.metrics import Metrics
 from bot.store import GuildSettings
 from bot.store.settings import checked_changes
+from tests.conftest import small_vocabulary
 
 GUILD_ID = 1000
 CHANNEL_ID = 2000
@@ -72,14 +75,17 @@ class FakeWorker:
 
 
 class FakeEngine(Engine):
-    """The real ``Engine.top`` (it needs no model), without loading one."""
+    """The real ``Engine.top`` and ``Engine.read`` (they need no model) over the small test
+    vocabulary, without loading a model."""
 
     def __init__(self) -> None:
-        pass
+        self.tokenizer = Tokenizer(small_vocabulary())
+        self.max_tokens = DEFAULT_MAX_TOKENS
 
 
 class FakeStore:
-    """The settings-store contract in memory; ``changes`` records every write."""
+    """The settings-store contract in memory; ``changes`` records every write; every call
+    raises ``error`` instead while it is set (a database that is down)."""
 
     def __init__(self, **settings: Any) -> None:
         defaults = {
@@ -89,41 +95,57 @@ class FakeStore:
             "cooldown_s": 0.0,
             "mod_channel_id": None,
             "mod_threshold": 0.5,
+            "min_known": 0.5,
+            "blocked": frozenset({42}),
+            "distress": 0.5,
+            "chance": 100,
         }
         self.settings = GuildSettings(guild_id=GUILD_ID, **defaults | settings)
         self.opted_out: set[int] = set()
         self.changes: list[tuple] = []
+        self.error: Exception | None = None
+
+    def _answer(self) -> None:
+        if self.error is not None:
+            raise self.error
 
     async def get_guild(self, guild_id: int) -> GuildSettings:
+        self._answer()
         return replace(self.settings, guild_id=guild_id)
 
     async def update_guild(self, guild_id: int, **changes: Any) -> GuildSettings:
+        self._answer()
         self.settings = replace(self.settings, **checked_changes(changes))
         self.changes.append(("update", guild_id, changes))
         return self.settings
 
     async def set_channel_enabled(self, guild_id: int, channel_id: int, enabled: bool) -> None:
+        self._answer()
         channels = set(self.settings.enabled_channels)
         (channels.add if enabled else channels.discard)(channel_id)
         self.settings = replace(self.settings, enabled_channels=frozenset(channels))
         self.changes.append(("channel", guild_id, channel_id, enabled))
 
     async def is_opted_out(self, user_id: int) -> bool:
+        self._answer()
         return user_id in self.opted_out
 
     async def set_opted_out(self, user_id: int, opted_out: bool) -> None:
+        self._answer()
         (self.opted_out.add if opted_out else self.opted_out.discard)(user_id)
         self.changes.append(("opt", user_id, opted_out))
 
 
 def make_bot(**store_settings: Any) -> SimpleNamespace:
-    """A bot carrying what cogs reach: worker, engine, store, metrics, config; records dispatches."""
+    """A bot carrying what cogs reach: worker, engine, store, metrics, config, explanation
+    limits (no per-user pause, so a test may ask twice); records dispatches."""
     bot = SimpleNamespace(
         worker=FakeWorker(),
         engine=FakeEngine(),
         store=FakeStore(**store_settings),
         metrics=Metrics(),
         config=SimpleNamespace(moderation=SimpleNamespace(cooldown_s=300.0)),
+        explanation_limits=ExplanationLimits(cooldown_s=0.0, max_per_server=3),
         dispatched=[],
         tree=SimpleNamespace(),
     )
@@ -178,6 +200,10 @@ class FakeGuild:
 
     def get_channel_or_thread(self, channel_id: int) -> FakeChannel | None:
         return self.channels.get(channel_id)
+
+    async def fetch_channel(self, channel_id: int) -> FakeChannel:
+        """What is not cached is not on Discord either, in these fakes."""
+        raise http_error(discord.NotFound, 404, 10003)
 
 
 @dataclass

@@ -86,6 +86,16 @@ def small_model_dir(tmp_path_factory) -> Path:
     return folder
 
 
+class Clock:
+    """A clock that stands still until a test moves ``now``: pauses and ages without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def free_port() -> int:
     """A 127.0.0.1 port that nothing listened on a moment ago."""
     with socket.socket() as probe:

@@ -4,7 +4,9 @@ It answers what ``huggingface_hub.hf_hub_download`` asks (read off its source): 
 ``/{repo}/resolve/{revision}/{file}`` that must carry ``X-Repo-Commit`` and an ``ETag``
 (``X-Linked-Etag`` / ``X-Linked-Size`` on the LFS redirect), then a GET of the location,
 with ``Range: bytes=N-`` when resuming. Failures are switchable per file: a status code to
-answer with, or a first GET cut off halfway through the body.
+answer with, a first GET cut off halfway through the body, a HEAD that is never answered, or
+a body that stops halfway and never continues (the stalls end when the hub stops). ``trickle_s``
+sends every body in 1 KB pieces with that pause between them: slow, but never stalled.
 """
 
 from __future__ import annotations
@@ -31,10 +33,14 @@ class FakeHub:
     fail_head: dict[str, int] = field(default_factory=dict)
     fail_get: dict[str, int] = field(default_factory=dict)
     cut_first_get: set[str] = field(default_factory=set)
+    stall_head: set[str] = field(default_factory=set)
+    stall_body: set[str] = field(default_factory=set)
+    trickle_s: float = 0.0
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
+        self._stopping = threading.Event()
         self._by_sha = {hashlib.sha256(data).hexdigest(): name for name, data in self.files.items()}
 
     @property
@@ -44,12 +50,14 @@ class FakeHub:
         return f"http://{host}:{port}"
 
     def start(self) -> FakeHub:
+        self._stopping.clear()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # stalled requests end
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -89,6 +97,9 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 self._status(404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT})
 
         def _resolve(self, filename: str, with_body: bool) -> None:
+            if not with_body and filename in hub.stall_head:
+                hub._stopping.wait()
+                return
             if not with_body and filename in hub.fail_head:
                 return self._status(hub.fail_head[filename])
             if filename not in hub.lfs:
@@ -127,6 +138,19 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if not with_body:
                 return
             body = data[start:]
+            if filename in hub.stall_body:
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                hub._stopping.wait()
+                self.close_connection = True
+                return
+            if hub.trickle_s:
+                for offset in range(0, len(body), 1024):
+                    self.wfile.write(body[offset : offset + 1024])
+                    self.wfile.flush()
+                    if hub._stopping.wait(hub.trickle_s):
+                        return
+                return
             if cut:
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()

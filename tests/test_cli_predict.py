@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bot.cli import main
+from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.files import ModelFiles
 
@@ -62,17 +63,49 @@ def test_predict_prints_the_top_emojis_of_each_text(capsys, model_args, engine):
             assert name == engine.top(np.eye(64)[index], 1)[0][0].name
 
 
-def test_predict_json_has_text_and_top_emojis(capsys, model_args, engine):
+def test_predict_json_has_text_known_words_and_top_emojis(capsys, model_args, engine):
     assert main(["predict", *model_args, "--json", "--top", "4", "omg haha :)"]) == 0
     [line] = capsys.readouterr().out.splitlines()
     record = json.loads(line)
     assert record["text"] == "omg haha :)"
-    assert [entry["index"] for entry in record["top"]] == [
-        index for index, _ in expected_top(engine, "omg haha :)", 4)
-    ]
-    for entry, (_, probability) in zip(record["top"], expected_top(engine, "omg haha :)", 4)):
-        assert set(entry) == {"index", "name", "char", "probability"}
+    assert record["known_words"] == engine.read("omg haha :)").known_share == 1.0
+    expected = expected_top(engine, "omg haha :)", 4)
+    assert [entry["index"] for entry in record["top_emojis"]] == [index for index, _ in expected]
+    for entry, (index, probability) in zip(record["top_emojis"], expected):
+        assert set(entry) == {"index", "name", "emoji", "probability"}
+        assert entry["emoji"] == EMOJIS[index].reaction
         assert entry["probability"] == pytest.approx(probability, rel=1e-6)
+
+
+def test_predict_and_why_json_speak_one_vocabulary(capsys, model_args):
+    text = "i love you so much !!"
+    assert main(["predict", *model_args, "--json", text]) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert main(["why", *model_args, "--json", text]) == 0
+    explained = json.loads(capsys.readouterr().out)
+    shared = {"text", "known_words", "top_emojis"}
+    assert shared <= set(predicted) and shared <= set(explained)
+    assert predicted["text"] == explained["text"] and predicted["known_words"] == explained["known_words"]
+    assert [set(entry) for entry in predicted["top_emojis"]] == [set(entry) for entry in explained["top_emojis"]]
+    assert [e["index"] for e in predicted["top_emojis"]] == [e["index"] for e in explained["top_emojis"]]
+
+
+def test_a_text_the_model_mostly_cannot_read_says_so(capsys, model_args):
+    assert main(["predict", *model_args, "--top", "1", "love xyzzy plugh quux", "i love you"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "  (the model knows only 1 of its 4 words: it learned English, so this guess is weak)"
+    assert lines[3] == "i love you" and "knows only" not in lines[4]
+    assert main(["predict", *model_args, "--json", "love xyzzy plugh quux"]) == 0
+    assert json.loads(capsys.readouterr().out)["known_words"] == 0.25
+
+
+def test_control_characters_in_the_echoed_text_cannot_drive_the_terminal(capsys, model_args):
+    text = "\x1b]0;pwned\x07hello \x1b[2Jworld"
+    assert main(["predict", *model_args, "--top", "1", text]) == 0
+    echoed = capsys.readouterr().out.splitlines()[0]
+    assert echoed == "\ufffd]0;pwned\ufffdhello \ufffd[2Jworld"
+    assert main(["predict", *model_args, "--json", text]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == text  # JSON escapes them itself
 
 
 def test_predict_reads_one_message_per_stdin_line(capsys, model_args, monkeypatch):
@@ -80,11 +113,11 @@ def test_predict_reads_one_message_per_stdin_line(capsys, model_args, monkeypatc
     assert main(["predict", *model_args, "--json", "--top", "1"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [record["text"] for record in records] == ["i love you", "hate it", "wow"]
-    assert all(len(record["top"]) == 1 for record in records)
+    assert all(len(record["top_emojis"]) == 1 for record in records)
 
 
 @pytest.mark.parametrize("text", ["", "   "])
-def test_an_empty_message_is_one_error_line(capsys, model_args, text):
+def test_an_empty_message_argument_is_one_error_line(capsys, model_args, text):
     assert main(["predict", *model_args, "hello", text]) == 1
     captured = capsys.readouterr()
     assert error_lines(captured.err) == [
@@ -92,24 +125,73 @@ def test_an_empty_message_is_one_error_line(capsys, model_args, text):
     ]
 
 
-def test_an_empty_stdin_line_is_named_by_its_number(capsys, model_args, monkeypatch):
-    monkeypatch.setattr("bot.cli.predict.CHUNK_SIZE", 2)  # the blank line is in the second chunk
-    monkeypatch.setattr(sys, "stdin", io.StringIO("a\nb\nc\n\ne\n"))
-    assert main(["predict", *model_args, "--json"]) == 1
+def test_blank_stdin_lines_are_skipped_with_a_note_and_the_rest_answered(capsys, model_args, monkeypatch):
+    monkeypatch.setattr("bot.cli.predict.CHUNK_SIZE", 2)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a\nb\nc\n\n   \ne\n"))
+    assert main(["predict", *model_args, "--json"]) == 0
     captured = capsys.readouterr()
-    assert len(captured.out.splitlines()) == 2, "the first chunk was printed before the error"
+    assert [json.loads(line)["text"] for line in captured.out.splitlines()] == ["a", "b", "c", "e"]
     assert error_lines(captured.err) == [
-        "whymoji: error: message 4 is empty: there are no words or symbols for the model to read"
+        "whymoji: note: line 4 is blank: skipped", "whymoji: note: line 5 is blank: skipped"
     ]
 
 
-@pytest.mark.parametrize("top", ["0", "65", "-3", "many"])
-def test_a_bad_top_count_is_a_usage_error(capsys, model_args, top):
+class TerminalInput:
+    """Lines typed at a terminal: before handing out a line, it records how many were answered."""
+
+    def __init__(self, lines: list[str], output: io.StringIO) -> None:
+        self.lines = lines
+        self.output = output
+        self.answered_before: list[int] = []
+
+    def isatty(self) -> bool:
+        return True
+
+    def __iter__(self):
+        for line in self.lines:
+            self.answered_before.append(len(self.output.getvalue().splitlines()))
+            yield line
+
+
+def test_on_a_terminal_each_line_is_answered_before_the_next_is_read(model_args, monkeypatch):
+    output = io.StringIO()
+    typed = TerminalInput(["i love you\n", "so sad\n", "wow\n"], output)
+    monkeypatch.setattr(sys, "stdin", typed)
+    monkeypatch.setattr(sys, "stdout", output)
+    assert main(["predict", *model_args, "--json"]) == 0
+    assert typed.answered_before == [0, 1, 2]
+    assert len(output.getvalue().splitlines()) == 3
+
+
+@pytest.mark.parametrize(("args", "threads"), [([], 1), (["--threads", "2"], 2)])
+def test_threads_default_to_one_and_follow_the_option(model_args, monkeypatch, args, threads):
+    import torch
+
+    chosen: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", chosen.append)
+    assert main(["predict", *model_args, *args, "hello"]) == 0
+    assert chosen == [threads]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--top", "0", "argument --top: must be from 1 to 64, got 0"),
+        ("--top", "65", "argument --top: must be from 1 to 64, got 65"),
+        ("--top", "many", "argument --top: must be an integer, got 'many'"),
+        ("--device", "mps", "argument --device: must be one of cpu, cuda, got 'mps'"),
+        ("--device", "CPU", "argument --device: must be one of cpu, cuda, got 'CPU'"),
+        ("--threads", "-1", "argument --threads: must be an integer >= 0, got -1"),
+        ("--repo-id", "x/y/z", "argument --repo-id: must be a Hub repository id"),
+    ],
+)
+def test_a_bad_option_is_one_usage_error_line(capsys, model_args, option, value, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(["predict", *model_args, "--top", top, "hello"])
+        main(["predict", *model_args, option, value, "hello"])
     assert exit_info.value.code == 2
-    last = error_lines(capsys.readouterr().err)[-1]
-    assert last.startswith("whymoji predict: error: argument --top") and top in last
+    [line] = error_lines(capsys.readouterr().err)
+    assert line.startswith(f"whymoji: error: predict: {message}")
+    assert line.endswith("(see `whymoji predict --help`)")
 
 
 def test_a_missing_weights_file_is_one_error_line(capsys, small_model_dir, tmp_path):

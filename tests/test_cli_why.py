@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -73,3 +74,59 @@ def test_terminal_gets_ansi_bold(model_args, capsys, monkeypatch):
     first = capsys.readouterr().out.splitlines()[0]
     assert "\x1b[1m" in first and "**" not in first
     assert first.replace("\x1b[1m", "").replace("\x1b[0m", "") == "i love you"
+
+
+def test_no_color_keeps_a_terminal_plain(model_args, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert main(["why", *model_args, "--method", "attention", "i love you"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out and out.splitlines()[0].replace("**", "") == "i love you"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stderr_is_a_terminal", [True, False])
+def test_a_long_explanation_shows_progress_on_a_terminal_only(model_args, capsys, monkeypatch, stderr_is_a_terminal):
+    import sys
+
+    monkeypatch.setattr("bot.cli.progress.PROGRESS_AFTER_S", 0.0)  # every explanation counts as long
+    stderr = Terminal() if stderr_is_a_terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    text = " ".join(["i love you so much"] * 10)
+    assert main(["why", *model_args, "--json", text]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == text
+    drawn = stderr.getvalue()
+    if not stderr_is_a_terminal:
+        assert drawn == ""
+        return
+    frames = [frame for frame in drawn.split("\r") if frame.strip()]
+    assert frames and all(frame.startswith("explaining ") and frame.endswith("%") for frame in frames)
+    percents = [int(frame.removeprefix("explaining ").removesuffix("%")) for frame in frames]
+    assert percents == sorted(percents) and percents[-1] <= 100
+    assert drawn.endswith("\r") and drawn.rsplit("\r", 2)[-2].strip() == ""  # erased at the end
+
+
+def test_a_quick_explanation_draws_nothing_even_on_a_terminal(model_args, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr("bot.cli.progress.PROGRESS_AFTER_S", 3600.0)
+    stderr = Terminal()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert main(["why", *model_args, "i love you"]) == 0
+    assert stderr.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "verbose"),
+    [(["-v", "why", "hi"], True), (["why", "-v", "hi"], True), (["why", "hi", "--verbose"], True), (["why", "hi"], False)],
+)
+def test_verbose_works_before_or_after_the_subcommand(argv, verbose):
+    from bot.cli import build_parser
+
+    assert build_parser().parse_args(argv).verbose is verbose

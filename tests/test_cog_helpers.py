@@ -10,15 +10,8 @@ import pytest
 from bot.candidates import is_candidate
 from bot.cooldown import Cooldown
 from bot.predictions import MessagePredictions, shared_predictions
-from tests.cog_fakes import FakeMessage, FakeWorker, make_bot
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.cog_fakes import FakeEngine, FakeMessage, FakeWorker, make_bot
+from tests.conftest import Clock
 
 
 def test_cooldown_blocks_a_key_until_its_pause_ends():
@@ -78,7 +71,7 @@ def held_worker() -> tuple[FakeWorker, asyncio.Event]:
 
 async def test_concurrent_callers_share_one_prediction():
     worker, release = held_worker()
-    predictions = MessagePredictions(worker)
+    predictions = MessagePredictions(worker, FakeEngine())
     first = asyncio.create_task(predictions.predict(1, "hello"))
     second = asyncio.create_task(predictions.predict(1, "hello"))
     await asyncio.sleep(0)
@@ -90,11 +83,25 @@ async def test_concurrent_callers_share_one_prediction():
     assert worker.predicted == ["hello", "other"]
 
 
+async def test_concurrent_callers_share_one_reading_kept_beside_the_prediction():
+    engine = FakeEngine()
+    read_texts = []
+    engine.read = lambda text: read_texts.append(text) or FakeEngine.read(engine, text)
+    predictions = MessagePredictions(FakeWorker(), engine)
+    first, second = await asyncio.gather(predictions.read(1, "i love you"), predictions.read(1, "i love you"))
+    assert read_texts == ["i love you"] and first is second
+    assert (first.known, first.unknown) == (3, 0)
+    await predictions.predict(1, "i love you")
+    assert len(predictions) == 1  # one entry per message for both
+    await predictions.read(2, "other")
+    assert read_texts == ["i love you", "other"]
+
+
 async def test_errors_reach_every_caller_and_entries_expire():
     clock = Clock()
     worker = FakeWorker()
     worker.error = RuntimeError("overloaded")
-    predictions = MessagePredictions(worker, ttl_s=30.0, clock=clock)
+    predictions = MessagePredictions(worker, FakeEngine(), ttl_s=30.0, clock=clock)
     for _ in range(2):
         with pytest.raises(RuntimeError):
             await predictions.predict(1, "hi")
@@ -109,7 +116,7 @@ async def test_errors_reach_every_caller_and_entries_expire():
 
 async def test_a_cancelled_caller_does_not_cancel_the_shared_run():
     worker, release = held_worker()
-    predictions = MessagePredictions(worker)
+    predictions = MessagePredictions(worker, FakeEngine())
     impatient = asyncio.create_task(predictions.predict(1, "x"))
     patient = asyncio.create_task(predictions.predict(1, "x"))
     await asyncio.sleep(0)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import discord
 import pytest
 
 from bot.hostility import HOSTILE_CLASSES
 from bot.predictions import shared_predictions
-from bot.worker import Overloaded
+from bot.store import StoreError
+from bot.worker import ModelError, Overloaded
 from cogs.moderation import Moderation, format_hint, hint_header
 from cogs.reactions import Reactions
 from tests.cog_fakes import (
@@ -158,3 +160,52 @@ async def test_unusable_mod_channel_is_logged_once(problem, caplog):
     await cog.on_message(other)
     assert counter(bot.metrics.hints_posted) == 0
     assert sum("unusable" in record.getMessage() for record in caplog.records) == 1
+    assert counter(bot.metrics.hints_shed, reason="channel_unusable") == 2
+
+
+async def test_a_store_outage_is_counted_and_logged_once(caplog):
+    bot, guild, mod_channel = setup()
+    bot.store.error = StoreError("SQLite database x was deleted")
+    cog = Moderation(bot)
+    for number in range(3):
+        await cog.on_message(message_in(guild, id=number))
+    assert counter(bot.metrics.hints_shed, reason="store_unavailable") == 3
+    assert sum("was deleted" in record.getMessage() for record in caplog.records) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [(Overloaded("busy"), "overload"), (ModelError("the model failed (MemoryError)"), "model_error")],
+)
+async def test_a_message_the_model_could_not_score_is_counted(error, reason):
+    bot, guild, mod_channel = setup()
+    bot.worker.error = error
+    await Moderation(bot).on_message(message_in(guild))
+    assert mod_channel.sent == [] and counter(bot.metrics.hints_shed, reason=reason) == 1
+
+
+async def test_a_hints_explanation_takes_one_of_the_servers_places():
+    bot, guild, mod_channel = setup()
+    limits = bot.explanation_limits
+    with limits.slot(guild.id, 1), limits.slot(guild.id, 2), limits.slot(guild.id, 3):  # /why uses them all
+        await Moderation(bot).on_message(message_in(guild))
+    (hint,) = mod_channel.sent
+    assert "no explanation" in hint["content"] and bot.worker.explained == []
+    await Moderation(bot).on_message(message_in(guild, id=2, channel_id=4242))
+    assert bot.worker.explained == ["you are an idiot"]  # a place is free again
+
+
+async def test_a_hint_that_cannot_be_posted_is_counted():
+    bot, guild, mod_channel = setup()
+    mod_channel.send_error = discord.RateLimited(120.0)  # not an HTTPException
+    await Moderation(bot).on_message(message_in(guild))
+    assert counter(bot.metrics.hints_shed, reason="post_failed") == 1
+
+
+async def test_hints_use_the_readability_gate():
+    bot, guild, mod_channel = setup()
+    await Moderation(bot).on_message(message_in(guild, "你是个白痴 idiot", id=1))  # 1 of 6 words known
+    assert mod_channel.sent == [] and bot.worker.predicted == []
+    bot.store.settings = replace(bot.store.settings, min_known=0.0)
+    await Moderation(bot).on_message(message_in(guild, "你是个白痴 idiot", id=2))
+    assert len(mod_channel.sent) == 1

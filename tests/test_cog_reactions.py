@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import replace
 
 import discord
 import pytest
 
 from bot.deepmoji.emojis import EMOJIS
-from bot.worker import Overloaded
+from bot.deepmoji.engine import EmptyTextError
+from bot.store import StoreError
+from bot.worker import ModelError, Overloaded, WorkerStopped
 from cogs.reactions import MAX_ATTEMPTS, Reactions, place_reactions, reaction_channel_enabled
 from tests.cog_fakes import (
     AUTHOR_ID,
@@ -78,11 +82,11 @@ async def test_persistent_429_is_shed_after_bounded_attempts_and_the_burst_goes_
     assert placement.placed == 2 and placement.shed == {"rate_limited": 1}
 
 
-async def test_too_long_retry_after_is_shed_without_waiting():
+async def test_too_long_retry_after_sheds_the_rest_without_waiting():
     recorder = Recorder(discord.RateLimited(3600.0))
     placement = await place(recorder, ["a", "b"])
-    assert recorder.sleeps == [] and recorder.placed == ["b"]
-    assert placement.shed == {"rate_limited": 1}
+    assert recorder.sleeps == [] and recorder.placed == []
+    assert placement.shed == {"rate_limited": 2} and placement.retry_after == 3600.0
 
 
 async def test_server_errors_are_retried_client_errors_are_not():
@@ -181,7 +185,7 @@ async def test_bots_and_opted_out_users_are_ignored():
 async def test_cooldown_sheds_and_counts():
     bot = make_bot(cooldown_s=60.0)
     cog = Reactions(bot)
-    first, second = FakeMessage("hello", id=1), FakeMessage("again", id=2)
+    first, second = FakeMessage("hello", id=1), FakeMessage("nice day", id=2)  # both readable
     await cog.on_message(first)
     await cog.on_message(second)
     assert first.reactions and not second.reactions
@@ -231,3 +235,169 @@ async def test_burst_accounts_for_every_reaction():
     assert placed == sum(len(m.reactions) for m in messages)
     assert placed + shed == 3 * len(messages)
     assert shed > 0 and waits
+
+
+# -- the server's rules ------------------------------------------------------------------
+
+
+async def test_text_the_model_cannot_read_gets_no_reactions_and_costs_no_model_run():
+    bot = make_bot()
+    message = FakeMessage("我今天很开心 <3")  # the small vocabulary knows 1 of 7 words
+    await Reactions(bot).on_message(message)
+    assert message.reactions == [] and bot.worker.predicted == []
+    assert counter(bot.metrics.reactions_shed, reason="unreadable") == 1
+
+
+async def test_minknown_1_stops_a_message_with_one_unknown_word():
+    bot = make_bot(min_known=1.0)
+    cog = Reactions(bot)
+    stopped, passed = FakeMessage("i love you xylophone", id=1), FakeMessage("i love you", id=2)
+    await cog.on_message(stopped)
+    await cog.on_message(passed)
+    assert stopped.reactions == [] and passed.reactions
+    assert bot.worker.predicted == ["i love you"]
+
+
+async def test_the_chance_decides_with_the_injected_dice_before_the_model():
+    bot = make_bot(chance=40)
+    rolls = iter([0.39, 0.40, 0.95])
+    cog = Reactions(bot, roll=lambda: next(rolls))
+    messages = [FakeMessage("hello", id=n) for n in range(3)]
+    for message in messages:
+        await cog.on_message(message)
+    assert [bool(m.reactions) for m in messages] == [True, False, False]
+    assert bot.worker.predicted == ["hello"]
+    assert counter(bot.metrics.reactions_shed, reason="chance") == 2
+
+
+async def test_chance_0_silences_and_100_reacts_whatever_the_dice():
+    silent, always = make_bot(chance=0), make_bot(chance=100)
+    for roll in (0.0, 0.5, 0.999999):
+        quiet, loud = FakeMessage("hello"), FakeMessage("hello")
+        await Reactions(silent, roll=lambda: roll).on_message(quiet)
+        await Reactions(always, roll=lambda: roll).on_message(loud)
+        assert quiet.reactions == [] and len(loud.reactions) == 3
+
+
+async def test_distress_silences_the_message_after_the_model():
+    bot = make_bot()
+    bot.worker.row = probabilities(3, 46, 34, mass=0.9)  # 😭 💔 😢
+    message = FakeMessage("i miss you , i'm so sad")
+    await Reactions(bot).on_message(message)
+    assert message.reactions == [] and bot.worker.predicted == ["i miss you , i'm so sad"]
+    assert counter(bot.metrics.reactions_shed, reason="distress") == 1
+    bot.store.settings = replace(bot.store.settings, distress=1.0)  # off
+    again = FakeMessage("i miss you , i'm so sad", id=2)
+    await Reactions(bot).on_message(again)
+    assert again.reactions == [EMOJIS[3].reaction, EMOJIS[46].reaction, EMOJIS[34].reaction]
+
+
+async def test_a_blocked_emoji_is_replaced_by_the_next_allowed_one():
+    bot = make_bot(blocked=frozenset({42, 4}), threshold=0.05)
+    bot.worker.row = probabilities(42, 4, 8, 0, mass=0.95)  # 🔫 😍 ❤️ 😂, each above 0.05
+    message = FakeMessage("hello")
+    await Reactions(bot).on_message(message)
+    assert message.reactions == [EMOJIS[8].reaction, EMOJIS[0].reaction]
+
+
+async def test_silenced_messages_do_not_start_the_channel_pause():
+    bot = make_bot(cooldown_s=60.0)
+    cog = Reactions(bot)
+    unreadable, readable = FakeMessage("我我我", id=1), FakeMessage("hello", id=2)
+    await cog.on_message(unreadable)
+    await cog.on_message(readable)
+    assert readable.reactions and counter(bot.metrics.reactions_shed, reason="cooldown") == 0
+
+
+async def test_each_decision_is_logged_at_debug_without_the_text(caplog):
+    caplog.set_level(logging.DEBUG, logger="cogs.reactions")
+    bot = make_bot()
+    cog = Reactions(bot)
+    await cog.on_message(FakeMessage("我今天很开心", id=1))
+    await cog.on_message(FakeMessage("i love you", id=2))
+    bot.worker.row = probabilities(3, 46, 34, mass=0.9)
+    await cog.on_message(FakeMessage("so sad today", id=3))
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("message 1 gets no reactions (unreadable): the model knows 0 of 6 words" in line for line in lines)
+    assert any(line.startswith("message 2: reacting with") for line in lines)
+    assert any("message 3 gets no reactions (distress)" in line for line in lines)
+    for text in ("我", "love", "sad"):
+        assert not any(text in line for line in lines)
+
+
+# -- every message ends placed or shed with a reason ---------------------------------------
+
+
+async def test_a_store_outage_sheds_every_message_and_logs_one_line(caplog):
+    bot = make_bot()
+    bot.store.error = StoreError("PostgreSQL db:5432: ConnectionRefusedError")
+    cog = Reactions(bot)
+    caplog.set_level(logging.DEBUG)
+    for number in range(5):
+        await cog.on_message(FakeMessage("hello", id=number))
+    assert counter(bot.metrics.reactions_shed, reason="store_unavailable") == 5
+    lines = [record for record in caplog.records if "ConnectionRefusedError" in record.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None  # one line, no traceback per message
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [(ModelError("the model failed (RuntimeError)"), "model_error"), (EmptyTextError(0, 1), "refused")],
+)
+async def test_a_prediction_that_fails_is_counted_by_the_cog(error, reason):
+    bot = make_bot()
+    bot.worker.error = error
+    await Reactions(bot).on_message(FakeMessage("hello"))
+    assert counter(bot.metrics.reactions_shed, reason=reason) == 1
+
+
+@pytest.mark.parametrize("error", [Overloaded("queue full"), WorkerStopped("shutting down")])
+async def test_what_the_worker_sheds_it_counts_itself(error):
+    bot = make_bot()
+    bot.worker.error = error
+    await Reactions(bot).on_message(FakeMessage("hello"))
+    samples = bot.metrics.reactions_shed.collect()[0].samples
+    assert not any(sample.value for sample in samples)  # not twice
+
+
+async def test_a_message_interrupted_by_shutdown_is_counted():
+    bot = make_bot()
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def stuck_reaction(emoji):
+        started.set()
+        await never.wait()
+
+    message = FakeMessage("hello")
+    message.add_reaction = stuck_reaction
+    handling = asyncio.create_task(Reactions(bot).on_message(message))
+    await started.wait()
+    handling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    assert counter(bot.metrics.reactions_shed, reason="shutdown") == 1
+
+
+async def test_a_channel_told_to_wait_long_sheds_its_messages_without_asking_discord():
+    bot = make_bot()
+    cog = Reactions(bot)
+    first = FakeMessage("hello", id=1, reaction_errors=[discord.RateLimited(60.0)])
+    await cog.on_message(first)
+    later = FakeMessage("again", id=2)
+    await cog.on_message(later)
+    elsewhere = FakeMessage("hello", id=3, channel=FakeChannel(id=CHANNEL_ID + 1))
+    bot.store.settings = replace(bot.store.settings, enabled_channels=frozenset({CHANNEL_ID, CHANNEL_ID + 1}))
+    await cog.on_message(elsewhere)
+    assert first.reactions == later.reactions == [] and len(elsewhere.reactions) == 3
+    assert counter(bot.metrics.reactions_shed, reason="rate_limited") == 3 + 1
+    assert bot.worker.predicted == ["hello", "hello"]  # the paused channel's message was not even predicted
+
+
+async def test_reactions_not_placed_by_the_deadline_are_shed():
+    never = asyncio.Event()
+
+    async def held(emoji):
+        await never.wait()  # discord.py sleeping out a retry_after
+
+    placement = await place_reactions(held, ["a", "b"], deadline_s=0.01)
+    assert placement.placed == 0 and placement.shed == {"rate_limited": 2}

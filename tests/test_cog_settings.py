@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 import discord
 import pytest
+from discord import app_commands
 from discord.ext import commands
 
+from bot.replies import STORE_UNAVAILABLE
+from bot.store import StoreError
 from cogs.settings import NOT_A_MANAGER, Settings, describe_settings, is_manager
 from tests.cog_fakes import (
     ASKER_ID,
@@ -47,6 +53,11 @@ def test_is_manager():
         ("modthreshold", (0.7,)),
         ("modchannel", (None,)),
         ("show", ()),
+        ("minknown", (0.7,)),
+        ("block", ("💀",)),
+        ("unblock", ("🔫",)),
+        ("distress", (0.3,)),
+        ("chance", (50,)),
     ],
 )
 async def test_server_settings_need_manage_server(name, args):
@@ -63,6 +74,11 @@ async def test_server_settings_need_manage_server(name, args):
         ("threshold", 0.25, "threshold", "at least 0.25"),
         ("cooldown", 12.5, "cooldown_s", "12.5 s"),
         ("modthreshold", 0.8, "mod_threshold", "at least 0.8"),
+        ("minknown", 0.75, "min_known", "at least 75% of a message's words"),
+        ("distress", 0.3, "distress", "distress score of at least 0.3 get no reactions"),
+        ("distress", 1.0, "distress", "Distress silence is off"),
+        ("chance", 25, "chance", "react to 25% of messages"),
+        ("chance", 0, "chance", "react to 0% of messages"),
     ],
 )
 async def test_manager_changes_a_value(name, value, field, words):
@@ -74,7 +90,11 @@ async def test_manager_changes_a_value(name, value, field, words):
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("topk", 0), ("topk", 11), ("threshold", 1.5), ("cooldown", -1.0)]
+    ("name", "value"),
+    [
+        ("topk", 0), ("topk", 11), ("threshold", 1.5), ("cooldown", -1.0), ("minknown", 1.1), ("distress", -0.5),
+        ("chance", 101), ("chance", -1),
+    ],
 )
 async def test_out_of_range_values_are_refused_clearly(name, value):
     bot = make_bot()
@@ -113,12 +133,56 @@ async def test_modchannel_set_and_off():
 
 
 async def test_show_lists_every_setting():
-    bot = make_bot(enabled_channels=frozenset({5, 6}), top_k=4, mod_channel_id=MOD_CHANNEL_ID)
+    bot = make_bot(enabled_channels=frozenset({5, 6}), top_k=4, mod_channel_id=MOD_CHANNEL_ID, chance=40)
     content = await run(bot, "show", make_interaction(manager=True))
     assert content == describe_settings(bot.store.settings)
-    expected_lines = ("<#5>, <#6>", "(topk): 4", "(threshold): 0.1", f"<#{MOD_CHANNEL_ID}>", "(modthreshold): 0.5")
+    expected_lines = (
+        "<#5>, <#6>", "(topk): 4", "(threshold): 0.1", f"<#{MOD_CHANNEL_ID}>", "(modthreshold): 0.5",
+        "(minknown): 0.5", "(block, unblock): 🔫", "(distress): 0.5", "(chance): 40%",
+    )
     for expected in expected_lines:
         assert expected in content
+    bot.store.settings = replace(bot.store.settings, blocked=frozenset(), distress=1.0)
+    content = await run(bot, "show", make_interaction(manager=True))
+    assert "(block, unblock): none" in content and "(distress): off" in content
+
+
+async def test_block_adds_to_the_list_in_any_spelling_and_unblock_removes():
+    bot = make_bot()
+    content = await run(bot, "block", make_interaction(manager=True), "💀,😈  ❤\ufe0f🔫")
+    assert bot.store.settings.blocked == {42, 51, 44, 8}
+    assert content == "Blocked: ❤️ 🔫 😈 💀. Never placed now: ❤️ 🔫 😈 💀."
+    content = await run(bot, "unblock", make_interaction(manager=True), "🔫 ❤")
+    assert bot.store.settings.blocked == {51, 44}
+    assert content == "Unblocked: ❤️ 🔫. Never placed now: 😈 💀."
+    await run(bot, "unblock", make_interaction(manager=True), "😈💀")
+    assert bot.store.settings.blocked == frozenset()
+    assert [change[2] for change in bot.store.changes] == [
+        {"blocked": {42, 51, 44, 8}}, {"blocked": {51, 44}}, {"blocked": frozenset()}
+    ]
+    assert bot.dispatched == [("whymoji_settings_changed", GUILD_ID)] * 3
+
+
+@pytest.mark.parametrize("name", ["block", "unblock"])
+async def test_anything_not_understood_changes_nothing_and_is_listed_back(name):
+    bot = make_bot()
+    before = bot.store.settings
+    content = await run(bot, name, make_interaction(manager=True), "💀 gun <:pepe:123> **x**")
+    assert content.startswith("Not changed: these are not emojis I react with: gun, <:pepe:123>, \\*\\*x\\*\\*.")
+    assert "😂 😒 😩" in content  # the 64 it can name
+    assert bot.store.settings == before and bot.store.changes == [] and bot.dispatched == []
+
+
+async def test_a_long_refusal_is_shortened():
+    bot = make_bot()
+    content = await run(bot, "block", make_interaction(manager=True), " ".join(f"w{n}" * 30 for n in range(30)))
+    assert "and 20 more" in content and len(content) < 2000
+
+
+async def test_block_with_only_separators_asks_for_emojis():
+    bot = make_bot()
+    content = await run(bot, "block", make_interaction(manager=True), " , ")
+    assert content.startswith("Not changed: name one or more emojis.") and bot.store.changes == []
 
 
 async def test_everyone_can_opt_out_and_back_in():
@@ -144,7 +208,61 @@ async def test_group_shape_on_a_real_bot():
     assert group.guild_only and group.default_permissions is None  # optout must stay visible
     assert {c.name for c in group.commands} == {
         "enable", "disable", "topk", "threshold", "cooldown", "modchannel", "modthreshold", "show",
-        "optout", "optin",
+        "optout", "optin", "minknown", "block", "unblock", "distress", "chance",
     }
     topk = group.get_command("topk")
     assert (topk.parameters[0].min_value, topk.parameters[0].max_value) == (1, 10)
+    chance = group.get_command("chance")
+    assert (chance.parameters[0].min_value, chance.parameters[0].max_value) == (0, 100)
+    for fraction in ("minknown", "distress"):
+        value = group.get_command(fraction).parameters[0]
+        assert (value.min_value, value.max_value) == (0.0, 1.0)
+
+
+PRIVATE_DEFERRAL = {"thinking": True, "ephemeral": True}
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "manager"),
+    [
+        ("enable", (None,), True),
+        ("disable", (None,), True),
+        ("topk", (5,), True),
+        ("threshold", (0.2,), True),
+        ("cooldown", (10.0,), True),
+        ("modthreshold", (0.7,), True),
+        ("minknown", (0.3,), True),
+        ("distress", (0.8,), True),
+        ("chance", (50,), True),
+        ("block", ("🔫",), True),
+        ("unblock", ("🔫",), True),
+        ("modchannel", (None,), True),
+        ("show", (), True),
+        ("optout", (), False),
+        ("optin", (), False),
+    ],
+)
+async def test_the_store_is_only_used_after_a_private_deferral(name, args, manager):
+    """A slow database must not cost the interaction: Discord wants a first answer within 3 s."""
+    bot = make_bot()
+    interaction = make_interaction(manager=manager)
+    deferred_at_each_store_call = []
+    bot.store._answer = lambda: deferred_at_each_store_call.append(interaction.response.deferred)
+    await run(bot, name, interaction, *args)
+    assert deferred_at_each_store_call and all(d == PRIVATE_DEFERRAL for d in deferred_at_each_store_call)
+
+
+async def test_a_store_outage_is_answered_plainly_and_logged_once(caplog):
+    bot = make_bot()
+    cog = Settings(bot)
+    topk = next(c for c in cog.walk_app_commands() if c.name == "topk")
+    outage = StoreError("PostgreSQL db:5432: TimeoutError")
+    caplog.set_level(logging.DEBUG)
+    interactions = [make_interaction(manager=True) for _ in range(3)]
+    for interaction in interactions:
+        await cog.cog_app_command_error(interaction, app_commands.CommandInvokeError(topk, outage))
+    for interaction in interactions:
+        (answer,) = answers(interaction)
+        assert answer["content"] == STORE_UNAVAILABLE and answer["ephemeral"] is True
+    lines = [record for record in caplog.records if "TimeoutError" in record.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None

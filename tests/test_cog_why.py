@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import discord
 import pytest
 
 from bot.errors import WhymojiError
+from bot.replies import STORE_UNAVAILABLE
+from bot.store import StoreError
 from bot.worker import Overloaded
 from cogs.why import CONTEXT_MENU_NAME, MessageRef, Why, parse_target
 from tests.cog_fakes import (
@@ -73,7 +78,7 @@ async def test_free_text_is_explained_privately_after_deferring():
     bot = make_bot()
     interaction = make_interaction()
     await ask(bot, interaction, "**so happy** <@1>")
-    assert interaction.response.deferred == {"thinking": True, "ephemeral": True}
+    assert interaction.response.deferred == PRIVATE_DEFERRAL
     assert bot.worker.explained == ["so happy @user"]
     answer = only_answer(interaction)
     assert answer["ephemeral"] is True and "so" in answer["content"] and len(answer["content"]) <= 2000
@@ -102,11 +107,16 @@ async def test_message_link_to_another_channel_the_asker_can_read():
     assert bot.worker.explained == ["what a day"]
 
 
+PRIVATE_DEFERRAL = {"thinking": True, "ephemeral": True}
+
+
 async def refused(bot, interaction, target, public=False) -> str:
+    """Refused privately: a public request before deferring, a private one after its private deferral."""
     await ask(bot, interaction, target, public)
     answer = only_answer(interaction)
     assert answer["ephemeral"] is True
-    assert interaction.response.deferred is None and bot.worker.explained == []
+    assert interaction.response.deferred == (None if public else PRIVATE_DEFERRAL)
+    assert bot.worker.explained == []
     assert counter(bot.metrics.why_requests) == 0
     return answer["content"]
 
@@ -184,7 +194,7 @@ async def test_context_menu_explains_the_message_privately():
     message = FakeMessage("best day ever")
     interaction = make_interaction()
     await Why(bot).why_message(interaction, message)
-    assert interaction.response.deferred == {"thinking": True, "ephemeral": True}
+    assert interaction.response.deferred == PRIVATE_DEFERRAL
     assert bot.worker.explained == ["best day ever"]
     bot.store.opted_out.add(AUTHOR_ID)
     second = make_interaction()
@@ -219,3 +229,93 @@ async def test_the_askers_own_channel_needs_no_permission_lookup():
     bot = make_bot()
     await ask(bot, make_interaction(guild=guild), message.jump_url)
     assert bot.worker.explained == ["hello you"]
+
+
+async def test_a_target_longer_than_discord_allows_is_refused_without_reading_it():
+    bot = make_bot()
+    interaction = make_interaction()
+    await ask(bot, interaction, "ha" * 50_000, public=True)
+    answer = only_answer(interaction)
+    assert "4,000 characters" in answer["content"] and answer["ephemeral"] is True
+    assert bot.worker.explained == [] and interaction.response.deferred is None
+
+
+async def test_a_second_request_while_the_first_runs_is_told_one_at_a_time():
+    bot = make_bot()
+    gate, started = asyncio.Event(), asyncio.Event()
+    explain = bot.worker.explain
+
+    async def slow_explain(text):
+        started.set()
+        await gate.wait()
+        return await explain(text)
+
+    bot.worker.explain = slow_explain
+    first = make_interaction()
+    running = asyncio.create_task(ask(bot, first, "so happy"))
+    await started.wait()
+    second = make_interaction()
+    await asyncio.wait_for(ask(bot, second, "so sad"), 10)  # answered at once, not after the first
+    assert "one at a time" in only_answer(second)["content"] and second.response.deferred is None
+    gate.set()
+    await running
+    assert bot.worker.explained == ["so happy"]
+    third = make_interaction()
+    await ask(bot, third, "so sad")  # once the first is answered, the next may come
+    assert bot.worker.explained == ["so happy", "so sad"]
+
+
+@pytest.mark.parametrize("public", [False, True])
+async def test_a_store_outage_is_answered_privately_and_logged_once(public, caplog):
+    message = FakeMessage("my words", id=MESSAGE_ID)
+    bot = make_bot()
+    bot.store.error = StoreError("SQLite database x was deleted")
+    cog = Why(bot)
+    caplog.set_level(logging.DEBUG)
+    for _ in range(2):
+        interaction = make_interaction(guild=setup_guild(message))
+        with pytest.raises(StoreError) as raised:  # what discord.py hands to the error handler
+            await cog.why.callback(cog, interaction, str(MESSAGE_ID), public)
+        error = discord.app_commands.CommandInvokeError(cog.why, raised.value)
+        await cog.cog_app_command_error(interaction, error)
+        answer = only_answer(interaction)
+        assert answer["content"] == STORE_UNAVAILABLE and answer["ephemeral"] is True
+    assert bot.worker.explained == []
+    assert sum("was deleted" in record.getMessage() for record in caplog.records) == 1
+
+
+class FakeThread(FakeChannel):
+    """A private thread: permissions from its parent, membership asked of Discord."""
+
+    def __init__(self, *, members: set[int], **fields):
+        super().__init__(**fields)
+        self.members = members
+
+    def is_private(self) -> bool:
+        return True
+
+    async def fetch_member(self, user_id: int):
+        if user_id not in self.members:
+            raise http_error(discord.NotFound, 404, 10007)
+        return user_id
+
+
+@pytest.mark.parametrize(
+    ("members", "manager", "explained"), [(set(), False, False), ({ASKER_ID}, False, True), (set(), True, True)]
+)
+async def test_a_private_thread_is_explained_to_its_members_and_thread_managers(
+    monkeypatch, members, manager, explained
+):
+    monkeypatch.setattr(discord, "Thread", FakeThread)  # what the cog recognises threads by
+    thread = FakeThread(id=OTHER_CHANNEL_ID, members=members)
+    if not manager:
+        thread.denied[ASKER_ID] = {"manage_threads"}
+    message = FakeMessage("secret words", id=MESSAGE_ID, channel=thread)
+    guild = setup_guild()
+    guild.channels[OTHER_CHANNEL_ID] = thread
+    thread.messages[MESSAGE_ID] = message
+    bot, interaction = make_bot(), make_interaction(guild=guild)
+    await ask(bot, interaction, message.jump_url)
+    assert bot.worker.explained == (["secret words"] if explained else [])
+    if not explained:
+        assert "private thread you're not in" in only_answer(interaction)["content"]

@@ -75,6 +75,19 @@ def test_environment_overrides_the_file_with_typed_values(tmp_path):
     assert config.database.url == "postgresql://bot@db.example:5432/whymoji"
 
 
+def test_reaction_rules_default_and_read_emojis_as_typed(tmp_path):
+    defaults = Config().reactions
+    assert (defaults.min_known, defaults.blocked, defaults.distress, defaults.chance) == (0.5, {42}, 0.5, 100)
+    config_path = write(tmp_path, '[reactions]\nblocked = ["💀😈", "❤️"]\nmin_known = 1\nchance = 0\n')
+    config = load_config(config_path, environ={})
+    assert config.reactions.blocked == {51, 44, 8}
+    assert (config.reactions.min_known, config.reactions.chance) == (1.0, 0)
+    assert load_config(write(tmp_path, "[reactions]\nblocked = []\n"), environ={}).reactions.blocked == set()
+    from_environment = load_config(config_path, environ={"WHYMOJI_REACTIONS_BLOCKED": "🔫, 🤍"})
+    assert from_environment.reactions.blocked == {42, 47}
+    assert load_config(None, environ={"WHYMOJI_REACTIONS_BLOCKED": ""}).reactions.blocked == set()
+
+
 def test_an_empty_environment_value_unsets_an_optional_key(tmp_path):
     config_path = write(tmp_path, '[model]\nrevision = "v1"\n')
     assert load_config(config_path, environ={}).model.revision == "v1"
@@ -100,6 +113,12 @@ def test_an_empty_environment_value_unsets_an_optional_key(tmp_path):
         ("[discord]\napi_base_url = \"127.0.0.1:8080\"\n", "discord.api_base_url: must be a URL"),
         ("[worker]\nmax_wait_ms = nan\n", "worker.max_wait_ms: must be a number"),
         ("[worker\n", "not valid TOML"),
+        ("[reactions]\nmin_known = 2\n", "reactions.min_known: must be a number from 0 to 1"),
+        ("[reactions]\ndistress = -1\n", "reactions.distress: must be a number from 0 to 1"),
+        ("[reactions]\nchance = 101\n", "reactions.chance: must be an integer from 0 to 100"),
+        ("[reactions]\nblocked = [\"🔫\", \"gun\"]\n", "reactions.blocked: not one of DeepMoji's 64 emojis: gun"),
+        ("[reactions]\nblocked = \"🔫\"\n", "reactions.blocked: must be a list of emojis"),
+        ("[reactions]\nblocked = [42]\n", "reactions.blocked: must be a list of emojis"),
     ],
 )
 def test_bad_file_values_name_the_key_and_the_problem(tmp_path, body, message):
@@ -116,11 +135,75 @@ def test_bad_file_values_name_the_key_and_the_problem(tmp_path, body, message):
         ("WHYMOJI_REACTIONS_TOPK", "3", "WHYMOJI_REACTIONS_TOPK: unknown setting"),
         ("WHYMOJI_REACTIONS_TOP_K", "", "WHYMOJI_REACTIONS_TOP_K: must be an integer"),
         ("WHYMOJI_DISCORD_TOKEN", "abc", "read from DISCORD_TOKEN"),
+        ("WHYMOJI_REACTIONS_BLOCKED", "🔫 nope", "WHYMOJI_REACTIONS_BLOCKED: not one of DeepMoji's 64 emojis: nope"),
     ],
 )
 def test_bad_environment_values_name_the_variable(variable, value, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(None, environ={variable: value})
+
+
+def test_every_problem_is_listed_at_once(tmp_path):
+    config_path = write(
+        tmp_path, "[reactions]\ntop_k = 0\nthreshold = 2\n[nosuch]\nx = 1\n[discord]\nshard_ids = [0]\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_path, environ={"WHYMOJI_HEALTH_PORT": "-1", "WHYMOJI_REACTOINS_TOP_K": "5"})
+    problems = caught.value.problems
+    assert len(problems) == 6 and caught.value.lines() == list(problems)
+    for start in (
+        "reactions.top_k:", "reactions.threshold:", "nosuch: unknown section",
+        "discord.shard_ids: needs discord.shard_count", "WHYMOJI_HEALTH_PORT:", "WHYMOJI_REACTOINS_TOP_K:",
+    ):
+        assert any(problem.startswith(start) for problem in problems), start
+    assert str(caught.value) == "; ".join(problems)
+
+
+def test_an_unreadable_file_and_a_bad_variable_are_both_reported(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.toml", environ={"WHYMOJI_MODEL_DEVICE": "gpu"})
+    assert [problem.split(":")[0] for problem in caught.value.problems] == [
+        f"config file {tmp_path / 'nope.toml'}", "WHYMOJI_MODEL_DEVICE"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "hint"),
+    [
+        ("WHYMOJI_REACTOINS_TOP_K", "did you mean WHYMOJI_REACTIONS_TOP_K?"),
+        ("WHYMOJI_WEIGHT", "did you mean WHYMOJI_WEIGHTS?"),
+        ("WHYMOJI_SOMETHING", "settings are WHYMOJI_<SECTION>_<KEY>"),
+    ],
+)
+def test_a_misspelt_variable_is_an_error_naming_it(variable, hint):
+    with pytest.raises(ConfigError, match=re.escape(f"{variable}: unknown setting ({hint}")):
+        load_config(None, environ={variable: "1"})
+
+
+def test_variables_read_elsewhere_and_development_ones_are_not_settings(tmp_path):
+    from bot.config import CONFIG_ENV, OTHER_VARIABLES
+    from bot.deepmoji import files
+
+    read_elsewhere = {CONFIG_ENV, files.WEIGHTS_ENV, files.VOCABULARY_ENV, files.CACHE_DIR_ENV, *files.OFFLINE_ENVS}
+    assert {name for name in read_elsewhere if name.startswith("WHYMOJI_")} <= set(OTHER_VARIABLES)
+    environ = dict.fromkeys(OTHER_VARIABLES, "x") | {
+        "WHYMOJI_TEST_POSTGRES_URL": "postgresql://x/y", "WHYMOJI_BENCH_ONEDNN": "0", "WHYMOJI_CI_POSTGRES": "1",
+    }
+    assert load_config(None, environ=environ) == Config()
+
+
+@pytest.mark.parametrize("repo_id", ["not a repo", "x/y/z", "a--b/c", "owner/name.git", ""])
+def test_a_malformed_repo_id_is_a_config_error(tmp_path, repo_id):
+    with pytest.raises(ConfigError, match="model.repo_id: must be a Hub repository id"):
+        load_config(write(tmp_path, f'[model]\nrepo_id = "{repo_id}"\n'), environ={})
+    with pytest.raises(ConfigError, match="WHYMOJI_MODEL_REPO_ID: must be a Hub repository id"):
+        load_config(None, environ={"WHYMOJI_MODEL_REPO_ID": repo_id})
+
+
+def test_a_good_repo_id_is_kept():
+    assert load_config(None, environ={"WHYMOJI_MODEL_REPO_ID": " someone/Other-Model_2 "}).model.repo_id == (
+        "someone/Other-Model_2"
+    )
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -214,7 +297,8 @@ def test_example_active_lines_hold_each_keys_default():
     for section, table in active.items():
         for key, value in table.items():
             default = getattr(getattr(defaults, section), key)
-            assert value == default, f"{section}.{key}: example says {value!r}, default is {default!r}"
+            read = options(sections()[section])[key].check(value)  # e.g. ["🔫"] is read as {42}
+            assert read == default, f"{section}.{key}: example says {value!r}, default is {default!r}"
 
 
 def test_model_precision_is_fp32_or_int8_and_int8_needs_the_cpu(tmp_path):

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 
+from bot.config import Config
+from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.files import ModelFiles
 from bot.explain import explain
@@ -63,9 +66,11 @@ def make_config(tmp_path, model_files):
 
 
 def expected_reactions(engine: Engine, content: str, top_k: int = TOP_K) -> list[str]:
-    """What the bot should place: the model's top-k for the text it sees, best first."""
+    """What the bot should place: the model's top-k allowed emojis (by default all but 🔫) for
+    the text it sees, best first."""
     probabilities = engine.predict([normalize_markup(content)])[0]
-    return [emoji.reaction for emoji, _ in engine.top(probabilities, top_k, 0.0)]
+    picks = engine.top(probabilities, top_k, 0.0, exclude=Config().reactions.blocked)
+    return [emoji.reaction for emoji, _ in picks]
 
 
 def placed(bot) -> float:
@@ -265,6 +270,112 @@ async def test_a_hostile_message_gets_a_hint_in_the_moderators_channel(fake_disc
     assert [hint.content for hint in hints] == [format_hint(header, explanation)]
     assert hints[0].body["allowed_mentions"]["parse"] == []
     assert message.reactions == []  # general was never enabled: hints do not need reactions
+
+
+# --- the server's reaction rules: each one firing on the real bot ---------------------------
+
+
+def model_runs(bot) -> float:
+    """Texts the model has read (the sum of the batch sizes)."""
+    return bot.metrics.registry.get_sample_value("whymoji_batch_size_sum") or 0.0
+
+
+async def set_rule(fake: FakeDiscord, command: str, **options):
+    return await answered(fake, await fake.slash(fake.moderator, fake.general, f"whymoji {command}", **options), command)
+
+
+async def test_unreadable_messages_get_no_reactions_and_no_model_run(fake_discord, make_config, engine):
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake)) as bot:
+        await enable(fake, fake.general)
+        chinese = await fake.send_message(fake.general, fake.alice, "我今天很开心")  # the default gate: 0.5
+        await fake.wait_for(lambda: shed_counts(bot).get("unreadable") == 1, WAIT_S, "the default gate")
+        one_unknown = "i love you so much xylophone"  # 5 of 6 words known: passes at 0.5
+        passed = await fake.send_message(fake.general, fake.alice, one_unknown)
+        await fake.wait_for(lambda: len(passed.reactions) == TOP_K, WAIT_S, "reactions at the default gate")
+        reply = await set_rule(fake, "minknown", value=1.0)
+        stopped = await fake.send_message(fake.general, fake.alice, one_unknown)
+        readable = await fake.send_message(fake.general, fake.alice, "i love you so much !!")
+        await fake.wait_for(lambda: len(readable.reactions) == TOP_K, WAIT_S, "reactions on the readable message")
+        await fake.wait_for(lambda: shed_counts(bot).get("unreadable") == 2, WAIT_S, "minknown 1 stopping a message")
+        runs = model_runs(bot)
+    assert "at least 100% of a message's words" in reply.original.content
+    assert chinese.reactions == [] and stopped.reactions == []
+    assert passed.reactions == expected_reactions(engine, one_unknown)
+    assert runs == 2  # the gate runs before the model: only the two readable messages were predicted
+
+
+async def test_distress_0_silences_every_message_and_1_turns_it_off(fake_discord, make_config, engine):
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake)) as bot:
+        await enable(fake, fake.general)
+        await set_rule(fake, "distress", value=0.0)
+        contents = [text.format(alice=fake.alice.id) for text in TEXTS]
+        silenced = [await fake.send_message(fake.general, fake.alice, content) for content in contents]
+        await fake.wait_for(lambda: shed_counts(bot).get("distress") == len(TEXTS), WAIT_S, "every message silenced")
+        off = await set_rule(fake, "distress", value=1.0)
+        after = await fake.send_message(fake.general, fake.alice, contents[0])
+        await fake.wait_for(lambda: len(after.reactions) == TOP_K, WAIT_S, "reactions with distress off")
+    assert all(message.reactions == [] for message in silenced)
+    assert after.reactions == expected_reactions(engine, contents[0])
+    assert "Distress silence is off" in off.original.content
+    assert [call.status for call in fake.calls("PUT", "/reactions/")] == [204] * TOP_K
+
+
+async def test_a_blocked_emoji_is_replaced_by_the_next_allowed_one_above_the_threshold(
+    fake_discord, make_config, engine
+):
+    fake = fake_discord
+    content = "i love you so much !!"
+    probabilities = engine.predict([normalize_markup(content)])[0]
+    ranked = [int(index) for index in np.argsort(-probabilities, kind="stable")]
+    # Only the top three pass the threshold; block the first, and the fourth may not fill in.
+    threshold = float(probabilities[ranked[2]] + probabilities[ranked[3]]) / 2
+    first = EMOJIS[ranked[0]]
+    async with running_whymoji(fake, make_config(fake)):
+        await enable(fake, fake.general)
+        await set_rule(fake, "threshold", value=threshold)
+        before = await fake.send_message(fake.general, fake.alice, content)
+        await fake.wait_for(lambda: len(before.reactions) == 3, WAIT_S, "reactions before blocking")
+        blocked = await set_rule(fake, "block", emojis=first.char)
+        after = await fake.send_message(fake.general, fake.alice, content)
+        await fake.wait_for(lambda: after.reactions, WAIT_S, "reactions after blocking")
+        unblocked = await set_rule(fake, "unblock", emojis=first.reaction)
+        again = await fake.send_message(fake.general, fake.alice, content)
+        await fake.wait_for(lambda: len(again.reactions) == 3, WAIT_S, "reactions after unblocking")
+    top_three = [EMOJIS[index].reaction for index in ranked[:3]]
+    assert before.reactions == again.reactions == top_three
+    assert after.reactions == top_three[1:]
+    assert blocked.original.content.startswith(f"Blocked: {first.reaction}.")
+    assert blocked.original.flags & 64  # private
+    assert unblocked.original.content.startswith(f"Unblocked: {first.reaction}.")
+
+
+async def test_a_refused_block_lists_what_was_not_understood(fake_discord, make_config):
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake)):
+        refused = await set_rule(fake, "block", emojis="💀 gun")
+        show = await set_rule(fake, "show")
+    assert refused.original.content.startswith("Not changed: these are not emojis I react with: gun.")
+    assert refused.original.flags & 64
+    assert "(block, unblock): 🔫\n" in show.original.content  # the default list, unchanged
+
+
+async def test_chance_0_silences_and_show_lists_the_rules(fake_discord, make_config):
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake)) as bot:
+        await enable(fake, fake.general)
+        await set_rule(fake, "chance", percent=0)
+        await set_rule(fake, "minknown", value=0.25)
+        await set_rule(fake, "distress", value=0.9)
+        await set_rule(fake, "block", emojis="💀,😈")
+        messages = [await fake.send_message(fake.general, fake.alice, "lol what a great day") for _ in range(4)]
+        await fake.wait_for(lambda: shed_counts(bot).get("chance") == 4, WAIT_S, "every message left out")
+        show = await set_rule(fake, "show")
+        runs = model_runs(bot)
+    assert all(message.reactions == [] for message in messages) and runs == 0
+    for line in ("(minknown): 0.25", "(block, unblock): 🔫 😈 💀", "(distress): 0.9", "(chance): 0%"):
+        assert line in show.original.content
 
 
 @pytest.fixture

@@ -106,6 +106,15 @@ def test_top_drops_emojis_below_the_threshold():
     assert engine.top(row, 2, threshold=0.0)[1][0] is EMOJIS[8]
 
 
+def test_top_leaves_excluded_classes_out_before_choosing_k():
+    row = np.zeros(64, dtype=np.float32)
+    row[[42, 3, 8, 40]] = [0.4, 0.3, 0.2, 0.1]
+    engine = Engine.__new__(Engine)
+    picks = engine.top(row, 2, exclude={42})
+    assert [emoji.index for emoji, _ in picks] == [3, 8]
+    assert [emoji.index for emoji, _ in engine.top(row, 3, 0.15, exclude=frozenset({42, 8}))] == [3]
+
+
 def test_top_breaks_ties_by_class_order():
     engine = Engine.__new__(Engine)
     picks = engine.top(np.full(64, 1 / 64), 3)
@@ -198,6 +207,13 @@ def test_the_model_reads_at_most_max_tokens(files):
     assert reading.truncated and reading.total == 5
     assert engine.encode(text) == reading.ids == engine.encode("i love you")
     np.testing.assert_array_equal(engine.predict([text]), engine.predict(["i love you"]))
+
+
+def test_the_configured_default_is_the_engines():
+    from bot.config import ModelConfig
+    from bot.deepmoji.engine import DEFAULT_MAX_TOKENS
+
+    assert ModelConfig().max_tokens == DEFAULT_MAX_TOKENS
 
 
 def test_max_tokens_must_be_positive(files):

@@ -166,13 +166,24 @@ def test_explain_attention(engine):
     assert sum(w.score for w in explanation.words) == pytest.approx(1.0)
 
 
-def test_long_messages_are_flagged_approximate(engine):
+def test_explain_scores_what_the_model_reads_and_carries_the_reading(small_model_dir):
+    files = ModelFiles(small_model_dir / "pytorch_model.bin", small_model_dir / "vocabulary.json")
+    engine = Engine.load(files, max_tokens=4)
+    text = "i love you so much !!! zzkx"
+    explanation = explain(engine, text)
+    assert [word.word for word in explanation.words] == ["i", "love", "you", "so"]
+    assert explanation.reading == engine.read(text) and explanation.reading.truncated
+    truth = brute_force(engine.model, engine.encode(text))
+    np.testing.assert_allclose([word.score for word in explanation.words], truth, rtol=0, atol=1e-5)
+
+
+def test_long_messages_score_the_shown_words_exactly_and_say_so(engine):
     text = " ".join(["happy day", "hate it", "love you", "so sad"] * 5)
-    short_cut = explain(engine, text, exact_max_tokens=10, window=3)
-    assert short_cut.approximate and short_cut.window == 3
+    long = explain(engine, text, exact_max_tokens=10, window=3)
+    assert long.window == 3 and long.scoring in ("exact-shown", "exact-shown-unchecked")
+    assert long.to_dict()["approximate"] is True
     exact = explain(engine, text, exact_max_tokens=100, window=3)
-    assert not exact.approximate and exact.window is None
-    assert short_cut.to_dict()["approximate"] is True
+    assert not exact.approximate and exact.window is None and exact.scoring == "exact"
 
 
 def test_explain_errors(engine):

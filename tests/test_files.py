@@ -125,7 +125,7 @@ def test_an_interrupted_download_is_retried_cleanly(hub, cache, small_model_dir)
     cdn_gets = [
         ranged for method, path, ranged in hub.requests if method == "GET" and path.startswith("/cdn/")
     ]
-    # The client resumes from the last whole chunk it wrote (10 MB chunks: here, from 0).
+    # The client resumes from the last whole piece it wrote (1 MB pieces, files.py: here, from 0).
     assert len(cdn_gets) == 2 and cdn_gets[0] is None
     assert cdn_gets[1] in (None, *(f"bytes={n}-" for n in range(1, files.weights.stat().st_size)))
     assert not list(cache.rglob("*.incomplete"))
@@ -207,4 +207,38 @@ def test_download_refuses_in_offline_mode(hub, cache):
             repo_id=hub.repo_id, cache_dir=cache, endpoint=hub.endpoint,
             environ={"WHYMOJI_OFFLINE": "1"},
         )
+    assert hub.requests == []
+
+
+@pytest.fixture
+def quick_stalls(monkeypatch):
+    """A stall is noticed after 0.2 s and abandoned after 1 s, instead of 10 s and 30 s."""
+    monkeypatch.setattr("bot.deepmoji.files.STALL_NOTICE_S", 0.2)
+    monkeypatch.setattr("bot.deepmoji.files.STALL_LIMIT_S", 1.0)
+
+
+@pytest.mark.parametrize("stall", ["stall_head", "stall_body"])
+def test_a_stalled_hub_is_reported_then_abandoned_with_the_clear_message(hub, cache, quick_stalls, caplog, stall):
+    getattr(hub, stall).add(WEIGHTS_FILENAME)
+    with caplog.at_level("WARNING", logger="bot.deepmoji.files"):
+        with pytest.raises(ModelFilesError) as error:
+            resolve(hub, cache)
+    message = str(error.value)
+    assert f"could not get {WEIGHTS_FILENAME} from the Hugging Face Hub (no data for 1 s)" in message
+    assert "whymoji download" in message and "\n" not in message
+    [notice] = [record.getMessage() for record in caplog.records if "no data from the Hugging Face Hub" in record.getMessage()]
+    assert WEIGHTS_FILENAME in notice and "giving up after 1 s" in notice
+
+
+def test_a_slow_download_that_keeps_receiving_data_is_not_abandoned(hub, cache, quick_stalls, small_model_dir, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.DOWNLOAD_CHUNK_SIZE", 1024)
+    hub.trickle_s = 0.05  # ~40 pieces of 1 KB: about 2 s in all, longer than the 1 s stall limit
+    assert_same_files(resolve(hub, cache), small_model_dir)
+
+
+@pytest.mark.parametrize("repo_id", ["not a repo", "x/y/z"])
+def test_a_malformed_repo_id_is_a_clear_error_before_any_request(hub, cache, repo_id):
+    for call in (resolve_model_files, download_model_files):
+        with pytest.raises(ModelFilesError, match="is not a Hugging Face Hub repository id"):
+            call(repo_id=repo_id, cache_dir=cache, endpoint=hub.endpoint, environ={})
     assert hub.requests == []

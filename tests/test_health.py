@@ -1,4 +1,5 @@
-"""The health server: /healthz follows the probe, /metrics serves the process's registry."""
+"""The health server: /healthz follows the probe (a started bot's shards, store and worker),
+/metrics serves the process's registry."""
 
 from __future__ import annotations
 
@@ -8,9 +9,26 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.health import READY, STARTING, STOPPING, Health, HealthServer, HealthServerError, probe_url
+from bot.app import WhymojiBot
+from bot.config import load_config
+from bot.health import (
+    FAILING,
+    READY,
+    RECONNECTING,
+    STARTING,
+    STOPPING,
+    STORE_STALL_S,
+    WORKER_STALL_S,
+    Health,
+    HealthServer,
+    HealthServerError,
+    assess,
+    probe_url,
+)
 from bot.health import main as health_main
 from bot.metrics import Metrics
+from bot.store.status import StoreStatus
+from bot.worker import WorkerStatus
 from tests.conftest import free_port
 
 
@@ -112,3 +130,82 @@ def test_probe_url_reaches_a_wildcard_listener_through_loopback():
     assert probe_url("::", 9) == "http://127.0.0.1:9/healthz"
     assert probe_url("::1", 9) == "http://[::1]:9/healthz"
     assert probe_url("10.0.0.5", 80) == "http://10.0.0.5:80/healthz"
+
+
+# -- what /healthz says of a started bot: shards, the settings store, the inference worker -----
+
+def store_status(**changes) -> StoreStatus:
+    fields = {"failing": False, "error": None, "last_ok_s_ago": 0.5, "oldest_pending_s": None}
+    return StoreStatus(**fields | changes)
+
+
+def worker_status(**changes) -> WorkerStatus:
+    fields = {"queued": 2, "oldest_wait_s": 0.01, "busy_for_s": 0.02, "idle_for_s": None, "running": True}
+    return WorkerStatus(**fields | changes)
+
+
+def test_a_bot_whose_parts_all_work_is_ready_and_says_how_they_are():
+    health = assess({0: True}, store_status(), worker_status(), guilds=3)
+    assert health.healthy
+    assert health.details == {
+        "shards": {"0": {"connected": True}},
+        "store": {"failing": False, "error": None, "last_ok_s_ago": 0.5, "oldest_pending_s": None},
+        "worker": {"running": True, "queued": 2, "oldest_wait_s": 0.01, "busy_for_s": 0.02, "idle_for_s": None},
+        "guilds": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("store", "worker", "problem"),
+    [
+        (store_status(failing=True, error="SQLite database x was deleted"), worker_status(), "store: SQLite database x"),
+        (store_status(oldest_pending_s=STORE_STALL_S + 1), worker_status(), "store: an access has waited"),
+        (store_status(), worker_status(busy_for_s=WORKER_STALL_S + 10), "worker: the current job has run for 40 s"),
+        (store_status(), worker_status(busy_for_s=None, oldest_wait_s=WORKER_STALL_S + 1), "worker: a request has"),
+        (store_status(), worker_status(running=False), "worker: not running"),
+    ],
+)
+def test_a_failing_or_stuck_part_makes_the_bot_unhealthy_and_named(store, worker, problem):
+    health = assess({0: True}, store, worker)
+    assert not health.healthy and health.state == FAILING
+    (said,) = health.details["problems"]
+    assert said.startswith(problem)
+
+
+def test_a_lost_shard_is_reconnecting_even_when_a_part_fails_too():
+    health = assess({0: True, 1: False}, store_status(failing=True, error="down"), worker_status())
+    assert health.state == RECONNECTING and health.details["problems"] == ["store: down"]
+    assert health.details["shards"] == {"0": {"connected": True}, "1": {"connected": False}}
+
+
+async def test_healthz_answers_503_with_the_detail_when_a_part_fails(served):
+    session, state, _, _ = served
+    state["health"] = assess({0: True}, store_status(failing=True, error="PostgreSQL: timeout"), worker_status())
+    async with session.get("/healthz") as response:
+        assert response.status == 503
+        body = await response.json()
+    assert body["status"] == FAILING and body["problems"] == ["store: PostgreSQL: timeout"]
+    assert body["store"]["error"] == "PostgreSQL: timeout" and body["worker"]["queued"] == 2
+
+
+class StatusOnly:
+    """A store or worker that only tells its status: what ``WhymojiBot.health`` asks of them."""
+
+    def __init__(self, status) -> None:
+        self.current = status
+
+    def status(self):
+        return self.current
+
+
+def test_the_bots_health_asks_its_store_and_worker_and_not_the_heartbeat():
+    bot = WhymojiBot(load_config(None, environ={}))
+    bot.is_ready = lambda: True
+    bot.store, bot.worker = StatusOnly(store_status()), StatusOnly(worker_status())
+    health = bot.health()
+    assert health.healthy and health.details["worker"]["queued"] == 2
+    assert "latency_ms" not in str(health.details)  # discord.py's heartbeat figure is not a latency
+    bot.worker.current = worker_status(busy_for_s=WORKER_STALL_S * 2)
+    assert bot.health().state == FAILING
+    bot.store.current = store_status(failing=True, error="gone")
+    assert bot.health().details["problems"][0] == "store: gone"

@@ -8,6 +8,8 @@ import re
 import pytest
 
 from bot.deepmoji.emojis import EMOJIS
+from bot.deepmoji.engine import Reading
+from bot.deepmoji.tokenizer import Token
 from bot.explain.explanation import Explanation, WordScore
 from bot.render import (
     DISCORD_LIMIT,
@@ -156,10 +158,69 @@ def test_markdown_reply_layout():
     assert note.startswith("-# occlusion")
 
 
-def test_approximation_is_said_in_the_reply():
-    explanation = Explanation("hi there", (WordScore("hi", 0, 2, 0.3),), ((EMOJIS[0], 0.9),), "occlusion", True, 32)
-    assert "Approximate" in render_markdown(explanation) and "32 tokens" in render_markdown(explanation)
-    assert "Approximate" in render_terminal(explanation, ansi=False)
+def read_as(text: str, total: int | None = None, known: int | None = None, unknown: int = 0) -> Reading:
+    """What the model read of ``text``: its words as tokens (all known unless said otherwise)."""
+    tokens = tuple(Token(m.group(), 10, m.start(), m.end()) for m in re.finditer(r"\S+", text))
+    known = len(tokens) - unknown if known is None else known
+    return Reading(tokens, total=len(tokens) if total is None else total, known=known, unknown=unknown)
+
+
+def scored(text: str, reading: Reading | None = None, **fields) -> Explanation:
+    spans = enumerate(re.finditer(r"\S+", text))
+    words = tuple(WordScore(m.group(), m.start(), m.end(), 0.3 - 0.1 * i) for i, m in spans)
+    return Explanation(text, words, ((EMOJIS[0], 0.9),), "occlusion", reading=reading, **fields)
+
+
+def small_print(explanation: Explanation) -> list[str]:
+    markdown = render_markdown(explanation).split("\n")
+    notes = [line.removeprefix("-# ") for line in markdown if line.startswith("-# ")]
+    assert render_terminal(explanation, ansi=False).split("\n")[-len(notes) :] == notes  # the same in a terminal
+    return notes
+
+
+def test_the_method_line_says_how_exact_the_scores_are():
+    every = small_print(scored("hi there"))
+    assert every == ["occlusion: how much the top emojis' probability drops when the word is left out. Exact."]
+    estimated = (WordScore("hi", 0, 2, 0.3), WordScore("there", 3, 8, 0.001, exact=False))
+    checked = Explanation("hi there", estimated, ((EMOJIS[0], 0.9),), "occlusion", window=16)
+    assert small_print(checked)[-1].endswith(
+        "left out. Exact for the words shown; the others were estimated and checked to score lower."
+    )
+    unchecked = Explanation("hi there", estimated, ((EMOJIS[0], 0.9),), "occlusion", window=16, checked=False)
+    assert small_print(unchecked)[-1].endswith("the others were only estimated, and one might score higher.")
+    for explanation in (checked, unchecked):
+        assert "pproximate" not in render_markdown(explanation)  # nothing shown is approximate
+    attention = Explanation("hi", (WordScore("hi", 0, 2, 1.0),), ((EMOJIS[0], 0.9),), "attention")
+    assert small_print(attention) == ["attention: the model's attention weight on the word."]
+
+
+def test_a_cut_message_says_how_much_the_model_read():
+    text = "one two three"
+    assert not any("Long message" in note for note in small_print(scored(text, read_as(text))))
+    notes = small_print(scored(text, read_as(text, total=130)))
+    assert notes[0] == "Long message: the model reads only its first 3 of 130 words and symbols."
+
+
+def test_unknown_words_are_said_and_a_mostly_unknown_message_plainly():
+    text = "ok zzkx qqpl wug"
+    assert len(small_print(scored(text, read_as(text)))) == 1  # every word known: only the method line
+    some = small_print(scored(text, read_as(text, unknown=1)))
+    assert some[0] == "The model knows 3 of 4 words here; it reads the others as one unknown word."
+    most = small_print(scored(text, read_as(text, unknown=3)))
+    assert most[0] == "The model knows only 1 of 4 words here; it reads the others as one unknown word."
+
+
+def test_to_dict_carries_what_the_reply_says():
+    text = "ok zzkx qqpl"
+    words = (WordScore("ok", 0, 2, 0.3), WordScore("zzkx", 3, 7, 0.2), WordScore("qqpl", 8, 12, 0.0, exact=False))
+    explanation = Explanation(text, words, ((EMOJIS[0], 0.9),), "occlusion", window=16, checked=False,
+                              reading=read_as(text, total=40, unknown=2))
+    data = explanation.to_dict()
+    assert data["scoring"] == "exact-shown-unchecked" and data["approximate"] is True and data["window"] == 16
+    assert data["reading"] == {"tokens": 3, "total_tokens": 40, "truncated": True, "known": 1, "words": 3}
+    assert data["known_words"] == pytest.approx(1 / 3)
+    assert [word["exact"] for word in data["words"]] == [True, True, False]
+    assert scored("hi").to_dict()["reading"] is None and scored("hi").to_dict()["scoring"] == "exact"
 
 
 def long_hostile_text(seed: int, words: int = 700) -> str:

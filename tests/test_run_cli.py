@@ -81,6 +81,7 @@ async def test_first_start_downloads_the_model_connects_and_stops_cleanly_on_sig
     assert "downloading them from the Hugging Face Hub" in output
     assert "SIGTERM received" in output and "bot.app: shut down" in output
     assert fake.token not in output
+    assert "voice will NOT be supported" not in output  # the bot has no voice: no PyNaCl/davey noise
 
 
 @pytest.mark.parametrize(
@@ -96,6 +97,73 @@ async def test_missing_files_without_downloads_is_one_clear_line(tmp_path, hub, 
     last = log.read_text().rstrip().splitlines()[-1]
     assert last.startswith("whymoji: error: ") and reason in last and "whymoji download" in last
     assert not [path for _, path, _ in hub.requests if "/resolve/" in path or "/cdn/" in path]
+
+
+def unreachable_discord_environ(tmp_path: Path, small_model_dir: Path, **settings: str) -> dict[str, str]:
+    """A deployment whose Discord endpoints answer nothing: logging in would fail loudly."""
+    port = free_port()
+    return clean_environ(
+        DISCORD_TOKEN="token",
+        HF_HOME=str(tmp_path / "hf-home"),
+        WHYMOJI_MODEL_WEIGHTS=str(small_model_dir / "pytorch_model.bin"),
+        WHYMOJI_MODEL_VOCABULARY=str(small_model_dir / "vocabulary.json"),
+        WHYMOJI_DATABASE_URL=f"sqlite:///{tmp_path / 'settings.sqlite3'}",
+        WHYMOJI_HEALTH_PORT=str(free_port()),
+        WHYMOJI_DISCORD_API_BASE_URL=f"http://127.0.0.1:{port}/api/v10",
+        WHYMOJI_DISCORD_GATEWAY_URL=f"ws://127.0.0.1:{port}/",
+    ) | settings
+
+
+@pytest.mark.parametrize(
+    ("label", "settings"),
+    [
+        ("store", {"WHYMOJI_DATABASE_URL": "sqlite:////proc/whymoji/settings.sqlite3"}),
+        ("model", {"WHYMOJI_MODEL_WEIGHTS": "/nowhere/pytorch_model.bin"}),
+        ("health", {"WHYMOJI_HEALTH_HOST": "no-such-host.invalid"}),
+    ],
+)
+async def test_a_broken_setup_fails_before_logging_in_with_the_words_of_check(
+    tmp_path, small_model_dir, monkeypatch, capsys, label, settings
+):
+    environ = unreachable_discord_environ(tmp_path, small_model_dir, **settings)
+    log = tmp_path / "run.log"
+    async with whymoji_process(environ, log) as process:
+        assert await asyncio.wait_for(process.wait(), 60) == 1
+    output = log.read_text()
+    last = output.rstrip().splitlines()[-1]
+    assert last.startswith("whymoji: error: ") and "Discord" not in last and "Traceback" not in output
+    assert "model loaded" not in output or label == "model"
+
+    for name in [name for name in os.environ if name.startswith(("WHYMOJI_", "HF_"))]:
+        monkeypatch.delenv(name)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert await asyncio.to_thread(main, ["check"]) == 1  # check runs its own event loop
+    [problem] = [line for line in capsys.readouterr().out.splitlines() if "PROBLEM" in line]
+    assert problem == f"  {label}: PROBLEM: {last.removeprefix('whymoji: error: ')}"
+
+
+async def test_ctrl_c_stops_a_first_start_stuck_on_a_silent_hub(tmp_path, hub):
+    """The download thread must not keep the process alive (a second signal is test_app's)."""
+    hub.stall_head.add("pytorch_model.bin")  # accepts the connection, never answers
+    log = tmp_path / "run.log"
+    async with FakeDiscord() as fake:
+        async with whymoji_process(first_start_environ(tmp_path, hub, fake, free_port()), log) as process:
+            await wait_for_line(log, "downloading them from the Hugging Face Hub", process)
+            process.send_signal(signal.SIGINT)
+            assert await asyncio.wait_for(process.wait(), 15) == 0
+    output = log.read_text()
+    assert "SIGINT received" in output and "stopped before connecting" in output
+    assert "Traceback" not in output
+
+
+async def wait_for_line(log: Path, text: str, process, timeout: float = 60.0) -> None:
+    """Until ``text`` appears in the process's log (it fails if the process ends first)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while text not in log.read_text():
+        assert process.returncode is None, log.read_text()
+        assert asyncio.get_running_loop().time() < deadline, f"{text!r} not logged within {timeout} s"
+        await asyncio.sleep(0.1)
 
 
 def test_a_missing_token_is_one_line_naming_discord_token(monkeypatch, capsys):

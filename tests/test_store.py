@@ -80,6 +80,19 @@ async def test_a_new_guild_gets_the_defaults(store):
     assert (settings.top_k, settings.threshold, settings.cooldown_s) == (3, 0.1, 2.0)
     assert settings.mod_channel_id is None
     assert settings.mod_threshold == 0.5
+    assert (settings.min_known, settings.blocked, settings.distress, settings.chance) == (
+        DEFAULTS.min_known, DEFAULTS.blocked, DEFAULTS.distress, DEFAULTS.chance
+    )
+
+
+async def test_reaction_rules_are_stored_and_reset(store):
+    changed = await store.update_guild(GUILD, min_known=0.8, blocked={42, 51, 3}, distress=1.0, chance=25)
+    assert (changed.min_known, changed.blocked, changed.distress, changed.chance) == (0.8, {3, 42, 51}, 1.0, 25)
+    assert await store.get_guild(GUILD) == changed
+    emptied = await store.update_guild(GUILD, blocked=frozenset())  # a chosen empty list, not the default
+    assert emptied.blocked == frozenset()
+    reset = await store.update_guild(GUILD, min_known=None, blocked=None, distress=None, chance=None)
+    assert (reset.min_known, reset.blocked, reset.distress, reset.chance) == (0.5, {42}, 0.5, 100)
 
 
 async def test_update_sets_values_and_none_resets_to_default(store):
@@ -96,13 +109,17 @@ async def test_unset_values_follow_changed_defaults(url):
     first = await open_store(url, DEFAULTS)
     await first.update_guild(GUILD, threshold=0.3)
     await first.close()
-    moved = GuildDefaults(top_k=4, threshold=0.9, cooldown_s=1.0, mod_threshold=0.7)
+    moved = GuildDefaults(
+        top_k=4, threshold=0.9, cooldown_s=1.0, mod_threshold=0.7, min_known=0.2, blocked=frozenset({51}),
+        distress=0.9, chance=50,
+    )
     second = await open_store(url, moved)
     try:
         settings = await second.get_guild(GUILD)
         assert (settings.top_k, settings.threshold, settings.cooldown_s, settings.mod_threshold) == (
             4, 0.3, 1.0, 0.7
         )
+        assert (settings.min_known, settings.blocked, settings.distress, settings.chance) == (0.2, {51}, 0.9, 50)
     finally:
         await second.close()
 
@@ -116,6 +133,13 @@ async def test_unset_values_follow_changed_defaults(url):
         ({"mod_threshold": -1}, "mod_threshold: must be a number from 0 to 1"),
         ({"mod_threshold": "high"}, "mod_threshold: must be a number"),
         ({"mod_channel_id": -5}, "mod_channel_id must be a Discord id"),
+        ({"min_known": 1.5}, "min_known: must be a number from 0 to 1"),
+        ({"distress": -0.1}, "distress: must be a number from 0 to 1"),
+        ({"chance": 101}, "chance: must be an integer from 0 to 100"),
+        ({"chance": 2.5}, "chance: must be an integer"),
+        ({"blocked": {64}}, "blocked: must be a set of emoji class indices from 0 to 63"),
+        ({"blocked": "🔫"}, "blocked: must be a set of emoji class indices"),
+        ({"blocked": {True}}, "blocked: must be a set of emoji class indices"),
         ({"colour": "red"}, "unknown setting colour"),
     ],
 )
@@ -194,6 +218,22 @@ async def test_migrates_an_older_schema_keeping_its_data(url):
     assert versions == [(version,) for version in range(1, LATEST_VERSION + 1)]
 
 
+async def test_migrates_a_version_2_schema_to_the_reaction_rules(url):
+    # Version 2 had moderation settings but no reaction rules; a server's choices survive and
+    # the new rules start at the defaults, then can be chosen.
+    await (await open_store(url, DEFAULTS, schema_version=2)).close()
+    await run_sql(url, f"INSERT INTO guild_settings (guild_id, top_k, mod_threshold) VALUES ({GUILD}, 2, 0.9)")
+    new = await open_store(url, DEFAULTS)
+    try:
+        settings = await new.get_guild(GUILD)
+        assert (settings.top_k, settings.mod_threshold) == (2, 0.9)
+        assert (settings.min_known, settings.blocked, settings.distress, settings.chance) == (0.5, {42}, 0.5, 100)
+        assert (await new.update_guild(GUILD, blocked={51}, chance=10)).blocked == {51}
+    finally:
+        await new.close()
+    assert await run_sql(url, f"SELECT blocked, chance FROM guild_settings WHERE guild_id = {GUILD}") == [("51", 10)]
+
+
 async def test_reopening_is_idempotent(url):
     for _ in range(3):
         await (await open_store(url, DEFAULTS)).close()
@@ -234,6 +274,10 @@ async def test_no_column_can_hold_message_text(store, url):
         ("guild_settings", "cooldown_s"),
         ("guild_settings", "mod_channel_id"),
         ("guild_settings", "mod_threshold"),
+        ("guild_settings", "min_known"),
+        ("guild_settings", "blocked"),  # text, but only emoji class numbers ("42,51")
+        ("guild_settings", "distress"),
+        ("guild_settings", "chance"),
         ("enabled_channels", "guild_id"),
         ("enabled_channels", "channel_id"),
         ("opted_out_users", "user_id"),
@@ -330,6 +374,18 @@ async def test_sqlite_path_that_cannot_be_created_is_a_store_error(tmp_path):
         await open_store(f"sqlite:///{tmp_path}/file/settings.sqlite3", DEFAULTS)
 
 
+async def test_a_file_that_is_not_a_database_is_a_store_error_and_leaves_no_thread(tmp_path):
+    import threading
+
+    junk = tmp_path / "settings.sqlite3"
+    junk.write_text("not a database, just text that is long enough to have a header page\n" * 20)
+    before = set(threading.enumerate())
+    with pytest.raises(StoreError, match="file is not a database"):
+        await open_store(f"sqlite:///{junk}", DEFAULTS)
+    left = [thread for thread in set(threading.enumerate()) - before if thread.is_alive()]
+    assert left == [], "an open connection's thread would keep the process from exiting"
+
+
 async def test_unreachable_postgres_is_a_store_error_without_password():
     port = free_port()  # nobody listens there
     with pytest.raises(StoreError, match="cannot connect to PostgreSQL") as caught:
@@ -340,7 +396,24 @@ async def test_unreachable_postgres_is_a_store_error_without_password():
 
 def test_guild_defaults_come_from_the_config():
     config = load_config(
-        None, environ={"WHYMOJI_REACTIONS_TOP_K": "6", "WHYMOJI_MODERATION_THRESHOLD": "0.9"}
+        None,
+        environ={
+            "WHYMOJI_REACTIONS_TOP_K": "6",
+            "WHYMOJI_MODERATION_THRESHOLD": "0.9",
+            "WHYMOJI_REACTIONS_MIN_KNOWN": "0.7",
+            "WHYMOJI_REACTIONS_BLOCKED": "🔫 💀",
+            "WHYMOJI_REACTIONS_DISTRESS": "1",
+            "WHYMOJI_REACTIONS_CHANCE": "30",
+        },
     )
     defaults = GuildDefaults.from_config(config)
-    assert defaults == GuildDefaults(top_k=6, threshold=0.1, cooldown_s=2.0, mod_threshold=0.9)
+    assert defaults == GuildDefaults(
+        top_k=6, threshold=0.1, cooldown_s=2.0, mod_threshold=0.9, min_known=0.7, blocked=frozenset({42, 51}),
+        distress=1.0, chance=30,
+    )
+
+
+def test_guild_defaults_of_the_reaction_rules_are_the_configs():
+    assert GuildDefaults(top_k=3, threshold=0.1, cooldown_s=2.0, mod_threshold=0.5) == GuildDefaults.from_config(
+        load_config(None, environ={})
+    )

@@ -42,10 +42,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
         help=f"use at most the first N messages (default: {DEFAULT_LIMIT})",
     )
-    parser.add_argument(
-        "--threads", type=int, default=0, metavar="N",
-        help="threads to compute with (default: 0, whymoji's choice)",
-    )
     add_model_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -77,22 +73,19 @@ def read_messages(path: Path, limit: int) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     # imported late: torch is slow to import
     from bot.deepmoji.agreement import measure_agreement
-    from bot.deepmoji.threads import use_threads
+    from bot.deepmoji.threads import runtime_threads
 
     if args.limit < 1:
         raise WhymojiError(f"--limit must be at least 1, got {args.limit}")
-    if args.threads < 0:
-        raise WhymojiError(f"--threads must be 0 (whymoji's choice) or a positive count, got {args.threads}")
     messages = read_messages(args.messages, args.limit)
     if args.device != "cpu":
         raise WhymojiError(f"int8 runs on ONNX Runtime on the CPU only; drop --device {args.device}")
-    threads = use_threads(args.threads)
-    engine = load_engine(args)
+    engine = load_engine(args)  # sets the threads (--threads)
     batch = [ids for ids in (engine.encode(text) for text in messages) if ids]
     if not batch:
         raise WhymojiError(f"{args.messages}: no message with words or symbols for the model to read")
     agreement = measure_agreement(engine.model, batch, top_k=args.top_k)
-    print(report(agreement, args.messages, len(messages) - len(batch), threads.runtime))
+    print(report(agreement, args.messages, len(messages) - len(batch), runtime_threads()))
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from bot.cli.model_options import add_hub_arguments
+from bot.cli.output import emit
 from bot.deepmoji.files import download_model_files
 
 
@@ -29,6 +30,6 @@ def run(args: argparse.Namespace) -> int:
     files = download_model_files(
         repo_id=args.repo_id, revision=args.revision, cache_dir=args.cache_dir, force=args.force
     )
-    print(f"weights:    {files.weights}")
-    print(f"vocabulary: {files.vocabulary}")
+    emit(f"weights:    {files.weights}")
+    emit(f"vocabulary: {files.vocabulary}")
     return 0

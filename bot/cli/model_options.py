@@ -1,31 +1,42 @@
 """Command-line options that say where the model comes from, shared by the subcommands.
 
-``predict`` and ``why`` load an engine the same way; ``download`` reuses the Hub options.
+``predict`` and ``why`` load an engine the same way; ``download`` reuses the Hub options. Flags
+that are also config keys (``--device``, ``--repo-id``, ``--threads``) are checked by the config
+key's own rule, so a value is accepted or refused the same way wherever it is given.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from bot.deepmoji.files import (
-    CACHE_DIR_ENV,
-    DEFAULT_REPO_ID,
-    VOCABULARY_ENV,
-    WEIGHTS_ENV,
-    resolve_model_files,
-)
+from bot.config import DEFAULT_REPO_ID, ModelConfig, option_of
+from bot.deepmoji.files import CACHE_DIR_ENV, VOCABULARY_ENV, WEIGHTS_ENV, resolve_model_files
 
 if TYPE_CHECKING:
     from bot.deepmoji.engine import Engine
+
+
+def config_rule(key: str) -> Callable[[str], Any]:
+    """An argparse ``type`` that applies the rule of the config key ``model.<key>``."""
+    option = option_of(ModelConfig, key)
+
+    def convert(text: str) -> Any:
+        try:
+            return option.parse_text(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
 
 
 def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
     """``--repo-id``, ``--revision`` and ``--cache-dir``: which Hub files, cached where."""
     group = parser.add_argument_group("Hugging Face Hub")
     group.add_argument(
-        "--repo-id", default=DEFAULT_REPO_ID, metavar="OWNER/NAME",
+        "--repo-id", type=config_rule("repo_id"), default=DEFAULT_REPO_ID, metavar="OWNER/NAME",
         help=f"Hub repository holding the model files (default: {DEFAULT_REPO_ID})",
     )
     group.add_argument("--revision", metavar="REV", help="branch, tag or commit (default: main)")
@@ -36,7 +47,7 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Local file paths, offline mode, device and the Hub options."""
+    """Local file paths, offline mode, device, threads and the Hub options."""
     group = parser.add_argument_group("model files")
     group.add_argument(
         "--weights", type=Path, metavar="PATH",
@@ -51,7 +62,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="never download; use local files or the cache only (also WHYMOJI_OFFLINE=1)",
     )
     group.add_argument(
-        "--device", default="cpu", metavar="DEVICE", help="torch device, e.g. cpu or cuda (default: cpu)"
+        "--device", type=config_rule("device"), default="cpu", metavar="DEVICE",
+        help="torch device: cpu or cuda (default: cpu)",
+    )
+    group.add_argument(
+        "--threads", type=config_rule("threads"), default=0, metavar="N",
+        help="threads to compute with (default: 0, whymoji's choice: up to 2 for predictions, "
+        "1 for explanations; bot.deepmoji.threads)",
     )
     add_hub_arguments(parser)
 
@@ -59,7 +76,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def load_engine(args: argparse.Namespace) -> Engine:
     """The engine the parsed model options describe (downloads on first use unless offline)."""
     from bot.deepmoji.engine import Engine  # imported late: torch is slow to import
+    from bot.deepmoji.threads import use_threads
+    from bot.startup import require_device
 
+    require_device(args.device, "--device")
+    use_threads(args.threads)
     files = resolve_model_files(
         args.weights,
         args.vocabulary,

@@ -1,7 +1,9 @@
 """`whymoji run`: start the Discord bot from a config file (the container's entry point).
 
-On a first start the model files are downloaded into the cache before the gateway connects;
-``--no-download`` (or ``model.offline``) turns that into a clear error instead.
+Everything that can be checked without Discord is checked before logging in (config, model
+files, store, health address), with the words `whymoji check` uses. On a first start the model
+files are downloaded into the cache before the gateway connects; ``--no-download`` (or
+``model.offline``) turns that into a clear error instead.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ import logging
 import os
 from pathlib import Path
 
-from bot.config import load_config
+from bot.config import CONFIG_ENV, load_config
 
-#: Names the config file when ``--config`` is not given (handy in containers).
-CONFIG_ENV = "WHYMOJI_CONFIG"
+__all__ = ["CONFIG_ENV", "add_config_argument", "add_no_download_argument", "register"]
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,14 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_no_download_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download the model files; fail if they are not already present",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
@@ -36,20 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the Discord bot. The token comes from DISCORD_TOKEN or discord.token_file.",
     )
     add_config_argument(parser)
-    parser.add_argument(
-        "--no-download",
-        action="store_true",
-        help="never download the model files; fail if they are not already present",
-    )
+    add_no_download_argument(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here so that other subcommands do not pay for importing discord.py.
-    from bot.app import run_bot
-
-    config = load_config(args.config)
+    config = load_config(args.config)  # first: a config mistake is reported before slow imports
     if not args.verbose:
         logging.getLogger().setLevel(config.logging.level)
+    # Imported here so that other subcommands do not pay for importing discord.py and torch.
+    from bot.app import run_bot
+
     asyncio.run(run_bot(config, download=not args.no_download))
     return 0

@@ -1,7 +1,9 @@
 """`whymoji why`: which words made the model pick its emojis, as ``/why`` shows it.
 
-Bold is ANSI when stdout is a terminal and ``**`` markers otherwise (pipes, files); ``--json``
-gives the words, their spans in TEXT, their scores and the top emojis for other programs.
+Bold is ANSI when stdout is a terminal (unless ``NO_COLOR`` is set) and ``**`` markers
+otherwise; ``--json`` gives the words, their spans in TEXT, their scores, the top emojis and the
+share of known words, in the same vocabulary as ``predict --json``. A long explanation shows
+its progress on stderr when that is a terminal.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import sys
 
 from bot.cli.model_options import add_model_arguments, load_engine
+from bot.cli.output import emit, wants_ansi
 
 METHOD_CHOICES = ("occlusion", "attention")
 
@@ -21,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="explain which words made the model pick its emojis",
         description="Score every word of TEXT by its influence on the predicted emojis. "
         "occlusion (default): how much the top-5 emojis' probability drops without the word "
-        "(exact; approximate beyond 128 tokens, and then said so). attention: the model's "
+        "(exact; the model reads at most model.max_tokens tokens, and the answer says when it cut). "
+        "attention: the model's "
         "attention weight on the word.",
     )
     parser.add_argument("text", nargs="+", metavar="TEXT", help="the message (several words are joined by spaces)")
@@ -32,13 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.explain import explain  # torch is slow to import: only when used
+    # Imported here: the explainer imports torch, which is slow to import.
+    from bot.cli.progress import finish_with_progress
+    from bot.explain import explain_steps
     from bot.render import render_terminal
 
     engine = load_engine(args)
-    explanation = explain(engine, " ".join(args.text), args.method)
+    text = " ".join(args.text)
+    explanation = finish_with_progress(explain_steps(engine, text, args.method), "explaining", sys.stderr)
     if args.json:
-        print(json.dumps(explanation.to_dict(), ensure_ascii=False))
+        emit(json.dumps(explanation.to_dict(), ensure_ascii=False))
     else:
-        print(render_terminal(explanation, ansi=sys.stdout.isatty()))
+        emit(render_terminal(explanation, ansi=wants_ansi(sys.stdout)))
     return 0

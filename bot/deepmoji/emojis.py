@@ -26,6 +26,10 @@ class Emoji:
     char: str
     reaction: str
 
+    def to_dict(self, probability: float) -> dict:
+        """This emoji with its probability as every ``--json`` output writes it (``top_emojis``)."""
+        return {"index": self.index, "name": self.name, "emoji": self.reaction, "probability": probability}
+
 
 _TABLE = (
     # row 1

@@ -7,7 +7,7 @@ tokenizing, batching and the class table are done one way everywhere.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,9 +33,13 @@ class EmptyTextError(WhymojiError):
 
 
 #: Most tokens the model reads of one text; the rest is left out, as DeepMoji's own sentence
-#: tokenizer cut texts at ``maxlen``. It bounds the time and memory of every request, whatever a
-#: user sends (a 4,000-character message can be 4,000 tokens). ``model.max_tokens`` in the config.
-DEFAULT_MAX_TOKENS = 256
+#: tokenizer cut texts at ``maxlen`` (30 in its emoji examples). It bounds the time and memory of
+#: every request, whatever a user sends (a 4,000-character message can be 4,000 tokens).
+#: ``model.max_tokens`` in the config. 50 is the longest round length whose ``/why`` scores every
+#: word exactly within a second on one thread of the 2-core machine we measure on: exact
+#: leave-one-out costs the square of the length (``bot.explain.occlusion``), about 0.7 s at 50
+#: and 1.1 s at 64 (benchmarks/README.md, "/why: exact scores within a second").
+DEFAULT_MAX_TOKENS = 50
 
 
 @dataclass(frozen=True)
@@ -161,14 +165,15 @@ class Engine:
         return self.model.predict(batch, precision=self.precision)  # no texts: an empty [0, 64] matrix
 
     def top(
-        self, probabilities: np.ndarray, k: int, threshold: float = 0.0
+        self, probabilities: np.ndarray, k: int, threshold: float = 0.0, *, exclude: Collection[int] = ()
     ) -> list[tuple[Emoji, float]]:
         """The ``k`` most likely emojis of one row, most likely first, dropping those below
-        ``threshold``; ties keep class order so results are reproducible."""
+        ``threshold``; ties keep class order so results are reproducible. Classes in ``exclude``
+        are left out before the ``k`` are chosen, so the next ones fill in."""
         row = np.asarray(probabilities, dtype=np.float64)
         if row.shape != (len(EMOJIS),):
             raise ValueError(f"expected one row of {len(EMOJIS)} probabilities, got shape {row.shape}")
         if not 1 <= k <= len(EMOJIS):
             raise ValueError(f"k must be from 1 to {len(EMOJIS)}, got {k}")
-        order = np.argsort(-row, kind="stable")[:k]
+        order = [index for index in np.argsort(-row, kind="stable") if index not in exclude][:k]
         return [(EMOJIS[index], float(row[index])) for index in order if row[index] >= threshold]

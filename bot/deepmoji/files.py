@@ -9,22 +9,27 @@ goes wrong, the error says how to get the files: there is no fallback to random 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
+from huggingface_hub import constants as hub_constants
 from huggingface_hub import hf_hub_download, hf_hub_url
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 from huggingface_hub.utils import tqdm as hub_tqdm
+from huggingface_hub.utils import validate_repo_id
 
+from bot.config import DEFAULT_REPO_ID
 from bot.errors import WhymojiError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_REPO_ID = "Pendrokar/TorchMoji"
 WEIGHTS_FILENAME = "pytorch_model.bin"
 VOCABULARY_FILENAME = "vocabulary.json"
 
@@ -37,9 +42,22 @@ ENDPOINT_ENV = "HF_ENDPOINT"
 #: What the Hub client raises when a file cannot be fetched or found in the cache.
 _HUB_FAILURES = (HfHubHTTPError, EntryNotFoundError, httpx2.HTTPError, OSError, ValueError)
 
+#: A download that receives nothing for this long is reported (the Hub may be stalled) ...
+STALL_NOTICE_S = 10.0
+#: ... and abandoned after this long: huggingface_hub's own retries of a Hub that accepts
+#: connections but never answers would take minutes.
+STALL_LIMIT_S = 30.0
+#: huggingface_hub reads a download in pieces of this size and reports progress per piece; its
+#: default, 10 MB, would make a link slower than ~330 KB/s look stalled. 1 MB pieces: ~35 KB/s.
+hub_constants.DOWNLOAD_CHUNK_SIZE = 1024 * 1024
+
 
 class ModelFilesError(WhymojiError):
     """A model file is missing or could not be fetched; the message says how to get it."""
+
+
+class NotDownloaded(ModelFilesError):
+    """A model file is not in the Hub cache, and downloading was not allowed this time."""
 
 
 @dataclass(frozen=True)
@@ -59,14 +77,6 @@ class _HubSource:
     cache_dir: str | None
     endpoint: str | None
     progress: bool
-
-
-class _SilentProgress(hub_tqdm):
-    """The Hub's progress bar, switched off (``progress=False``)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs["disable"] = True
-        super().__init__(*args, **kwargs)
 
 
 def _is_true(value: str | None) -> bool:
@@ -149,6 +159,12 @@ def _hub_source(
     progress: bool,
     environ: Mapping[str, str],
 ) -> _HubSource:
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise ModelFilesError(
+            f"{repo_id!r} is not a Hugging Face Hub repository id (owner/name, e.g. {DEFAULT_REPO_ID})"
+        ) from None
     cache = cache_dir if cache_dir is not None else environ.get(CACHE_DIR_ENV) or None
     # Read at call time: huggingface_hub reads HF_ENDPOINT once, when it is imported.
     endpoint = endpoint or environ.get(ENDPOINT_ENV) or None
@@ -187,21 +203,96 @@ def _fetch(
     filename: str, source: _HubSource, *, no_download: str | None = None, force: bool = False
 ) -> Path:
     """The file from the Hub cache, downloading it unless ``no_download`` says why not."""
+    transfer = _Transfer(filename, show=source.progress)
+    fetch = functools.partial(
+        hf_hub_download,
+        source.repo_id,
+        filename,
+        revision=source.revision,
+        cache_dir=source.cache_dir,
+        endpoint=source.endpoint,
+        local_files_only=no_download is not None,
+        force_download=force,
+        tqdm_class=transfer.progress_class(),
+    )
     try:
-        path = hf_hub_download(
-            source.repo_id,
-            filename,
-            revision=source.revision,
-            cache_dir=source.cache_dir,
-            endpoint=source.endpoint,
-            local_files_only=no_download is not None,
-            force_download=force,
-            tqdm_class=None if source.progress else _SilentProgress,
-        )
+        path = fetch() if no_download is not None else transfer.run(fetch)
     except _HUB_FAILURES as error:
-        raise ModelFilesError(_unavailable_message(filename, source, no_download, error)) from error
+        message = _unavailable_message(filename, source, no_download, error)
+        if no_download and isinstance(error, LocalEntryNotFoundError):
+            raise NotDownloaded(message) from error
+        raise ModelFilesError(message) from error
     logger.debug("model file %s at %s", filename, path)
     return Path(path)
+
+
+class _Transfer:
+    """One file's download, run in a daemon thread and watched for data arriving.
+
+    The caller's thread waits, so Ctrl-C reaches it at once, and the process can exit without
+    waiting for a download that hangs: the thread is a daemon. A download that receives nothing
+    for ``STALL_NOTICE_S`` is reported, and after ``STALL_LIMIT_S`` abandoned with a
+    ``TimeoutError``; the thread then stops drawing progress and is left to end with the process.
+    """
+
+    def __init__(self, filename: str, *, show: bool) -> None:
+        self.filename = filename
+        self.show = show
+        self.last_data = time.monotonic()
+        self.abandoned = False
+        self._done = threading.Event()
+        self._outcome: tuple[str | None, BaseException | None] = (None, None)
+
+    def progress_class(self) -> type[hub_tqdm]:
+        """The Hub's progress bar, shown only if asked, noting every piece of data that arrives."""
+        transfer = self
+
+        class Progress(hub_tqdm):
+            def __init__(self, *args, **kwargs) -> None:
+                kwargs["disable"] = kwargs.get("disable") or not transfer.show
+                super().__init__(*args, **kwargs)
+                transfer.last_data = time.monotonic()
+
+            def update(self, n=1):
+                transfer.last_data = time.monotonic()
+                if transfer.abandoned:
+                    self.disable = True
+                return super().update(n)
+
+        return Progress
+
+    def run(self, fetch: Callable[[], str]) -> str:
+        threading.Thread(target=self._work, args=(fetch,), name=f"download {self.filename}", daemon=True).start()
+        try:
+            return self._wait()
+        except BaseException:
+            self.abandoned = True
+            raise
+
+    def _work(self, fetch: Callable[[], str]) -> None:
+        try:
+            self._outcome = (fetch(), None)
+        except BaseException as error:  # handed to the waiting thread
+            self._outcome = (None, error)
+        self._done.set()
+
+    def _wait(self) -> str:
+        noticed = False
+        while True:
+            quiet = time.monotonic() - self.last_data
+            if quiet >= STALL_LIMIT_S:
+                raise TimeoutError(f"no data for {STALL_LIMIT_S:g} s")
+            if quiet >= STALL_NOTICE_S and not noticed:
+                logger.warning(
+                    "no data from the Hugging Face Hub for %.0f s while getting %s; giving up after %g s",
+                    quiet, self.filename, STALL_LIMIT_S,
+                )
+            noticed = quiet >= STALL_NOTICE_S
+            if self._done.wait((STALL_LIMIT_S if noticed else STALL_NOTICE_S) - quiet):
+                path, error = self._outcome
+                if error is not None:
+                    raise error
+                return path
 
 
 def _unavailable_message(

@@ -133,7 +133,8 @@ class PackedLayout:
 
 
 #: oneDNN's fp32 GEMM with a pre-packed weight is 2-3x faster than MKL's on the AMD CPUs we run
-#: on once a matmul has a few rows (README, Speed); its weight layout is tuned for this many rows.
+#: on once a matmul has a few rows (benchmarks/README.md, Model speed); its weight layout is
+#: tuned for this many rows.
 PACKING_HINT = 64
 #: With one row a matmul is a memory-bound GEMV, where one MKL ``baddbmm`` for all maps wins
 #: (84 vs 114 us for 2 x 512 -> 2048); from 2 rows on, oneDNN does (112 vs 165 us).
@@ -149,9 +150,9 @@ def onednn_rows(rows: int) -> int:
     ``ONEDNN_MAX_ROWS``, beyond that products of ``ONEDNN_MAX_ROWS`` rows each.
 
     oneDNN compiles and keeps a kernel for every distinct row count it meets (about 1 MB, more
-    for large products), and a bot meets thousands (README, Memory). Padding with zero rows and
-    splitting large products leaves one kernel per power of two up to ``ONEDNN_MAX_ROWS``;
-    rows are independent, so the sliced result is the same.
+    for large products), and a bot meets thousands (benchmarks/README.md, Memory per process).
+    Padding with zero rows and splitting large products leaves one kernel per power of two up
+    to ``ONEDNN_MAX_ROWS``; rows are independent, so the sliced result is the same.
     """
     return 1 << (rows - 1).bit_length() if rows <= ONEDNN_MAX_ROWS else ONEDNN_MAX_ROWS
 

@@ -1,18 +1,23 @@
-"""Which words made DeepMoji pick its emojis: occlusion (exact, fast) and attention scores.
+"""Which words made DeepMoji pick its emojis: occlusion (exact) and attention scores.
 
-``explain(engine, text)`` is what ``/why`` and ``whymoji why`` call. Occlusion is exact up to
-``EXACT_MAX_TOKENS`` tokens; longer messages (Discord allows ~400) use the recompute window
-``LONG_MESSAGE_WINDOW`` so the answer stays within seconds, and the ``Explanation`` says so.
+``explain(engine, text)`` is what ``/why`` and ``whymoji why`` call; it explains the tokens the
+model reads (``Engine.read``: at most ``model.max_tokens``). Occlusion scores every word exactly
+up to ``EXACT_MAX_TOKENS`` tokens; that costs the square of the length, and the default
+``max_tokens`` is chosen so that it stays within a second (benchmarks/README.md). Longer messages
+(a raised ``max_tokens``) get exact scores for the words the reply can show
+(``bot.explain.shown``): the others are estimated with a recompute window of
+``LONG_MESSAGE_WINDOW`` tokens and checked to score lower, and the ``Explanation`` says so.
 """
 
 from __future__ import annotations
 
 import logging
 
-from bot.deepmoji.engine import EmptyTextError, Engine
+from bot.deepmoji.engine import DEFAULT_MAX_TOKENS, EmptyTextError, Engine, Reading
 from bot.explain.attention import attention
 from bot.explain.explanation import METHODS, Explanation, WordScore
 from bot.explain.occlusion import occlusion, occlusion_and_probabilities, occlusion_steps
+from bot.explain.shown import Scores, shown_steps
 from bot.explain.steps import Steps, finish
 
 __all__ = [
@@ -27,14 +32,18 @@ __all__ = [
     "explain_steps",
     "finish",
     "occlusion",
+    "occlusion_and_probabilities",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Longest message (in tokens) explained exactly; beyond it occlusion uses the window below.
-EXACT_MAX_TOKENS = 128
-#: Tokens recomputed on each side of a left-out word in long messages (see ``occlusion``).
-LONG_MESSAGE_WINDOW = 32
+#: Longest message (in tokens) whose every word is scored exactly. Up to about here that costs
+#: no more than estimating every word and scoring the shown ones exactly (benchmarks/README.md),
+#: and it stays within a second: the default ``max_tokens`` is this length.
+EXACT_MAX_TOKENS = DEFAULT_MAX_TOKENS
+#: Tokens recomputed on each side of a left-out word for the estimates of longer messages: the
+#: cheapest of 8, 16 and 32 at 60-64 tokens (8 is too rough: its check scores most words exactly).
+LONG_MESSAGE_WINDOW = 16
 #: How many of the top emojis occlusion measures and the explanation shows.
 TOP_EMOJIS = 5
 
@@ -51,7 +60,7 @@ def explain(
     exact_max_tokens: int = EXACT_MAX_TOKENS,
     window: int = LONG_MESSAGE_WINDOW,
 ) -> Explanation:
-    """Score every token of ``text`` with ``method`` ("occlusion" or "attention").
+    """Score every token the model reads of ``text`` with ``method`` ("occlusion" or "attention").
 
     Raises ``EmptyTextError`` when the text has no tokens.
     """
@@ -67,32 +76,42 @@ def explain_steps(
     window: int = LONG_MESSAGE_WINDOW,
 ) -> Steps[Explanation]:
     """``explain`` in slices (``bot.explain.steps``): yields the fraction done between bounded
-    parts of the work, returns the ``Explanation``. Checks run before the first slice."""
+    parts of the work, returns the ``Explanation``. Checks run before the first slice; closing
+    the generator between slices stops the work and leaves nothing behind."""
     if method not in METHODS:
         raise UnknownMethodError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    tokens = engine.tokenize(text)
-    if not tokens:
+    if window < 1:
+        raise ValueError(f"window must be at least 1 token, got {window}")
+    reading = engine.read(text)
+    if not reading.tokens:
         raise EmptyTextError(0, 1)
-    return _explanation_steps(engine, text, method, tokens, exact_max_tokens, window)
+    return _explanation_steps(engine, text, method, reading, exact_max_tokens, window)
 
 
-def _explanation_steps(engine, text, method, tokens, exact_max_tokens, window) -> Steps[Explanation]:
-    ids = [token.id for token in tokens]
-    approximate = method == "occlusion" and len(ids) > exact_max_tokens and window < len(ids) - 1
-    if method == "occlusion":
-        scores, probabilities = yield from occlusion_steps(
-            engine.model, ids, TOP_EMOJIS, window=window if approximate else None
-        )
+def _explanation_steps(
+    engine: Engine, text: str, method: str, reading: Reading, exact_max_tokens: int, window: int
+) -> Steps[Explanation]:
+    ids = reading.ids
+    if method == "attention":
+        scored = Scores.all_exact(attention(engine.model, ids), engine.model.predict([ids])[0])
+    elif len(ids) <= exact_max_tokens:
+        scores, probabilities = yield from occlusion_steps(engine.model, ids, TOP_EMOJIS)
+        scored = Scores.all_exact(scores, probabilities)
     else:
-        scores, probabilities = attention(engine.model, ids), engine.model.predict([ids])[0]
-    logger.debug("explained %d tokens with %s (approximate: %s)", len(ids), method, approximate)
+        scored = yield from shown_steps(engine.model, ids, TOP_EMOJIS, window=window)
+    logger.debug(
+        "explained %d tokens with %s (%d scores exact, checked: %s)",
+        len(ids), method, scored.exact.sum(), scored.checked,
+    )
     return Explanation(
         text=text,
         words=tuple(
-            WordScore(token.word, token.start, token.end, float(score)) for token, score in zip(tokens, scores)
+            WordScore(token.word, token.start, token.end, float(score), bool(exact))
+            for token, score, exact in zip(reading.tokens, scored.scores, scored.exact)
         ),
-        top_emojis=tuple(engine.top(probabilities, TOP_EMOJIS)),
+        top_emojis=tuple(engine.top(scored.probabilities, TOP_EMOJIS)),
         method=method,
-        approximate=approximate,
-        window=window if approximate else None,
+        window=None if scored.exact.all() else window,
+        checked=scored.checked,
+        reading=reading,
     )

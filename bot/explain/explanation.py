@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.deepmoji.emojis import Emoji
+from bot.deepmoji.engine import Reading
 
 #: The methods ``explain`` knows, with the one-line meaning shown to users.
 METHODS = {
@@ -12,45 +13,80 @@ METHODS = {
     "attention": "the model's attention weight on the word",
 }
 
+#: How exact the scores are (``Explanation.scoring``): every one; only the words that can be
+#: shown, the others estimated and checked to stay below them; only the words shown, unchecked.
+EXACT = "exact"
+EXACT_SHOWN = "exact-shown"
+EXACT_SHOWN_UNCHECKED = "exact-shown-unchecked"
+
 
 @dataclass(frozen=True)
 class WordScore:
-    """One token: the word the model saw, where it sits in the original text, its influence."""
+    """One token: the word the model saw, where it sits in the original text, its influence.
+
+    ``exact`` is false for an estimate (``bot.explain.shown``), which is never a word shown in bold.
+    """
 
     word: str
     start: int
     end: int
     score: float
+    exact: bool = True
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """The scores of every token of ``text`` and the prediction they explain.
+    """The scores of every token the model read of ``text`` and the prediction they explain.
 
-    ``approximate`` is true when the scores were not computed exactly (occlusion on a long
-    message with a recompute window); ``window`` then says how many tokens each side of a
-    removed word were recomputed, so the reply can say so.
+    ``window`` is the estimates' recompute window when some scores are estimates (a long
+    message, ``bot.explain.shown``); ``checked`` says whether no estimated word could have been
+    shown. ``reading`` is what the model read (``Engine.read``): whether the text was cut at
+    ``max_tokens`` and how many of its words the model knows; ``None`` when not known.
     """
 
     text: str
     words: tuple[WordScore, ...]
     top_emojis: tuple[tuple[Emoji, float], ...]
     method: str
-    approximate: bool = False
     window: int | None = None
+    checked: bool = True
+    reading: Reading | None = None
+
+    @property
+    def approximate(self) -> bool:
+        """Whether any score is an estimate (never one shown in bold)."""
+        return not all(word.exact for word in self.words)
+
+    @property
+    def scoring(self) -> str:
+        """``EXACT``, ``EXACT_SHOWN`` or ``EXACT_SHOWN_UNCHECKED``."""
+        if not self.approximate:
+            return EXACT
+        return EXACT_SHOWN if self.checked else EXACT_SHOWN_UNCHECKED
 
     def to_dict(self) -> dict:
-        """A JSON-ready form (the CLI's ``--json``)."""
+        """A JSON-ready form (the CLI's ``--json``). ``known_words`` is the share of known words,
+        as ``whymoji predict --json`` writes it; ``reading`` has the counts behind it."""
+        reading = self.reading
         return {
             "text": self.text,
             "method": self.method,
+            "scoring": self.scoring,
             "approximate": self.approximate,
             "window": self.window,
-            "top_emojis": [
-                {"index": emoji.index, "name": emoji.name, "emoji": emoji.reaction, "probability": p}
-                for emoji, p in self.top_emojis
-            ],
+            "known_words": None if reading is None else reading.known_share,
+            "reading": None
+            if reading is None
+            else {
+                "tokens": len(reading.tokens),
+                "total_tokens": reading.total,
+                "truncated": reading.truncated,
+                "known": reading.known,
+                "words": reading.words,
+            },
+            "top_emojis": [emoji.to_dict(p) for emoji, p in self.top_emojis],
             "words": [
-                {"word": w.word, "start": w.start, "end": w.end, "score": w.score} for w in self.words
+                {"word": w.word, "start": w.start, "end": w.end, "score": w.score, "exact": w.exact}
+                for w in self.words
             ],
         }

@@ -1,12 +1,12 @@
-"""Leave-one-out ("occlusion") word scores: exact, with every variant batched and shared work reused.
+"""Leave-one-out ("occlusion") word scores: exact, every variant batched, shared work reused, in slices.
 
 Definition: ``p = predict(ids)``, ``K`` = the ``top_k`` largest classes of ``p``; token ``i``
 scores ``sum over k in K of p_k - q_i,k`` where ``q_i = predict(ids without ids[i])`` (the
 sequence is shortened, not masked). A one-token message scores the total of ``p`` over ``K``.
 
-Brute force runs ``N + 1`` sequences. Here one full pass of the message is followed by all
-``N`` variants at once, in chunks of mirrored variants (``i`` with ``N - 1 - i``) so memory
-stays bounded, built on the model's own kernels (:func:`bot.deepmoji.model.run_recurrence`):
+Brute force runs ``N + 1`` sequences. Here one full pass of the message is followed by the
+variants in chunks of mirrored variants (``i`` with ``N - 1 - i``) so memory stays bounded,
+built on the model's own kernels (:func:`bot.deepmoji.model.run_recurrence`):
 
 * Layer 0: a variant's forward states before the removed word and backward states after it
   are the full message's. Only the rest is recomputed, restarting from the full message's
@@ -19,27 +19,55 @@ stays bounded, built on the model's own kernels (:func:`bot.deepmoji.model.run_r
   contribution is projected to ``num_classes + 1`` numbers per part (reusing unchanged parts)
   and every variant is pooled and soft-maxed from those.
 
+That leaves about 5 million multiply-adds per variant and position (``_variant_position_macs``),
+all in matrix products: layer 0's recurrence, its new states' projection into layer 1, and layer
+1's two recurrences. Every variant changes every position of layer 1 (a changed layer-0 state
+reaches layer 1 on both sides of the gap), so scoring all ``N`` words exactly costs
+``N (N - 1)`` times that: the square of the length. ``bot.explain.shown`` scores only the words a
+reply can show exactly when that is too much.
+
+Slices (``bot.explain.steps``): the work yields about every ``SLICE_MACS`` multiply-adds. A
+chunk (bounded by ``max_rows`` for memory) is cut *inside* its time loops and products, not into
+smaller chunks: few rows per product are slow on a CPU, so big chunks and short slices go together.
+
 ``window=W`` is an explicit approximation for long messages: a variant recomputes only the
 ``W`` tokens each side of the gap (both layers, restarting from the full message's states at
 the window's edges) and takes the full message's features beyond. With ``W >= N - 1`` it is
-the exact computation.
+the exact computation. Each windowed variant also reports its *edge mismatch*, how far its states
+still were from the full message's where the window ends (``_edge_mismatch``): what its error
+grows with, and ``bot.explain.shown``'s gauge for it. ``Occlusion.scores`` scores any set of
+variants (with their mirrors), so the exact and windowed scores share one full pass.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from bot.deepmoji.model import BatchedLinear, DeepMoji, Derived, PackedLayout, run_recurrence, validate_batch
-from bot.explain.steps import finish
+from bot.deepmoji.model import (
+    ONEDNN_MAX_ROWS,
+    BatchedLinear,
+    DeepMoji,
+    Derived,
+    PackedLayout,
+    run_recurrence,
+    validate_batch,
+)
+from bot.explain.steps import Steps, Work, finish, in_fractions
 
 #: Bound on the layer-1 rows (variant positions) one chunk computes; sets the peak memory.
 DEFAULT_MAX_ROWS = 2048
+#: Multiply-adds between two yields: about 25-50 ms on one quiet thread of the 2-core AMD EPYC we
+#: develop on (benchmarks/README.md), so a worker can interleave other requests that often.
+SLICE_MACS = 4e8
+#: A time step with fewer rows than this costs about as much as this many: the weights are read anyway.
+MIN_STEP_ROWS = 4
+
 
 
 @dataclass(frozen=True)
@@ -82,6 +110,69 @@ class _Projections:
 _PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, Derived] = weakref.WeakKeyDictionary()
 
 
+# --------------------------------------------------------------------------------------------
+# Work in slices. Tensor code runs inside ``torch.inference_mode`` blocks that never span a
+# yield: a generator may be resumed on another thread, or closed and dropped between slices.
+# ``yield 0.0`` after large copies (not counted as work) ends a slice there too.
+
+
+def _linear(linear: BatchedLinear, inputs: Tensor) -> Work[Tensor]:
+    """``linear(inputs)`` ([D, n, In] -> [D, n, Out]) in row blocks of about ``SLICE_MACS``."""
+    directions, rows, _ = inputs.shape
+    row_macs = directions * linear.in_features * linear.out_features
+    # Whole oneDNN products (``ONEDNN_MAX_ROWS``): a block cut elsewhere is padded to a power of two.
+    block = max(1, int(SLICE_MACS // row_macs) // ONEDNN_MAX_ROWS) * ONEDNN_MAX_ROWS
+    parts = []
+    for start in range(0, rows, block):
+        with torch.inference_mode():
+            parts.append(linear(inputs[:, start : start + block]))
+        yield min(block, rows - start) * row_macs
+    with torch.inference_mode():
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+
+def _recurrence(
+    input_gates: Tensor,
+    hidden_linear: BatchedLinear,
+    counts: Sequence[int],
+    initial: tuple[Tensor, Tensor] | None = None,
+) -> Work[tuple[Tensor, Tensor]]:
+    """:func:`run_recurrence` in segments of time steps of about ``SLICE_MACS`` each."""
+    directions, _, gate_size = input_gates.shape
+    row_macs = directions * hidden_linear.in_features * gate_size
+    hidden, cells = [], []
+    first = row = 0
+    while first < len(counts):
+        last, work = first, 0.0
+        while last < len(counts) and work < SLICE_MACS:
+            work += max(counts[last], MIN_STEP_ROWS) * row_macs
+            last += 1
+        rows = sum(counts[first:last])
+        with torch.inference_mode():
+            h, c = run_recurrence(input_gates[:, row : row + rows], hidden_linear, counts[first:last], initial)
+        hidden.append(h)
+        cells.append(c)
+        initial = (h[:, rows - counts[last - 1] :], c[:, rows - counts[last - 1] :])
+        first, row = last, row + rows
+        yield work
+    with torch.inference_mode():
+        return torch.cat(hidden, dim=1), torch.cat(cells, dim=1)
+
+
+def _bidirectional(input_gates: Tensor, hidden_linear: BatchedLinear) -> Work[tuple[Tensor, Tensor]]:
+    """One sequence both ways from input gates [2, N, 4H] in position order -> (h, c) in position order."""
+    with torch.inference_mode():
+        aligned = torch.stack((input_gates[0], input_gates[1].flip(0)))
+    hidden, cells = yield from _recurrence(aligned, hidden_linear, [1] * input_gates.shape[1])
+    with torch.inference_mode():
+        unflip = lambda states: torch.stack((states[0], states[1].flip(0)))  # noqa: E731
+        return unflip(hidden), unflip(cells)
+
+
+# --------------------------------------------------------------------------------------------
+# The full message
+
+
 @dataclass(frozen=True)
 class _FullPass:
     """The whole message once: every state the variants restart from or reuse.
@@ -102,14 +193,6 @@ class _FullPass:
     probabilities: np.ndarray  # [C] float64
 
 
-def _bidirectional(input_gates: Tensor, hidden_linear: BatchedLinear) -> tuple[Tensor, Tensor]:
-    """One sequence both ways from input gates [2, N, 4H] in position order -> (h, c) in position order."""
-    aligned = torch.stack((input_gates[0], input_gates[1].flip(0)))
-    hidden, cells = run_recurrence(aligned, hidden_linear, [1] * input_gates.shape[1])
-    unflip = lambda states: torch.stack((states[0], states[1].flip(0)))  # noqa: E731
-    return unflip(hidden), unflip(cells)
-
-
 def _pool(outputs: Tensor, out_bias: Tensor) -> Tensor:
     """Probabilities from per-position ``out @ features`` [..., T, C + 1] (attention logit last)."""
     outputs = outputs.double()
@@ -118,30 +201,59 @@ def _pool(outputs: Tensor, out_bias: Tensor) -> Tensor:
     return torch.softmax(logits, dim=-1)
 
 
-def _full_pass(model: DeepMoji, ids: Tensor, projections: _Projections) -> _FullPass:
-    embedded = model.embedded(ids)
+def _full_pass(model: DeepMoji, ids: Tensor, projections: _Projections) -> Work[_FullPass]:
     layer_0 = model.lstm_0.kernel_weights()
     layer_1 = model.lstm_1.kernel_weights()
-    input_gates_0 = layer_0.input_gates(embedded.expand(2, *embedded.shape))
-    hidden_0, cells_0 = _bidirectional(input_gates_0, layer_0.hidden)
-    layer_0_out = torch.cat((hidden_0[0], hidden_0[1]), dim=1)
-    hidden_1, cells_1 = _bidirectional(
-        layer_1.input_gates(layer_0_out.expand(2, *layer_0_out.shape)), layer_1.hidden
-    )
-    features = torch.cat((hidden_1[0], hidden_1[1], hidden_0[0], hidden_0[1], embedded), dim=1)
-    size = hidden_0.shape[2]
-    outputs = features @ projections.out.t()
-    return _FullPass(
-        input_gates_0=input_gates_0,
-        hidden_0=hidden_0,
-        cells_0=cells_0,
-        hidden_1=hidden_1,
-        cells_1=cells_1,
-        outputs=outputs,
-        embedding_outputs=embedded @ projections.out[:, 4 * size :].t(),
-        projected=projections.from_states(hidden_0),
-        probabilities=_pool(outputs, projections.out_bias).cpu().numpy(),
-    )
+    with torch.inference_mode():
+        embedded = model.embedded(ids)
+    input_gates_0 = yield from _linear(layer_0.inputs, embedded.expand(2, *embedded.shape))
+    hidden_0, cells_0 = yield from _bidirectional(input_gates_0, layer_0.hidden)
+    with torch.inference_mode():
+        layer_0_out = torch.cat((hidden_0[0], hidden_0[1]), dim=1)
+    input_gates_1 = yield from _linear(layer_1.inputs, layer_0_out.expand(2, *layer_0_out.shape))
+    hidden_1, cells_1 = yield from _bidirectional(input_gates_1, layer_1.hidden)
+    projected = yield from _linear(projections.from_states, hidden_0)
+    with torch.inference_mode():
+        features = torch.cat((hidden_1[0], hidden_1[1], hidden_0[0], hidden_0[1], embedded), dim=1)
+        size = hidden_0.shape[2]
+        outputs = features @ projections.out.t()
+        return _FullPass(
+            input_gates_0=input_gates_0,
+            hidden_0=hidden_0,
+            cells_0=cells_0,
+            hidden_1=hidden_1,
+            cells_1=cells_1,
+            outputs=outputs,
+            embedding_outputs=embedded @ projections.out[:, 4 * size :].t(),
+            projected=projected,
+            probabilities=_pool(outputs, projections.out_bias).cpu().numpy(),
+        )
+
+
+def _variant_position_macs(model: DeepMoji) -> float:
+    """Multiply-adds per variant and position: layer 0's recurrence (4H^2) and its new state's
+    projection (H (8H + C + 1)), layer 1's two recurrences (8H^2)."""
+    size = model.lstm_0.weight_hh_l0.shape[1]
+    return size * (20 * size + model.num_classes + 1)
+
+
+def scores_macs(model: DeepMoji, length: int, count: int, window: int | None) -> float:
+    """About how many multiply-adds scoring ``count`` variants takes (for progress)."""
+    span = length - 1 if window is None else min(length - 1, 2 * window)
+    return count * span * _variant_position_macs(model)
+
+
+def full_pass_macs(model: DeepMoji, length: int) -> float:
+    """Multiply-adds of ``_full_pass`` (for progress): recurrences at ``MIN_STEP_ROWS`` rows a step."""
+    embed, size = model.embed.weight.shape[1], model.lstm_0.weight_hh_l0.shape[1]
+    per_token = 2 * 4 * size * (embed + 2 * size)  # both layers' input projections, both directions
+    per_token += 2 * 2 * MIN_STEP_ROWS * 4 * size * size  # both layers' recurrences
+    per_token += 2 * size * (8 * size + model.num_classes + 1)  # layer 0's states for the variants
+    return per_token * length
+
+
+# --------------------------------------------------------------------------------------------
+# Variants
 
 
 def _padded(states: Tensor, before: bool) -> Tensor:
@@ -163,14 +275,19 @@ def _window_bounds(length: int, window: int | None) -> tuple[np.ndarray, np.ndar
     return np.maximum(positions - reach, 0), np.minimum(positions + reach, length - 1)
 
 
-def _chunks(length: int, window: int | None, max_rows: int) -> Iterator[np.ndarray]:
-    """Variant indices in chunks closed under ``i <-> N - 1 - i``, each within ``max_rows`` rows."""
+def mirrored(variants: np.ndarray, length: int) -> np.ndarray:
+    """``variants`` with each one's mirror ``length - 1 - i``, sorted: the sets variants are scored in."""
+    variants = np.asarray(variants, dtype=np.int64)
+    return np.union1d(variants, length - 1 - variants)
+
+
+def _chunks(variants: np.ndarray, length: int, window: int | None, max_rows: int) -> Iterator[np.ndarray]:
+    """The mirror-closed ``variants`` in chunks closed under ``i <-> N - 1 - i``, each within ``max_rows`` rows."""
     span = length - 1 if window is None else min(length - 1, 2 * window)
     pairs_per_chunk = max(1, max_rows // (2 * span))
-    half = (length + 1) // 2
-    for first in range(0, half, pairs_per_chunk):
-        last = min(first + pairs_per_chunk, half)
-        low = np.arange(first, last)
+    low_halves = variants[variants <= (length - 1) // 2]
+    for first in range(0, len(low_halves), pairs_per_chunk):
+        low = low_halves[first : first + pairs_per_chunk]
         yield np.union1d(low, length - 1 - low)
 
 
@@ -202,6 +319,7 @@ class _Layer0:
     projected: Tensor  # [2, N + recomputed, 8H + C + 1]
     forward_rows: np.ndarray  # [V, N]
     backward_rows: np.ndarray  # [V, N]
+    mismatch: np.ndarray  # [V] see ``_edge_mismatch``
 
 
 @dataclass(frozen=True)
@@ -211,13 +329,34 @@ class _Layer1:
     hidden: Tensor  # [2, rows, H]
     local: np.ndarray
     positions: tuple[np.ndarray, np.ndarray]  # forward, backward direction
+    mismatch: np.ndarray  # [V] see ``_edge_mismatch``
 
 
 def _as_index(array: np.ndarray, device: torch.device) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
 
-def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk: _Chunk) -> _Layer0:
+def _edge_mismatch(
+    states: tuple[Tensor, Tensor], full: tuple[Tensor, Tensor], direction: int, rows: np.ndarray, positions: np.ndarray
+) -> np.ndarray:
+    """Largest difference between recomputed (h, c) ``states`` [2, rows, H] at ``rows`` and the
+    full message's ``full`` [2, N, H] at ``positions``, in one direction.
+
+    At the edge of a recompute window this is how far the variant still was from the full
+    message where the full message's states took over: 0 for an exact window, and what a
+    window's estimate error grows with (``bot.explain.shown`` calibrates it).
+    """
+    device = states[0].device
+    with torch.inference_mode():
+        rows_, positions_ = _as_index(rows, device), _as_index(positions, device)
+        gaps = [
+            (recomputed[direction, rows_] - reference[direction, positions_]).abs().amax(dim=1)
+            for recomputed, reference in zip(states, full)
+        ]
+        return torch.maximum(*gaps).double().cpu().numpy()
+
+
+def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk: _Chunk) -> Work[_Layer0]:
     """Recompute forward after the gap (variant i) beside backward before it (variant N-1-i).
 
     Only the full message's rows inside some window of the chunk are carried along, so a long
@@ -233,7 +372,7 @@ def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk:
     forward_rows = np.tile(full_row, (len(chunk.variants), 1))
     backward_rows = forward_rows.copy()
 
-    # Every chunk holds variant 0 or its mirror N-1 with it, so some run has length >= 1.
+    # A mirror-closed chunk holds a variant before the last position, so some run has length >= 1.
     lengths = chunk.high[chunk.variants] - chunk.variants
     order = np.lexsort((chunk.variants, -lengths))
     running = lengths[order] > 0
@@ -242,27 +381,41 @@ def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk:
     counts, sequence, step = _packed(lengths[order][running])
     forward_positions = forward_variants[sequence] + 1 + step
     backward_positions = backward_variants[sequence] - 1 - step
-    gates = torch.stack((
-        full.input_gates_0[0, _as_index(forward_positions, device)],
-        full.input_gates_0[1, _as_index(backward_positions, device)],
-    ))
-    start_forward = _as_index(forward_variants, device)  # into states padded before: state i - 1
-    start_backward = _as_index(backward_variants + 1, device)
-    initial = tuple(
-        torch.stack((_padded(states[0], True)[start_forward], _padded(states[1], False)[start_backward]))
-        for states in (full.hidden_0, full.cells_0)
-    )
-    hidden, _ = run_recurrence(gates, model.lstm_0.kernel_weights().hidden, counts, initial)
+    with torch.inference_mode():
+        gates = torch.stack((
+            full.input_gates_0[0, _as_index(forward_positions, device)],
+            full.input_gates_0[1, _as_index(backward_positions, device)],
+        ))
+        start_forward = _as_index(forward_variants, device)  # into states padded before: state i - 1
+        start_backward = _as_index(backward_variants + 1, device)
+        initial = tuple(
+            torch.stack((_padded(states[0], True)[start_forward], _padded(states[1], False)[start_backward]))
+            for states in (full.hidden_0, full.cells_0)
+        )
+    hidden, cells = yield from _recurrence(gates, model.lstm_0.kernel_weights().hidden, counts, initial)
     rows = len(needed) + np.arange(len(sequence))
     forward_rows[chunk.local[forward_variants[sequence]], forward_positions] = rows
     backward_rows[chunk.local[backward_variants[sequence]], backward_positions] = rows
-    projected = torch.cat((full.projected[:, _as_index(needed, device)], projections.from_states(hidden)), dim=1)
-    return _Layer0(projected, forward_rows, backward_rows)
+    # A run's last row is where the window ends: the full message's states take over after it,
+    # unless the run reached the message's end.
+    last = np.flatnonzero(step == lengths[order][running][sequence] - 1)
+    mismatch = np.zeros(len(chunk.variants))
+    for direction, (variants, positions, tail) in enumerate((
+        (forward_variants[sequence[last]], forward_positions[last], forward_positions[last] < length - 1),
+        (backward_variants[sequence[last]], backward_positions[last], backward_positions[last] > 0),
+    )):
+        gap = _edge_mismatch((hidden, cells), (full.hidden_0, full.cells_0), direction, last[tail], positions[tail])
+        np.maximum.at(mismatch, chunk.local[variants[tail]], gap)
+    recomputed = yield from _linear(projections.from_states, hidden)
+    with torch.inference_mode():
+        projected = torch.cat((full.projected[:, _as_index(needed, device)], recomputed), dim=1)
+    yield 0.0
+    return _Layer0(projected, forward_rows, backward_rows, mismatch)
 
 
-def _layer_1(model: DeepMoji, full: _FullPass, layer_0: _Layer0, chunk: _Chunk) -> _Layer1:
+def _layer_1(model: DeepMoji, full: _FullPass, layer_0: _Layer0, chunk: _Chunk) -> Work[_Layer1]:
     """Each variant's window without the gap, both directions over the same packed rows."""
-    device, size = full.outputs.device, full.hidden_0.shape[2]
+    device, length, size = full.outputs.device, full.hidden_0.shape[1], full.hidden_0.shape[2]
     spans = chunk.high[chunk.variants] - chunk.low[chunk.variants]
     order = np.lexsort((chunk.variants, -spans))
     ordered = chunk.variants[order]
@@ -276,52 +429,138 @@ def _layer_1(model: DeepMoji, full: _FullPass, layer_0: _Layer0, chunk: _Chunk) 
     local = chunk.local[row_variant]
     gate_size = 4 * size
     weights = model.lstm_1.kernel_weights()
-    input_gates = layer_0.projected.new_empty(2, len(sequence), gate_size)
-    for direction, direction_positions in enumerate(positions):
-        columns = slice(direction * gate_size, (direction + 1) * gate_size)
-        forward = _as_index(layer_0.forward_rows[local, direction_positions], device)
-        backward = _as_index(layer_0.backward_rows[local, direction_positions], device)
-        torch.index_select(layer_0.projected[0, :, columns], 0, forward, out=input_gates[direction])
-        input_gates[direction].add_(layer_0.projected[1, :, columns].index_select(0, backward))
-    input_gates += weights.bias
-    starts = _as_index(chunk.low[ordered], device)  # into states padded before: state low - 1
-    ends = _as_index(chunk.high[ordered] + 1, device)
-    initial = tuple(
-        torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
-        for states in (full.hidden_1, full.cells_1)
-    )
-    hidden, _ = run_recurrence(input_gates, weights.hidden, counts, initial)
-    return _Layer1(hidden, local, positions)
+    with torch.inference_mode():
+        input_gates = layer_0.projected.new_empty(2, len(sequence), gate_size)
+        for direction, direction_positions in enumerate(positions):
+            columns = slice(direction * gate_size, (direction + 1) * gate_size)
+            forward = _as_index(layer_0.forward_rows[local, direction_positions], device)
+            backward = _as_index(layer_0.backward_rows[local, direction_positions], device)
+            torch.index_select(layer_0.projected[0, :, columns], 0, forward, out=input_gates[direction])
+            input_gates[direction].add_(layer_0.projected[1, :, columns].index_select(0, backward))
+        input_gates += weights.bias
+        starts = _as_index(chunk.low[ordered], device)  # into states padded before: state low - 1
+        ends = _as_index(chunk.high[ordered] + 1, device)
+        initial = tuple(
+            torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
+            for states in (full.hidden_1, full.cells_1)
+        )
+    yield 0.0
+    hidden, cells = yield from _recurrence(input_gates, weights.hidden, counts, initial)
+    last = np.flatnonzero(step == row_span - 1)
+    last_variants = row_variant[last]
+    mismatch = np.zeros(len(chunk.variants))
+    for direction, tail in enumerate((chunk.high[last_variants] < length - 1, chunk.low[last_variants] > 0)):
+        rows = last[tail]
+        states, full_states = (hidden, cells), (full.hidden_1, full.cells_1)
+        gap = _edge_mismatch(states, full_states, direction, rows, positions[direction][rows])
+        np.maximum.at(mismatch, local[rows], gap)
+    return _Layer1(hidden, local, positions, mismatch)
 
 
 def _variant_probabilities(
     model: DeepMoji, full: _FullPass, projections: _Projections, chunk: _Chunk
-) -> Tensor:
+) -> Work[tuple[Tensor, np.ndarray]]:
     """q_i [V, C] of the chunk's variants: the full message's outputs beyond each window,
-    recomputed ones inside it, the gap masked out of the attention."""
+    recomputed ones inside it, the gap masked out of the attention; and each variant's largest
+    state mismatch at its window's edges (``_edge_mismatch``)."""
     device, length, size = full.outputs.device, full.hidden_0.shape[1], full.hidden_0.shape[2]
-    layer_0 = _layer_0(model, full, projections, chunk)
-    layer_1 = _layer_1(model, full, layer_0, chunk)
+    layer_0 = yield from _layer_0(model, full, projections, chunk)
+    layer_1 = yield from _layer_1(model, full, layer_0, chunk)
     forward_positions, backward_positions = layer_1.positions
-    outputs = full.outputs.expand(len(chunk.variants), *full.outputs.shape).clone()
-    flat = outputs.view(-1, outputs.shape[-1])
-    layer_0_part = slice(8 * size, None)
-    forward = _as_index(layer_0.forward_rows[layer_1.local, forward_positions], device)
-    backward = _as_index(layer_0.backward_rows[layer_1.local, forward_positions], device)
-    flat[_as_index(layer_1.local * length + forward_positions, device)] = (
-        layer_1.hidden[0] @ projections.out[:, :size].t()
-        + layer_0.projected[0, forward, layer_0_part]
-        + layer_0.projected[1, backward, layer_0_part]
-        + full.embedding_outputs[_as_index(forward_positions, device)]
-    )
-    flat.index_add_(
-        0,
-        _as_index(layer_1.local * length + backward_positions, device),
-        layer_1.hidden[1] @ projections.out[:, size : 2 * size].t(),
-    )
-    gaps = (torch.arange(len(chunk.variants), device=device), _as_index(chunk.variants, device), -1)
-    outputs[gaps] = float("-inf")
-    return _pool(outputs, projections.out_bias)
+    with torch.inference_mode():
+        outputs = full.outputs.expand(len(chunk.variants), *full.outputs.shape).clone()
+        flat = outputs.view(-1, outputs.shape[-1])
+        layer_0_part = slice(8 * size, None)
+        forward = _as_index(layer_0.forward_rows[layer_1.local, forward_positions], device)
+        backward = _as_index(layer_0.backward_rows[layer_1.local, forward_positions], device)
+        flat[_as_index(layer_1.local * length + forward_positions, device)] = (
+            layer_1.hidden[0] @ projections.out[:, :size].t()
+            + layer_0.projected[0, forward, layer_0_part]
+            + layer_0.projected[1, backward, layer_0_part]
+            + full.embedding_outputs[_as_index(forward_positions, device)]
+        )
+        flat.index_add_(
+            0,
+            _as_index(layer_1.local * length + backward_positions, device),
+            layer_1.hidden[1] @ projections.out[:, size : 2 * size].t(),
+        )
+        gaps = (torch.arange(len(chunk.variants), device=device), _as_index(chunk.variants, device), -1)
+        outputs[gaps] = float("-inf")
+        return _pool(outputs, projections.out_bias), np.maximum(layer_0.mismatch, layer_1.mismatch)
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Some variants' scores, and how far each one's recompute window was from converging."""
+
+    variants: np.ndarray  #: sorted word indices
+    scores: np.ndarray
+    mismatch: np.ndarray  #: largest state mismatch at the window's edges (``_edge_mismatch``); 0 when exact
+
+
+@dataclass(frozen=True)
+class Occlusion:
+    """One message after its full pass: its probabilities, and any of its variants' scores on demand."""
+
+    model: DeepMoji
+    ids: np.ndarray
+    top: np.ndarray  #: the ``top_k`` classes whose probability drop is the score
+    probabilities: np.ndarray  #: [C] float64, the message's prediction
+    _full: _FullPass
+    _projections: _Projections
+
+    @classmethod
+    def steps(cls, model: DeepMoji, ids: Sequence[int], top_k: int = 5) -> Work[Occlusion]:
+        """The full pass in slices. ``ValueError`` (raised before the first slice) for bad ids or ``top_k``."""
+        if not 1 <= top_k <= model.num_classes:
+            raise ValueError(f"top_k must be from 1 to {model.num_classes}, got {top_k}")
+        flat, _ = validate_batch([ids], model.vocab_size)
+        return cls._steps(model, flat, top_k)
+
+    @classmethod
+    def _steps(cls, model: DeepMoji, flat: np.ndarray, top_k: int) -> Work[Occlusion]:
+        projections = _Projections.of(model)
+        full = yield from _full_pass(model, torch.from_numpy(flat).to(model.device), projections)
+        top = np.argsort(-full.probabilities, kind="stable")[:top_k]
+        return cls(model, flat, top, full.probabilities, full, projections)
+
+    @property
+    def length(self) -> int:
+        return len(self.ids)
+
+    @property
+    def mass(self) -> float:
+        """The message's probability over the top classes: the score of its only word if it has one."""
+        return float(self.probabilities[self.top].sum())
+
+    def scores(
+        self, variants: np.ndarray, window: int | None = None, max_rows: int = DEFAULT_MAX_ROWS
+    ) -> Work[Scored]:
+        """The scores of ``variants`` and their mirrors, which cost little more.
+
+        Exact unless ``window`` is below ``N - 1`` (see the module docstring).
+        """
+        length = self.length
+        scored = mirrored(variants, length)
+        if length == 1:
+            return Scored(scored, np.array([self.mass]), np.zeros(1))
+        window = None if window is not None and window >= length - 1 else window
+        low, high = _window_bounds(length, window)
+        scores, mismatch = np.empty(len(scored)), np.empty(len(scored))
+        for chunk in _chunks(scored, length, window, max_rows):
+            chunk_of = _Chunk.of(chunk, low, high)
+            q, chunk_mismatch = yield from _variant_probabilities(self.model, self._full, self._projections, chunk_of)
+            with torch.inference_mode():
+                q = q.cpu().numpy()
+            where = np.searchsorted(scored, chunk)
+            scores[where] = self.mass - q[:, self.top].sum(axis=1)
+            mismatch[where] = chunk_mismatch
+            yield 0.0
+        return Scored(scored, scores, mismatch)
 
 
 def occlusion(
@@ -356,28 +595,22 @@ def occlusion_steps(
     *,
     window: int | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
-) -> Generator[float, None, tuple[np.ndarray, np.ndarray]]:
-    """``occlusion_and_probabilities`` in slices: yields the fraction done after the full pass
-    and after each chunk of variants, and returns (scores, probabilities)."""
-    if not 1 <= top_k <= model.num_classes:
-        raise ValueError(f"top_k must be from 1 to {model.num_classes}, got {top_k}")
+) -> Steps[tuple[np.ndarray, np.ndarray]]:
+    """``occlusion_and_probabilities`` in slices: yields the fraction done (``SLICE_MACS`` of
+    work at most between two yields) and returns (scores, probabilities).
+
+    Argument errors (``ValueError``) are raised here, before the first slice.
+    """
     if window is not None and window < 1:
         raise ValueError(f"window must be at least 1 token, got {window}")
-    flat, _ = validate_batch([ids], model.vocab_size)
-    length = len(flat)
-    with torch.inference_mode():
-        projections = _Projections.of(model)
-        full = _full_pass(model, torch.from_numpy(flat).to(model.device), projections)
-    top = np.argsort(-full.probabilities, kind="stable")[:top_k]
-    if length == 1:
-        return np.array([full.probabilities[top].sum()]), full.probabilities
-    window = None if window is not None and window >= length - 1 else window
-    low, high = _window_bounds(length, window)
-    scores = np.empty(length)
-    chunks = list(_chunks(length, window, max_rows))
-    for done, variants in enumerate(chunks):
-        yield done / len(chunks)
-        with torch.inference_mode():
-            q = _variant_probabilities(model, full, projections, _Chunk.of(variants, low, high)).cpu().numpy()
-        scores[variants] = (full.probabilities[top] - q[:, top]).sum(axis=1)
-    return scores, full.probabilities
+    message = Occlusion.steps(model, ids, top_k)
+    total = full_pass_macs(model, len(ids)) + scores_macs(model, len(ids), len(ids), window)
+    return in_fractions(_every_score(message, window, max_rows), total)
+
+
+def _every_score(
+    message: Work[Occlusion], window: int | None, max_rows: int
+) -> Work[tuple[np.ndarray, np.ndarray]]:
+    occluded = yield from message
+    scored = yield from occluded.scores(np.arange(occluded.length), window, max_rows)
+    return scored.scores, occluded.probabilities

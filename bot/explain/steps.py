@@ -15,6 +15,9 @@ Result = TypeVar("Result")
 
 #: A computation in slices: yields the fraction done, returns the result.
 Steps = Generator[float, None, Result]
+#: A computation in slices that yields how much work (multiply-adds) it did since the last yield;
+#: ``in_fractions`` turns it into ``Steps``.
+Work = Generator[float, None, Result]
 
 
 def finish(steps: Steps[Result]) -> Result:
@@ -24,3 +27,16 @@ def finish(steps: Steps[Result]) -> Result:
             next(steps)
         except StopIteration as done:
             return done.value
+
+
+def in_fractions(work: Work[Result], total: float) -> Steps[Result]:
+    """``work`` as ``Steps``: yields the fraction of ``total`` multiply-adds done,
+    never decreasing and below 1 (estimates of the total may be short)."""
+    done = fraction = 0.0
+    while True:
+        try:
+            done += next(work)
+        except StopIteration as finished:
+            return finished.value
+        fraction = max(fraction, min(done / total, 0.99))
+        yield fraction

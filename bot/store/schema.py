@@ -48,6 +48,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE opted_out_users (user_id BIGINT PRIMARY KEY)",
         ),
     ),
+    Migration(
+        3,
+        "reactions a server can trust: readability, blocked emojis, distress silence, chance",
+        (
+            "ALTER TABLE guild_settings ADD COLUMN min_known DOUBLE PRECISION",
+            # Class indices, comma-separated ("42,51"); "" is an empty list, NULL the default.
+            "ALTER TABLE guild_settings ADD COLUMN blocked TEXT",
+            "ALTER TABLE guild_settings ADD COLUMN distress DOUBLE PRECISION",
+            "ALTER TABLE guild_settings ADD COLUMN chance INTEGER",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -72,6 +83,15 @@ async def current_version(session: Session) -> int:
     return rows[0][0] or 0
 
 
+def require_known(version: int) -> None:
+    """A database from a newer whymoji is refused rather than misread."""
+    if version > LATEST_VERSION:
+        raise StoreError(
+            f"the settings database has schema version {version}, newer than this whymoji "
+            f"understands ({LATEST_VERSION}); upgrade whymoji"
+        )
+
+
 async def migrate(session: Session, target: int = LATEST_VERSION) -> int:
     """Bring the schema up to ``target`` inside the caller's exclusive transaction.
 
@@ -82,11 +102,7 @@ async def migrate(session: Session, target: int = LATEST_VERSION) -> int:
         raise ValueError(f"schema version must be from 0 to {LATEST_VERSION}, got {target}")
     await session.execute(VERSION_TABLE)
     version = await current_version(session)
-    if version > LATEST_VERSION:
-        raise StoreError(
-            f"the settings database has schema version {version}, newer than this whymoji "
-            f"understands ({LATEST_VERSION}); upgrade whymoji"
-        )
+    require_known(version)
     for step in MIGRATIONS:
         if version < step.version <= target:
             for statement in step.statements:

@@ -3,7 +3,8 @@
 Unset settings are stored as NULL and filled from ``GuildDefaults`` when read, so changing a
 config default moves every server that never chose. There is no cache: every read asks the
 database, so a process sees other processes' writes at once (SQLite reads take microseconds,
-a PostgreSQL read one round trip).
+a PostgreSQL read one round trip). Every access is tracked, so ``status()`` tells ``/healthz``
+whether the database answers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.config import Config, ModerationConfig, Option, ReactionsConfig, option_of
+from bot.deepmoji.emojis import EMOJIS
 from bot.store.errors import InvalidSetting
+from bot.store.status import AccessTracker, StoreStatus
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +26,20 @@ MAX_ID = (1 << 63) - 1
 
 @dataclass(frozen=True)
 class GuildDefaults:
-    """What a server gets for every setting it never chose (from the config file)."""
+    """What a server gets for every setting it never chose (from the config file).
+
+    The reaction rules default to the config's own defaults, so code that names only the
+    first four settings keeps working.
+    """
 
     top_k: int
     threshold: float
     cooldown_s: float
     mod_threshold: float
+    min_known: float = ReactionsConfig.min_known
+    blocked: frozenset[int] = ReactionsConfig.blocked
+    distress: float = ReactionsConfig.distress
+    chance: int = ReactionsConfig.chance
 
     @classmethod
     def from_config(cls, config: Config) -> GuildDefaults:
@@ -37,6 +48,10 @@ class GuildDefaults:
             threshold=config.reactions.threshold,
             cooldown_s=config.reactions.cooldown_s,
             mod_threshold=config.moderation.threshold,
+            min_known=config.reactions.min_known,
+            blocked=config.reactions.blocked,
+            distress=config.reactions.distress,
+            chance=config.reactions.chance,
         )
 
 
@@ -49,6 +64,10 @@ class GuildSettings:
     cooldown_s: float
     mod_channel_id: int | None
     mod_threshold: float
+    min_known: float
+    blocked: frozenset[int]  #: class indices into ``EMOJIS``
+    distress: float
+    chance: int  #: percent
 
 
 def check_id(name: str, value: Any) -> int:
@@ -66,6 +85,29 @@ def _id_rule(name: str) -> Option:
     return Option(check, int)
 
 
+def _class_set_rule() -> Option:
+    """A set of emoji class indices (``blocked``); the cog turns typed emojis into these."""
+
+    def check(value: Any) -> frozenset[int]:
+        if not isinstance(value, set | frozenset | list | tuple) or not all(
+            isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(EMOJIS)
+            for index in value
+        ):
+            raise ValueError(f"must be a set of emoji class indices from 0 to {len(EMOJIS) - 1}, got {value!r}")
+        return frozenset(value)
+
+    return Option(check, str)
+
+
+def _classes_to_column(classes: frozenset[int]) -> str:
+    """``blocked`` as stored: sorted indices, comma-separated; ``""`` is a chosen empty list."""
+    return ",".join(str(index) for index in sorted(classes))
+
+
+def _classes_from_column(text: str) -> frozenset[int]:
+    return frozenset(int(part) for part in text.split(",") if part)
+
+
 #: Column -> the rule its values obey; the same rules as the config defaults they override.
 RULES: dict[str, Option] = {
     "top_k": option_of(ReactionsConfig, "top_k"),
@@ -73,6 +115,10 @@ RULES: dict[str, Option] = {
     "cooldown_s": option_of(ReactionsConfig, "cooldown_s"),
     "mod_channel_id": _id_rule("mod_channel_id"),
     "mod_threshold": option_of(ModerationConfig, "threshold"),
+    "min_known": option_of(ReactionsConfig, "min_known"),
+    "blocked": _class_set_rule(),
+    "distress": option_of(ReactionsConfig, "distress"),
+    "chance": option_of(ReactionsConfig, "chance"),
 }
 COLUMNS = tuple(RULES)
 
@@ -109,15 +155,28 @@ class SettingsStore:
 
     def __init__(self, database: Database, defaults: GuildDefaults) -> None:
         self._database = database
+        self._tracker = AccessTracker()
         self.defaults = defaults
+
+    def status(self) -> StoreStatus:
+        """Whether the last access failed, when one last succeeded, how long one has been waiting."""
+        return self._tracker.status()
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        with self._tracker.access():
+            return await self._database.fetch(sql, *args)
+
+    async def _execute(self, sql: str, *args: Any) -> None:
+        with self._tracker.access():
+            await self._database.execute(sql, *args)
 
     async def get_guild(self, guild_id: int) -> GuildSettings:
         check_id("guild_id", guild_id)
-        rows = await self._database.fetch(
+        rows = await self._fetch(
             f"SELECT {', '.join(COLUMNS)} FROM guild_settings WHERE guild_id = ?", guild_id
         )
         stored = dict(zip(COLUMNS, rows[0])) if rows else dict.fromkeys(COLUMNS)
-        channels = await self._database.fetch(
+        channels = await self._fetch(
             "SELECT channel_id FROM enabled_channels WHERE guild_id = ?", guild_id
         )
         return GuildSettings(
@@ -128,6 +187,12 @@ class SettingsStore:
             cooldown_s=self._or_default(stored["cooldown_s"], self.defaults.cooldown_s),
             mod_channel_id=stored["mod_channel_id"],
             mod_threshold=self._or_default(stored["mod_threshold"], self.defaults.mod_threshold),
+            min_known=self._or_default(stored["min_known"], self.defaults.min_known),
+            blocked=(
+                self.defaults.blocked if stored["blocked"] is None else _classes_from_column(stored["blocked"])
+            ),
+            distress=self._or_default(stored["distress"], self.defaults.distress),
+            chance=self._or_default(stored["chance"], self.defaults.chance),
         )
 
     @staticmethod
@@ -140,13 +205,17 @@ class SettingsStore:
         checked = checked_changes(changes)
         if checked:
             names = list(checked)
-            await self._database.execute(
+            values = [
+                _classes_to_column(value) if name == "blocked" and value is not None else value
+                for name, value in checked.items()
+            ]
+            await self._execute(
                 f"INSERT INTO guild_settings (guild_id, {', '.join(names)}) "
                 f"VALUES (?{', ?' * len(names)}) "
                 f"ON CONFLICT (guild_id) DO UPDATE SET "
                 + ", ".join(f"{name} = excluded.{name}" for name in names),
                 guild_id,
-                *checked.values(),
+                *values,
             )
             logger.info("guild %d settings changed: %s", guild_id, ", ".join(names))
         return await self.get_guild(guild_id)
@@ -155,14 +224,14 @@ class SettingsStore:
         check_id("guild_id", guild_id)
         check_id("channel_id", channel_id)
         if enabled:
-            await self._database.execute(
+            await self._execute(
                 "INSERT INTO enabled_channels (guild_id, channel_id) VALUES (?, ?) "
                 "ON CONFLICT (guild_id, channel_id) DO NOTHING",
                 guild_id,
                 channel_id,
             )
         else:
-            await self._database.execute(
+            await self._execute(
                 "DELETE FROM enabled_channels WHERE guild_id = ? AND channel_id = ?",
                 guild_id,
                 channel_id,
@@ -170,18 +239,18 @@ class SettingsStore:
 
     async def is_opted_out(self, user_id: int) -> bool:
         check_id("user_id", user_id)
-        rows = await self._database.fetch("SELECT 1 FROM opted_out_users WHERE user_id = ?", user_id)
+        rows = await self._fetch("SELECT 1 FROM opted_out_users WHERE user_id = ?", user_id)
         return bool(rows)
 
     async def set_opted_out(self, user_id: int, opted_out: bool) -> None:
         check_id("user_id", user_id)
         if opted_out:
-            await self._database.execute(
+            await self._execute(
                 "INSERT INTO opted_out_users (user_id) VALUES (?) ON CONFLICT (user_id) DO NOTHING",
                 user_id,
             )
         else:
-            await self._database.execute("DELETE FROM opted_out_users WHERE user_id = ?", user_id)
+            await self._execute("DELETE FROM opted_out_users WHERE user_id = ?", user_id)
 
     async def close(self) -> None:
         await self._database.close()

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 LOADING = 1 << 7  # the "is thinking..." message flag
 
 #: Discord JSON error codes used here.
-UNKNOWN_CHANNEL, UNKNOWN_MESSAGE, UNKNOWN_INTERACTION = 10003, 10008, 10062
+UNKNOWN_CHANNEL, UNKNOWN_MEMBER, UNKNOWN_MESSAGE, UNKNOWN_INTERACTION = 10003, 10007, 10008, 10062
 MISSING_PERMISSIONS, ALREADY_ACKNOWLEDGED = 50013, 40060
 
 
@@ -124,6 +124,7 @@ class RestApi:
             web.put(f"{p}/applications/{{app}}/guilds/{{guild}}/commands", self.put_commands),
             web.get(f"{p}/applications/{{app}}/guilds/{{guild}}/commands", self.get_commands),
             web.get(f"{p}/channels/{{channel}}", self.get_channel),
+            web.get(f"{p}/channels/{{channel}}/thread-members/{{user}}", self.get_thread_member),
             web.post(f"{p}/channels/{{channel}}/messages", self.create_message),
             web.get(f"{p}/channels/{{channel}}/messages/{{message}}", self.get_message),
             web.put(f"{p}/channels/{{channel}}/messages/{{message}}/reactions/{{emoji}}/@me", self.add_reaction),
@@ -209,6 +210,15 @@ class RestApi:
         channel_id = int(request.match_info["channel"])
         return self._channel_error(channel_id) or json_reply(self.world.channels[channel_id].payload())
 
+    async def get_thread_member(self, request: web.Request) -> web.Response:
+        channel_id, user_id = int(request.match_info["channel"]), int(request.match_info["user"])
+        if problem := self._channel_error(channel_id):
+            return problem
+        thread = self.world.channels[channel_id]
+        if not thread.is_thread or user_id not in thread.members:
+            return error(404, "Unknown Member", UNKNOWN_MEMBER)
+        return json_reply(thread.thread_member_payload(user_id))
+
     async def create_message(self, request: web.Request) -> web.Response:
         channel_id = int(request.match_info["channel"])
         allowed, headers = self.fake.message_bucket.take(channel_id)
@@ -289,7 +299,7 @@ class RestApi:
         guild = self.world.guilds.get(int(request.match_info["guild"]))
         user_id = int(request.match_info["user"])
         if guild is None or user_id not in guild.members:
-            return error(404, "Unknown Member", 10007)
+            return error(404, "Unknown Member", UNKNOWN_MEMBER)
         return json_reply(guild.member_payload(user_id))
 
     # -- interactions and their webhooks ----------------------------------------------------

@@ -174,6 +174,16 @@ class FakeDiscord:
         """A new text channel; add channels before the bot connects (GUILD_CREATE carries them)."""
         return self.world.add_channel(guild or self.guild, name)
 
+    def add_thread(
+        self, parent: Channel, name: str, *, private: bool = False, archived: bool = False, members: tuple[User, ...] = ()
+    ) -> Channel:
+        """A thread of ``parent`` started by its first member (or the owner); the bot is a member
+        too. Archived threads are not in GUILD_CREATE: the bot learns of them over REST."""
+        owner = members[0] if members else self.owner
+        return self.world.add_thread(
+            parent, name, owner, private=private, archived=archived, members=(*members, self.bot_user)
+        )
+
     def shard_of(self, guild_id: int) -> int:
         return (guild_id >> 22) % self.shard_count
 

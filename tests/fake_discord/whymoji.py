@@ -35,14 +35,15 @@ def write_config(
 ) -> Config:
     """Write a TOML config pointing at ``fake`` and local model files; load it like the CLI does.
 
-    Defaults suit tests: no per-channel cooldown, no health server, offline model files, one
-    torch thread (on a busy machine, torch's own thread pool can make a tiny model 50x slower).
+    Defaults suit tests: no per-channel cooldown, no pause between a user's ``/why`` requests, no
+    health server, offline model files, one torch thread (on a busy machine, torch's own thread pool can make a tiny model 50x slower).
     ``overrides`` maps section -> key -> value on top.
     """
     sections: dict[str, dict[str, Any]] = {
         "discord": {"api_base_url": fake.api_base_url, "gateway_url": fake.gateway_url},
         "model": {"weights": str(weights), "vocabulary": str(vocabulary), "offline": True, "threads": 1},
         "reactions": {"cooldown_s": 0.0},
+        "why": {"cooldown_s": 0.0},
         "database": {"url": f"sqlite:///{database}"},
         "health": {"enabled": False},
     }

@@ -26,6 +26,7 @@ USE_APPLICATION_COMMANDS = 1 << 31
 MANAGE_MESSAGES = 1 << 13
 MANAGE_GUILD = 1 << 5
 ADMINISTRATOR = 1 << 3
+MANAGE_THREADS = 1 << 34
 ALL_PERMISSIONS = (1 << 50) - 1
 
 EVERYONE_PERMISSIONS = (
@@ -33,7 +34,10 @@ EVERYONE_PERMISSIONS = (
     | USE_EXTERNAL_EMOJIS | USE_APPLICATION_COMMANDS
 )
 BOT_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_MESSAGES
-MODERATOR_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_MESSAGES | MANAGE_GUILD
+MODERATOR_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_MESSAGES | MANAGE_GUILD | MANAGE_THREADS
+
+#: Channel types (Discord's documented values).
+GUILD_TEXT, DM, PUBLIC_THREAD, PRIVATE_THREAD = 0, 1, 11, 12
 
 _MENTION = re.compile(r"<@!?(\d+)>")
 
@@ -101,17 +105,29 @@ class Role:
 
 @dataclass
 class Channel:
+    """A text channel, a DM, or a thread (``parent_id`` set; ``members`` are its members)."""
+
     id: int
     name: str
     guild_id: int | None
     position: int = 0
-    type: int = 0  # GUILD_TEXT; 1 is a DM
+    type: int = GUILD_TEXT
     recipient: User | None = None
+    parent_id: int | None = None
+    owner_id: int | None = None
+    archived: bool = False
+    members: set[int] = field(default_factory=set)
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type in (PUBLIC_THREAD, PRIVATE_THREAD)
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": str(self.id), "type": self.type, "last_message_id": None}
         if self.recipient is not None:
             return data | {"recipients": [self.recipient.payload()]}
+        if self.is_thread:
+            return data | self._thread_payload()
         return data | {
             "guild_id": str(self.guild_id),
             "name": self.name,
@@ -124,6 +140,28 @@ class Channel:
             "flags": 0,
         }
 
+    def _thread_payload(self) -> dict[str, Any]:
+        return {
+            "guild_id": str(self.guild_id),
+            "parent_id": str(self.parent_id),
+            "owner_id": str(self.owner_id),
+            "name": self.name,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": len(self.members),
+            "flags": 0,
+            "thread_metadata": {
+                "archived": self.archived,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": iso_now(),
+                "locked": False,
+                "invitable": True,
+            },
+        }
+
+    def thread_member_payload(self, user_id: int) -> dict[str, Any]:
+        return {"id": str(self.id), "user_id": str(user_id), "join_timestamp": iso_now(), "flags": 0}
+
 
 @dataclass
 class Guild:
@@ -132,6 +170,7 @@ class Guild:
     owner_id: int
     roles: list[Role] = field(default_factory=list)
     channels: list[Channel] = field(default_factory=list)
+    threads: list[Channel] = field(default_factory=list)
     #: user id -> (user, role ids besides @everyone)
     members: dict[int, tuple[User, tuple[int, ...]]] = field(default_factory=dict)
 
@@ -200,7 +239,8 @@ class Guild:
             "member_count": len(self.members),
             "members": [self.member_payload(user_id) for user_id in self.members],
             "channels": [channel.payload() for channel in self.channels],
-            "threads": [],
+            # Discord sends the active threads the bot can see; archived ones only over REST.
+            "threads": [thread.payload() for thread in self.threads if not thread.archived],
             "voice_states": [],
             "presences": [],
             "stage_instances": [],
@@ -303,6 +343,17 @@ class World:
         guild.channels.append(channel)
         self.channels[channel.id] = channel
         return channel
+
+    def add_thread(
+        self, parent: Channel, name: str, owner: User, *, private: bool, archived: bool, members: tuple[User, ...]
+    ) -> Channel:
+        thread = Channel(
+            self.ids.next(), name, parent.guild_id, type=PRIVATE_THREAD if private else PUBLIC_THREAD,
+            parent_id=parent.id, owner_id=owner.id, archived=archived, members={user.id for user in members},
+        )
+        self.guilds[parent.guild_id].threads.append(thread)
+        self.channels[thread.id] = thread
+        return thread
 
     def dm_channel(self, user: User) -> Channel:
         """The DM channel with ``user``, created on first use (``POST /users/@me/channels``)."""
