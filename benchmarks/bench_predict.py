@@ -2,8 +2,8 @@
 
 Everything runs on the same seeded weights at the published size (``seeded_state_dict(1)``):
 
-* ``fast``: ``DeepMoji.predict`` (``bot/deepmoji/model.py``), oneDNN matmuls (the default of
-  the bot, the library and the CLI; run with ``MALLOC_MMAP_THRESHOLD_=4194304`` to match the
+* ``fast``: ``DeepMoji.predict`` on the torch path (``backend = "torch"``; the bot's default
+  on a CPU is ONNX Runtime, measured by ``bench_runtimes.py``), oneDNN matmuls (run with ``MALLOC_MMAP_THRESHOLD_=4194304`` to match the
   bot's allocator setting, ``bot/startup.py``);
 * ``fast, no oneDNN``: the same with ``torch.backends.mkldnn.enabled = False`` (builds without
   oneDNN);
@@ -122,20 +122,26 @@ def rotated(items: Sequence, by: int) -> list:
     return list(items[by:]) + list(items[:by])
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", default="1", help="torch thread counts to compare, e.g. 1,2")
+def timing_arguments(description: str, threads: str) -> argparse.ArgumentParser:
+    """The options of a side-by-side predict benchmark: thread counts, rounds, corpus batches."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--threads", default=threads, help=f"thread counts to compare, e.g. 1,2 (default: {threads})")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per figure")
     parser.add_argument("--repeats", type=int, default=10, help="single-message calls per round")
     parser.add_argument("--messages", type=int, default=128, help="corpus messages per round")
     parser.add_argument("--batch-size", type=int, default=64)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = timing_arguments(__doc__.splitlines()[0], threads="1").parse_args(argv)
 
     rng = np.random.default_rng(0)
     state = seeded_state_dict(1)
     fast, no_onednn = DeepMoji(), DeepMoji()
     for model in (fast, no_onednn):
         model.load_state_dict(state)
+        model.backend = "torch"  # this benchmark is about the torch path (bench_runtimes: ONNX Runtime)
         model.eval()
     reference = ReferenceDeepMoji(state)
     batches = corpus_batches(args.messages, args.batch_size, rng)

@@ -17,7 +17,9 @@ A variant is ``default`` or space-separated environment assignments for the chil
 ``LRU_CACHE_CAPACITY`` / ``ONEDNN_PRIMITIVE_CACHE_CAPACITY``, or ``WHYMOJI_BENCH_ONEDNN=1|0``
 (this script only: sets ``torch.backends.mkldnn.enabled`` after the bot set up, overriding
 its choice), ``WHYMOJI_BENCH_ONEDNN_MAX_ROWS=256`` (this script only: the model's largest
-oneDNN product, ``bot.deepmoji.model.ONEDNN_MAX_ROWS``). A variant may be repeated, as
+oneDNN product, ``bot.deepmoji.model.ONEDNN_MAX_ROWS``), ``WHYMOJI_BENCH_BACKEND=torch`` (this
+script only: predictions on the torch path instead of ONNX Runtime, as the bot ran before
+ONNX Runtime; the session built at load stays in memory). A variant may be repeated, as
 ``WHYMOJI_BENCH_ONEDNN=1 RUN=2``: the allocator makes runs differ by tens of MB.
 Memory is measured after 400 and after all predictions, to show whether it keeps growing.
 
@@ -119,6 +121,8 @@ async def measure(folder: Path, messages: int, burst: int) -> dict:
     bot = WhymojiBot(load_config(None, environ))
     async with bot:
         await bot.setup_hook()
+        if "WHYMOJI_BENCH_BACKEND" in os.environ:  # e.g. torch: predictions as before ONNX Runtime
+            bot.engine.model.backend = os.environ["WHYMOJI_BENCH_BACKEND"]
         if "WHYMOJI_BENCH_ONEDNN" in os.environ:  # override what the bot chose
             torch.backends.mkldnn.enabled = os.environ["WHYMOJI_BENCH_ONEDNN"] == "1"
         if "WHYMOJI_BENCH_ONEDNN_MAX_ROWS" in os.environ:

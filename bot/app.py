@@ -23,6 +23,7 @@ from discord.ext import commands
 
 from bot.config import Config
 from bot.deepmoji.engine import Engine
+from bot.deepmoji.threads import runtime_threads
 from bot.endpoints import use_endpoints
 from bot.errors import WhymojiError
 from bot.explanation_limits import ExplanationLimits
@@ -182,11 +183,13 @@ class WhymojiBot(commands.AutoShardedBot):
         configure_torch(model)
         files = locate_model_files(model, download=self._download)
         started = time.perf_counter()
-        engine = Engine.load(files, device=model.device, max_tokens=model.max_tokens)
+        engine = Engine.load(files, device=model.device, max_tokens=model.max_tokens, precision=model.precision)
         log.info(
-            "model loaded in %.1f s on %s (%d torch threads): weights %s, vocabulary %s",
+            "model loaded in %.1f s on %s (%s, %d threads for predictions, %d for /why): weights %s, vocabulary %s",
             time.perf_counter() - started,
             model.device,
+            model.precision,
+            runtime_threads(),
             torch.get_num_threads(),
             files.weights,
             files.vocabulary,

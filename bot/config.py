@@ -308,6 +308,14 @@ class ModelConfig:
     device: str = _key("cpu", text(("cpu", "cuda")))
     threads: int = _key(0, integer(0))
     max_tokens: int = _key(50, integer(1, 4096))  # bot.deepmoji.engine.DEFAULT_MAX_TOKENS
+    precision: str = _key("fp32", text(("fp32", "int8")))
+
+    def __post_init__(self) -> None:
+        if self.precision != "fp32" and self.device != "cpu":
+            raise ConfigError(
+                f'model.precision: "{self.precision}" runs on ONNX Runtime on the CPU only; '
+                f'set model.device = "cpu" or model.precision = "fp32"'
+            )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import torch
 from bot.config import ModelConfig
 from bot.deepmoji.files import ModelFiles, NotDownloaded, resolve_model_files
 from bot.deepmoji.model import DeviceError
+from bot.deepmoji.threads import use_threads
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ def configure_torch(model: ModelConfig) -> None:
     block) and fragment it: a bot with oneDNN on peaked at 576-601 MB, against 540-551 MB with
     a fixed 4 MB threshold (benchmarks/memory.py; benchmarks/README.md, Memory per process).
     """
-    if model.threads:
-        torch.set_num_threads(model.threads)
+    use_threads(model.threads)
     _fix_mmap_threshold()
 
 

@@ -23,6 +23,15 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def thread_choice_is_per_test(monkeypatch):
+    """A test (or a bot it starts) may choose threads with ``use_threads``; undo it afterwards,
+    so ONNX Runtime sessions elsewhere follow torch's one thread."""
+    from bot.deepmoji import threads
+
+    monkeypatch.setattr(threads, "_runtime_threads", None)
+
+
 def shared_path() -> Path:
     """Where ``../shared`` is: ``WHYMOJI_SHARED`` if set, else beside the checkout."""
     return Path(os.environ.get("WHYMOJI_SHARED", REPO_ROOT.parent / "shared"))

@@ -299,3 +299,12 @@ def test_example_active_lines_hold_each_keys_default():
             default = getattr(getattr(defaults, section), key)
             read = options(sections()[section])[key].check(value)  # e.g. ["🔫"] is read as {42}
             assert read == default, f"{section}.{key}: example says {value!r}, default is {default!r}"
+
+
+def test_model_precision_is_fp32_or_int8_and_int8_needs_the_cpu(tmp_path):
+    assert load_config(None, environ={}).model.precision == "fp32"
+    assert load_config(None, environ={"WHYMOJI_MODEL_PRECISION": "int8"}).model.precision == "int8"
+    with pytest.raises(ConfigError, match=re.escape("model.precision: must be one of fp32, int8, got 'fp16'")):
+        load_config(write(tmp_path, '[model]\nprecision = "fp16"\n'), environ={})
+    with pytest.raises(ConfigError, match=re.escape('model.precision: "int8" runs on ONNX Runtime on the CPU only')):
+        load_config(write(tmp_path, '[model]\nprecision = "int8"\ndevice = "cuda"\n'), environ={})

@@ -51,7 +51,7 @@ def test_predict_gives_one_probability_row_per_text(engine):
 def test_predict_runs_the_whole_batch_in_one_model_call(engine, monkeypatch):
     calls = []
     original = engine.model.predict
-    monkeypatch.setattr(engine.model, "predict", lambda batch: calls.append(batch) or original(batch))
+    monkeypatch.setattr(engine.model, "predict", lambda batch, **options: calls.append(batch) or original(batch, **options))
     engine.predict(TEXTS)
     assert len(calls) == 1 and len(calls[0]) == len(TEXTS)
 
@@ -219,3 +219,19 @@ def test_the_configured_default_is_the_engines():
 def test_max_tokens_must_be_positive(files):
     with pytest.raises(ValueError, match="max_tokens"):
         Engine.load(files, max_tokens=0)
+
+
+def test_int8_engine_predicts_in_int8_while_the_model_stays_fp32_for_explanations(files):
+    fp32 = Engine.load(files)
+    int8 = Engine.load(files, precision="int8")
+    assert int8.precision == "int8" and fp32.precision == "fp32"
+    quantized, exact = int8.predict(TEXTS), fp32.predict(TEXTS)
+    assert 0 < np.abs(quantized - exact).max() < 0.1
+    # /why reads the model directly: fp32, whatever the engine's precision.
+    ids = [int8.encode(text) for text in TEXTS]
+    np.testing.assert_array_equal(int8.model.predict(ids), exact)
+
+
+def test_unknown_precision_is_refused(files):
+    with pytest.raises(ValueError, match="precision must be one of fp32, int8"):
+        Engine.load(files, precision="fp16")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 
 from bot.deepmoji import model as model_module
 from bot.deepmoji.model import (
+    BACKENDS,
     BatchedLinear,
     DeepMoji,
     DeviceError,
@@ -28,10 +30,11 @@ from bot.errors import WhymojiError
 SMALL = {"vocab_size": 120, "embed_dim": 16, "hidden_size": 8}
 
 
-def small_model(seed: int = 3) -> tuple[DeepMoji, dict[str, torch.Tensor]]:
+def small_model(seed: int = 3, backend: str = "onnxruntime") -> tuple[DeepMoji, dict[str, torch.Tensor]]:
     state = seeded_state_dict(seed, checkpoint_shapes(**SMALL))
     model = DeepMoji(**SMALL)
     model.load_state_dict(state)
+    model.backend = backend
     return model.eval(), state
 
 
@@ -49,13 +52,20 @@ def full_state() -> dict[str, torch.Tensor]:
     return seeded_state_dict(1)
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Each semantic test runs on both CPU backends of ``DeepMoji.predict``."""
+    return request.param
+
+
 # --- semantics ----------------------------------------------------------------------------
 
 
-def test_full_size_matches_conformance_cases(conformance, full_state):
+def test_full_size_matches_conformance_cases(conformance, full_state, backend):
     assert conformance["weights"]["seed"] == 1
     model = DeepMoji()
     model.load_state_dict(full_state)
+    model.backend = backend
     cases = conformance["cases"]
     expected = np.array([case["probabilities"] for case in cases])
     batched = model.predict([case["ids"] for case in cases])
@@ -79,16 +89,16 @@ def test_state_dict_has_the_published_keys_and_shapes():
     assert list(ours) == list(published)
 
 
-def test_agrees_with_reference_on_small_models():
+def test_agrees_with_reference_on_small_models(backend):
     rng = np.random.default_rng(11)
     for seed in (3, 4):
-        model, state = small_model(seed)
+        model, state = small_model(seed, backend)
         batch = random_batch(rng, 24, 30, SMALL["vocab_size"])
         np.testing.assert_allclose(model.predict(batch), ReferenceDeepMoji(state).predict(batch), atol=1e-6, rtol=0)
 
 
-def test_rows_do_not_depend_on_batch_mates():
-    model, _ = small_model()
+def test_rows_do_not_depend_on_batch_mates(backend):
+    model, _ = small_model(backend=backend)
     rng = np.random.default_rng(5)
     batch = random_batch(rng, 17, 25, SMALL["vocab_size"]) + [[7], [7, 7], [9] * 25]
     batched = model.predict(batch)
@@ -98,16 +108,16 @@ def test_rows_do_not_depend_on_batch_mates():
     np.testing.assert_allclose(batched, reversed_order, atol=1e-6, rtol=0)
 
 
-def test_probabilities_are_distributions_and_change_with_the_text():
-    model, _ = small_model()
+def test_probabilities_are_distributions_and_change_with_the_text(backend):
+    model, _ = small_model(backend=backend)
     probabilities = model.predict([[11, 12, 13], [40, 41]])
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert (probabilities > 0).all()
     assert not np.allclose(probabilities[0], probabilities[1])
 
 
-def test_new_weights_are_picked_up_after_load_state_dict():
-    model, _ = small_model(3)
+def test_new_weights_are_picked_up_after_load_state_dict(backend):
+    model, _ = small_model(3, backend)
     batch = [[12, 13, 14, 15]]
     model.predict(batch)  # fills the derived-weight caches
     other = seeded_state_dict(9, checkpoint_shapes(**SMALL))
@@ -118,35 +128,35 @@ def test_new_weights_are_picked_up_after_load_state_dict():
 # --- bad input ----------------------------------------------------------------------------
 
 
-def test_empty_sequence_names_its_row():
-    model, _ = small_model()
+def test_empty_sequence_names_its_row(backend):
+    model, _ = small_model(backend=backend)
     with pytest.raises(ValueError, match="row 1"):
         model.predict([[3, 4], [], [5]])
 
 
 @pytest.mark.parametrize("bad_id", [-1, SMALL["vocab_size"], 10**6])
-def test_out_of_range_ids_are_refused(bad_id):
-    model, _ = small_model()
+def test_out_of_range_ids_are_refused(bad_id, backend):
+    model, _ = small_model(backend=backend)
     with pytest.raises(ValueError, match=rf"row 2 has token id {bad_id}"):
         model.predict([[3], [4, 5], [6, bad_id]])
 
 
 @pytest.mark.parametrize("bad_row", [[3, "five"], [3, 4.5], "abc"])
-def test_non_integer_ids_are_refused(bad_row):
-    model, _ = small_model()
+def test_non_integer_ids_are_refused(bad_row, backend):
+    model, _ = small_model(backend=backend)
     with pytest.raises(ValueError, match="integers"):
         model.predict([[3], bad_row])
 
 
-def test_numpy_and_tensor_rows_are_accepted():
-    model, _ = small_model()
+def test_numpy_and_tensor_rows_are_accepted(backend):
+    model, _ = small_model(backend=backend)
     expected = model.predict([[5, 6, 7]])
     np.testing.assert_array_equal(model.predict([np.array([5, 6, 7])]), expected)
     np.testing.assert_array_equal(model.predict([(5, 6, 7)]), expected)
 
 
-def test_empty_batch_gives_no_rows():
-    model, _ = small_model()
+def test_empty_batch_gives_no_rows(backend):
+    model, _ = small_model(backend=backend)
     assert model.predict([]).shape == (0, 64)
 
 
@@ -217,9 +227,9 @@ def test_batched_linear_onednn_and_plain_paths_agree(rows):
 
 def test_predictions_do_not_depend_on_the_gemm_backend(monkeypatch):
     batch = random_batch(np.random.default_rng(2), 12, 20, SMALL["vocab_size"])
-    default = small_model()[0].predict(batch)
+    default = small_model(backend="torch")[0].predict(batch)
     monkeypatch.setattr(model_module, "onednn_usable", lambda device: False)
-    np.testing.assert_allclose(small_model()[0].predict(batch), default, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(small_model(backend="torch")[0].predict(batch), default, atol=1e-6, rtol=0)
 
 
 def test_encode_exposes_features_and_attention_logits():
@@ -345,6 +355,57 @@ def test_integer_tensors_are_refused(tmp_path):
         load_model(saved(tmp_path, state))
 
 
+def test_an_archive_that_unpacks_to_more_than_its_size_is_refused_before_torch_load(tmp_path, monkeypatch):
+    """A zip bomb: one record deflated from 64 MB of zeros, in a file of well under 1 MB."""
+    genuine = saved(tmp_path, small_state())
+    bomb = tmp_path / "bomb.bin"
+    with zipfile.ZipFile(genuine) as source, zipfile.ZipFile(bomb, "w") as target:
+        for record in source.infolist():
+            data = source.read(record)
+            if record.filename.endswith("/data/0"):
+                target.writestr(record.filename, bytes(64_000_000), compress_type=zipfile.ZIP_DEFLATED)
+            else:
+                target.writestr(record, data)
+    assert bomb.stat().st_size < 1_000_000
+
+    def no_torch_load(*args, **kwargs):
+        raise AssertionError("torch.load ran on a file that unpacks to 64 MB")
+
+    monkeypatch.setattr(torch, "load", no_torch_load)
+    with pytest.raises(ModelFileError, match=r"bomb\.bin: refused, its records would unpack to 64\.\d MB from a 0\.\d MB file"):
+        load_model(bomb)
+
+
+def test_a_legacy_checkpoint_declaring_more_than_it_holds_is_refused(tmp_path):
+    """The pre-zip format: a storage declared at 500 MB in a file of a few hundred bytes."""
+    path = tmp_path / "legacy.bin"
+    torch.save({"embed.weight": torch.zeros(10)}, path, _use_new_zipfile_serialization=False)
+    raw = path.read_bytes()
+    numel = b"K\nNtq"  # BININT1 10, then the storage tuple's end: the declared element count
+    assert raw.count(numel) == 1
+    path.write_bytes(raw.replace(numel, b"J" + (125_000_000).to_bytes(4, "little") + b"Ntq"))
+    with pytest.raises(ModelFileError, match=r"legacy\.bin: corrupt or truncated"):
+        load_model(path)
+
+
+def test_a_genuine_archive_passes_the_size_check(tmp_path):
+    path = saved(tmp_path, small_state())
+    assert zipfile.is_zipfile(path)
+    assert load_model(path).vocab_size == SMALL["vocab_size"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_weights_that_are_not_finite_are_refused_naming_the_tensor(tmp_path, value):
+    state = small_state()
+    state["lstm_1.weight_hh_l0"][3, 2] = value
+    with pytest.raises(ModelFileError, match=r"lstm_1\.weight_hh_l0 has 1 of \d+ values that are NaN or infinite"):
+        load_model(saved(tmp_path, state))
+    state = small_state()
+    state["embed.weight"].fill_(float("nan"))
+    with pytest.raises(ModelFileError, match=r"embed\.weight has (\d+) of \1 values that are NaN"):
+        load_model(saved(tmp_path, state))
+
+
 class _Payload:
     """Pickles to a call that would create a file when unpickled without weights_only."""
 
@@ -378,7 +439,7 @@ def test_token_groups_split_consecutively_within_the_limit():
 
 def test_a_batch_over_the_token_limit_runs_in_parts_with_the_same_result(monkeypatch):
     batch = random_batch(np.random.default_rng(5), 9, 15, SMALL["vocab_size"])
-    model = small_model()[0]
+    model = small_model(backend="torch")[0]
     whole = model.predict(batch)
     monkeypatch.setattr(model_module, "MAX_BATCH_TOKENS", 20)
     np.testing.assert_allclose(model.predict(batch), whole, atol=1e-6, rtol=0)

@@ -124,11 +124,12 @@ async def _store(config: Config) -> str:
 
 
 async def _device(config: Config) -> str:
+    from bot.deepmoji.threads import resolve_threads
     from bot.startup import require_device  # imports torch: only when checking
 
     require_device(config.model.device)
-    threads = config.model.threads or "automatic"
-    return f"{config.model.device}, torch threads: {threads}"
+    threads = resolve_threads(config.model.threads)
+    return f"{config.model.device}, threads: {threads.runtime} for predictions, {threads.torch} for /why"
 
 
 async def _model(config: Config, download: bool) -> str:
@@ -147,7 +148,9 @@ async def _model(config: Config, download: bool) -> str:
             f"Face Hub repository {config.model.repo_id} into {config.model.cache_dir or 'the Hugging Face cache'}"
         )
     started = time.perf_counter()
-    engine = Engine.load(files, device=config.model.device, max_tokens=config.model.max_tokens)
+    engine = Engine.load(
+        files, device=config.model.device, max_tokens=config.model.max_tokens, precision=config.model.precision
+    )
     seconds = time.perf_counter() - started
     model = engine.model
     return (

@@ -19,16 +19,6 @@ if TYPE_CHECKING:
     from bot.deepmoji.engine import Engine
 
 
-def default_threads() -> int:
-    """torch threads for `predict` and `why` when ``--threads`` is not given.
-
-    One: on a busy machine torch's default (one thread per core, spinning while they wait for
-    each other) collapses; 1,000 lines took 2 m 45 s with it on a loaded 2-core machine, and
-    33 s with one thread.
-    """
-    return 1
-
-
 def config_rule(key: str) -> Callable[[str], Any]:
     """An argparse ``type`` that applies the rule of the config key ``model.<key>``."""
     option = option_of(ModelConfig, key)
@@ -76,23 +66,21 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch device: cpu or cuda (default: cpu)",
     )
     group.add_argument(
-        "--threads", type=config_rule("threads"), metavar="N",
-        help=f"torch threads, 0 for one per core (default: {default_threads()})",
+        "--threads", type=config_rule("threads"), default=0, metavar="N",
+        help="threads to compute with (default: 0, whymoji's choice: up to 2 for predictions, "
+        "1 for explanations; bot.deepmoji.threads)",
     )
     add_hub_arguments(parser)
 
 
 def load_engine(args: argparse.Namespace) -> Engine:
     """The engine the parsed model options describe (downloads on first use unless offline)."""
-    import torch  # imported late: torch is slow to import
-
-    from bot.deepmoji.engine import Engine
+    from bot.deepmoji.engine import Engine  # imported late: torch is slow to import
+    from bot.deepmoji.threads import use_threads
     from bot.startup import require_device
 
     require_device(args.device, "--device")
-    threads = default_threads() if args.threads is None else args.threads
-    if threads:
-        torch.set_num_threads(threads)
+    use_threads(args.threads)
     files = resolve_model_files(
         args.weights,
         args.vocabulary,

@@ -14,7 +14,7 @@ import numpy as np
 
 from bot.deepmoji.emojis import EMOJIS, Emoji
 from bot.deepmoji.files import ModelFiles
-from bot.deepmoji.model import DeepMoji, load_model
+from bot.deepmoji.model import PRECISIONS, DeepMoji, load_model
 from bot.deepmoji.tokenizer import Token, Tokenizer
 from bot.errors import WhymojiError
 
@@ -82,9 +82,20 @@ class ModelMismatchError(WhymojiError):
 class Engine:
     """A tokenizer and a DeepMoji model that agree on the vocabulary, plus the emoji table."""
 
-    def __init__(self, tokenizer: Tokenizer, model: DeepMoji, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        model: DeepMoji,
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        precision: str = "fp32",
+    ) -> None:
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision != "fp32" and not model.uses_runtime():
+            raise ValueError(f"precision {precision!r} needs ONNX Runtime, which runs on the CPU only")
         if model.num_classes != len(EMOJIS):
             raise ModelMismatchError(
                 f"the model predicts {model.num_classes} classes, but DeepMoji has {len(EMOJIS)} emojis"
@@ -92,10 +103,23 @@ class Engine:
         self.tokenizer = tokenizer
         self.model = model
         self.max_tokens = max_tokens
+        #: What :meth:`predict` computes in; explanations (``/why``) always use fp32.
+        self.precision = precision
 
     @classmethod
-    def load(cls, files: ModelFiles, device: str = "cpu", *, max_tokens: int = DEFAULT_MAX_TOKENS) -> Engine:
-        """Read the vocabulary and the weights; both must describe the same vocabulary."""
+    def load(
+        cls,
+        files: ModelFiles,
+        device: str = "cpu",
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        precision: str = "fp32",
+    ) -> Engine:
+        """Read the vocabulary and the weights; both must describe the same vocabulary.
+
+        On a CPU the ONNX Runtime session is built here (about a second), so the first
+        message is not the one that waits for it.
+        """
         tokenizer = Tokenizer.from_file(files.vocabulary)
         model = load_model(files.weights, device)
         words = len(tokenizer.vocabulary)
@@ -106,8 +130,11 @@ class Engine:
                 f"the weights {files.weights} have {model.vocab_size} embedding rows: "
                 "use files from the same model"
             )
-        logger.debug("engine ready: %d-token vocabulary on %s", words, model.device)
-        return cls(tokenizer, model, max_tokens=max_tokens)
+        engine = cls(tokenizer, model, max_tokens=max_tokens, precision=precision)
+        if model.uses_runtime():
+            model.runtime(precision)
+        logger.debug("engine ready: %d-token vocabulary on %s, %s", words, model.device, precision)
+        return engine
 
     def read(self, text: str) -> Reading:
         """The tokens the model reads of ``text`` (at most ``max_tokens``) and how many it knows."""
@@ -135,7 +162,7 @@ class Engine:
         for index, ids in enumerate(batch):
             if not ids:
                 raise EmptyTextError(index, len(batch))
-        return self.model.predict(batch)  # no texts: an empty [0, 64] matrix
+        return self.model.predict(batch, precision=self.precision)  # no texts: an empty [0, 64] matrix
 
     def top(
         self, probabilities: np.ndarray, k: int, threshold: float = 0.0, *, exclude: Collection[int] = ()

@@ -1,8 +1,10 @@
 """DeepMoji in PyTorch: the published torchMoji checkpoint's layout, with a fast batched predict.
 
 The module's ``state_dict()`` has exactly the checkpoint's keys and shapes, so the published
-``pytorch_model.bin`` loads as is. The computation does not use ``nn.LSTM``: DeepMoji's gates
-are hard sigmoids, so the recurrence is our own, written for speed on a CPU:
+``pytorch_model.bin`` loads as is. On a CPU, :meth:`DeepMoji.predict` runs on ONNX Runtime by
+default (:mod:`bot.deepmoji.runtime`, faster there); the torch computation below is what other
+devices, ``backend = "torch"`` and the explainers (``/why``) run. It does not use ``nn.LSTM``:
+DeepMoji's gates are hard sigmoids, so the recurrence is our own, written for speed on a CPU:
 
 * A batch is *packed*: sorted longest first and laid out time-major without padding
   (:class:`PackedLayout`). Step ``t`` is a contiguous block of the sequences still running, so
@@ -25,10 +27,12 @@ from __future__ import annotations
 
 import logging
 import pickle
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -37,7 +41,15 @@ from torch import Tensor, nn
 from bot.deepmoji.seeded import checkpoint_shapes
 from bot.errors import WhymojiError
 
+if TYPE_CHECKING:
+    from bot.deepmoji.runtime import RuntimeModel
+
 logger = logging.getLogger(__name__)
+
+#: Where :meth:`DeepMoji.predict` can run on a CPU (benchmarks/README.md, *Runtimes*).
+BACKENDS = ("onnxruntime", "torch")
+#: What :meth:`DeepMoji.predict` can compute in: int8 only on ONNX Runtime (``model.precision``).
+PRECISIONS = ("fp32", "int8")
 
 #: The hard sigmoid ``clamp(SLOPE * x + OFFSET, 0, 1)`` of DeepMoji's (Keras') LSTM gates.
 HARD_SIGMOID_SLOPE = 0.2
@@ -377,12 +389,26 @@ class Derived:
         self._value = None
 
     def get(self, module: nn.Module, compute):
-        key = tuple((p.data_ptr(), p._version, p.device) for p in module.parameters())
+        key = _parameter_key(module)
         if key != self._key:
             with torch.no_grad():
                 self._value = compute()
             self._key = key
         return self._value
+
+
+def _parameter_key(module: nn.Module) -> tuple:
+    """Where and at which version every parameter of ``module`` and its submodules is.
+
+    Walks ``_modules`` / ``_parameters`` directly: ``module.parameters()`` costs ~40 us for
+    DeepMoji, a measurable part of a short message's predict.
+    """
+    key, pending = [], [module]
+    while pending:
+        current = pending.pop()
+        key.extend((p.data_ptr(), p._version, p.device) for p in current._parameters.values() if p is not None)
+        pending.extend(child for child in current._modules.values() if child is not None)
+    return tuple(key)
 
 
 class DeepMoji(nn.Module):
@@ -399,6 +425,9 @@ class DeepMoji(nn.Module):
         self.lstm_1 = BiLSTMLayer(2 * hidden_size, hidden_size)
         self.attention_layer = Attention(4 * hidden_size + embed_dim)
         self.output_layer = nn.Sequential(nn.Linear(4 * hidden_size + embed_dim, num_classes))
+        #: What :meth:`predict` runs on a CPU: ``"onnxruntime"`` or ``"torch"`` (other devices: torch).
+        self.backend = "onnxruntime"
+        self._runtimes: dict[str, Derived] = {}
 
     @property
     def device(self) -> torch.device:
@@ -449,10 +478,47 @@ class DeepMoji(nn.Module):
             parts.append(layout.unsort(self.classify(self.encode(ids, layout), layout)))
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
-    def predict(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
-        """Probabilities [B, num_classes] float32; each row is what the sequence gives alone."""
-        with torch.inference_mode():
-            return self(batch).float().cpu().numpy()
+    def predict(self, batch: Sequence[Sequence[int]], *, precision: str = "fp32") -> np.ndarray:
+        """Probabilities [B, num_classes] float32; each row is what the sequence gives alone.
+
+        On a CPU with ``backend = "onnxruntime"`` (the default) ONNX Runtime computes them
+        (:meth:`runtime`); ``precision="int8"`` is only offered there. Otherwise torch does.
+        """
+        if not self.uses_runtime():
+            if precision != "fp32":
+                raise ValueError(f"precision {precision!r} needs the onnxruntime backend on a CPU")
+            with torch.inference_mode():
+                return self(batch).float().cpu().numpy()
+        flat, lengths = validate_batch(batch, self.vocab_size)
+        if not lengths:
+            return np.zeros((0, self.num_classes), dtype=np.float32)
+        return self.runtime(precision).predict(flat, lengths)
+
+    def uses_runtime(self) -> bool:
+        """Whether :meth:`predict` runs on ONNX Runtime (CPU and the onnxruntime backend)."""
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        return self.backend == "onnxruntime" and self.device.type == "cpu"
+
+    def runtime(self, precision: str = "fp32") -> RuntimeModel:
+        """The ONNX Runtime session for these weights at ``precision``, built on first use and
+        again whenever a parameter or the thread count (``bot.deepmoji.threads``) changes."""
+        from bot.deepmoji.runtime import RuntimeModel, session_options
+        from bot.deepmoji.threads import runtime_threads
+
+        threads = runtime_threads()
+        cache = self._runtimes.setdefault(precision, Derived())
+        built = cache.get(
+            self, lambda: RuntimeModel(self._numpy_state(), precision=precision, options=session_options(threads))
+        )
+        if built.threads != threads:
+            self._runtimes[precision] = Derived()
+            return self.runtime(precision)
+        return built
+
+    def _numpy_state(self) -> dict[str, np.ndarray]:
+        """The state_dict as float32 numpy arrays sharing the parameters' memory where it can."""
+        return {name: np.asarray(tensor.detach().cpu().numpy(), dtype=np.float32) for name, tensor in self.state_dict().items()}
 
 
 #: Most tokens one run of :meth:`DeepMoji.forward` encodes at once (a part of a larger batch).
@@ -535,6 +601,7 @@ def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
         raise ModelFileError(f"{path}: is a folder, not a weights file")
     if not path.is_file():
         raise ModelFileError(f"{path}: no such weights file")
+    _check_archive(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -549,6 +616,31 @@ def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
     if not isinstance(state, Mapping) or not all(isinstance(value, Tensor) for value in state.values()):
         raise ModelFileError(f"{path}: not a state_dict (expected a mapping of names to tensors, got {type(state).__name__})")
     return state
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse a zip checkpoint whose records would unpack to more bytes than the file holds.
+
+    ``torch.save`` stores every record uncompressed, so a genuine archive's records add up to
+    less than its size; torch.load inflates compressed records in full before any check of
+    ours could run (a 1.9 MB zip made it allocate 2.2 GB). Legacy (non-zip) checkpoints are read
+    from the file itself: a storage declared larger than the file fails on reading, before its
+    memory is touched (a 500 MB claim in a 400-byte file: refused, resident memory unchanged).
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return  # not a zip archive: torch.load decides what it is
+    size = path.stat().st_size
+    declared = sum(record.file_size for record in records)
+    if declared > size:
+        largest = max(records, key=lambda record: record.file_size)
+        raise ModelFileError(
+            f"{path}: refused, its records would unpack to {declared / 1e6:.1f} MB from a "
+            f"{size / 1e6:.1f} MB file ({largest.filename}: {largest.file_size / 1e6:.1f} MB); "
+            "a checkpoint written by torch.save is never compressed"
+        )
 
 
 def _expected_shapes(path: Path, state: Mapping[str, Tensor]) -> dict[str, tuple[int, ...]]:
@@ -576,3 +668,9 @@ def _check_tensors(path: Path, state: Mapping[str, Tensor], shapes: Mapping[str,
             raise ModelFileError(f"{path}: {key} has shape {tuple(tensor.shape)}, expected {shape}")
         if not tensor.is_floating_point():
             raise ModelFileError(f"{path}: {key} has dtype {tensor.dtype}, expected floating point")
+        broken = int((~torch.isfinite(tensor)).sum())
+        if broken:
+            raise ModelFileError(
+                f"{path}: {key} has {broken} of {tensor.numel()} values that are NaN or infinite; "
+                "the weights are damaged"
+            )
