@@ -1,16 +1,24 @@
-"""Load: a burst of messages through the fake Discord to the real bot, with and without batching.
+"""Load: a burst of messages through the fake Discord to the real bot: batching, and `/why` spam.
 
 Each run starts a FakeDiscord and the real bot (config file, cogs, inference worker, SQLite),
 enables reactions in a few channels with ``/whymoji enable``, then posts the whole burst as
 fast as the gateway takes it and waits until reactions stop arriving. The same burst runs
-twice side by side in one process, once with ``worker.max_batch = 1`` (no batching) and once
-with ``--max-batch``, and the script prints both and their ratios:
+three times side by side in one process: with ``worker.max_batch = 1`` (no batching); with
+``--max-batch`` (quiet); and with ``--max-batch`` while one user spams `/why` of long messages
+(``--why-in-flight`` of them at all times, each about 4,000 characters of corpus text, a new one
+as soon as one is answered, from before the burst until its last reaction); ``--runs`` picks
+which, ``--repeats`` runs them in rounds. The script prints each run and the ratios batching /
+no batching and spam / quiet (of the medians over the rounds):
 
 * messages/s: messages that got reactions, over the time from the first post to the last reaction
 * reaction latency p50/p99: from a message's post to its first and to its last reaction
 * batch sizes from the worker's ``whymoji_batch_size`` histogram, and shed counts by reason
+* for the spam run: `/why`s asked, answered with an explanation (an answer that quotes the
+  message), refused (any other answer: too many explanations at once, one at a time, ...), and
+  the explanations' time to the answer
 
     .venv/bin/python -m benchmarks.load [--count 400] [--model seeded-full|small] [--max-batch 32]
+        [--why-in-flight 6] [--why-chars 4000] [--runs no-batching,batching,why-spam] [--repeats 1]
 
 Texts come from ``../shared/corpus/messages.jsonl`` (generated sentences if it is absent). The
 default model is the published size with seeded weights when the shared vocabulary exists,
@@ -42,6 +50,18 @@ from tests.fake_discord.whymoji import running_whymoji, write_config
 AUTHORS = 8
 #: Messages sent (and waited for) before the measured burst, so both runs start warm.
 WARM_UP = 20
+#: Shortest time between two `/why`s of the spamming user.
+WHY_SPACING_S = 0.25
+
+
+@dataclass
+class WhyResult:
+    """The `/why`s one user sent during a run and how they were answered."""
+
+    asked: int
+    explained: list[float]  # seconds from asking to an explanation
+    refused: int
+    unanswered: int
 
 
 @dataclass
@@ -59,6 +79,7 @@ class RunResult:
     batch_buckets: dict[str, int]
     shed: dict[str, float]
     http_429: int
+    why: WhyResult | None = None
 
     @property
     def rate(self) -> float:
@@ -91,8 +112,11 @@ def model_files(kind: str, folder: Path) -> tuple[Path, Path]:
     return weights, vocabulary
 
 
-async def settle(fake: FakeDiscord, messages: list[Message], quiet_s: float, timeout_s: float) -> None:
-    """Return once reactions have started and none has arrived for ``quiet_s`` seconds.
+async def settle(
+    fake: FakeDiscord, messages: list[Message], quiet_s: float, timeout_s: float, metrics, predicted_before: float
+) -> None:
+    """Return once the worker has ended a prediction for each message and no reaction has
+    arrived for ``quiet_s`` seconds (a `/why` slice may hold predictions back longer than that).
 
     Bounded by ``timeout_s`` overall (the first model run of a fresh bot may take a while).
     """
@@ -101,7 +125,10 @@ async def settle(fake: FakeDiscord, messages: list[Message], quiet_s: float, tim
     def total() -> int:
         return sum(len(m.reactions) for m in messages)
 
-    await fake.wait_for(total, timeout_s, "the first reaction")
+    def all_predicted() -> bool:
+        return predictions_ended(metrics) - predicted_before >= len(messages)
+
+    await fake.wait_for(lambda: total() and all_predicted(), timeout_s, "a prediction for every message")
     seen = -1
     while seen != total() and time.monotonic() < deadline:
         seen = total()
@@ -109,6 +136,12 @@ async def settle(fake: FakeDiscord, messages: list[Message], quiet_s: float, tim
             await fake.wait_for(lambda: total() != seen, quiet_s, "more reactions")
         except TimeoutError:
             return
+
+
+def predictions_ended(metrics) -> float:
+    """Predictions the worker has ended, however (``whymoji_worker_requests``)."""
+    samples = metrics.worker_requests.collect()[0].samples
+    return sum(s.value for s in samples if s.name.endswith("_total") and s.labels["kind"] == "predict")
 
 
 @dataclass(frozen=True)
@@ -145,18 +178,69 @@ class MetricsSnapshot:
         return runs, mean, buckets, {reason: value for reason, value in shed.items() if value}
 
 
+def long_messages(texts: list[str], count: int, length: int) -> list[str]:
+    """``count`` messages of ``length`` characters, made of consecutive corpus texts."""
+    messages, source = [], iter(texts * (1 + count * length // max(1, sum(map(len, texts)))))
+    for _ in range(count):
+        parts: list[str] = []
+        while sum(len(part) + 1 for part in parts) < length:
+            parts.append(next(source))
+        messages.append(" ".join(parts)[:length])
+    return messages
+
+
+async def spam_why(
+    fake: FakeDiscord, user, channel, texts: list[str], in_flight: int, stop: asyncio.Event
+) -> WhyResult:
+    """Keep ``in_flight`` `/why`s of ``texts`` outstanding until ``stop``, asking at most one per
+    ``WHY_SPACING_S`` (a fast clicker, not a flood of refusals); time each answer."""
+    asked: list[tuple[float, str, object]] = []
+    answered_at: dict[int, float] = {}
+    while not stop.is_set():
+        now = time.monotonic()
+        for _, _, record in asked:
+            if record.id not in answered_at and record.answered:
+                answered_at[record.id] = now
+        spaced = not asked or now - asked[-1][0] >= WHY_SPACING_S
+        if spaced and len(asked) - len(answered_at) < in_flight:
+            text = texts[len(asked) % len(texts)]
+            record = await fake.slash(user, channel, "why", target=text)
+            asked.append((time.monotonic(), text, record))
+        try:
+            await asyncio.wait_for(stop.wait(), 0.02)
+        except TimeoutError:
+            pass
+    explained, refused = [], 0
+    for started, text, record in asked:
+        if record.id not in answered_at:
+            continue
+        # An explanation shows the message; a refusal ("one at a time", "try again") does not.
+        quote = max((word for word in text.split()[:30] if word.isalpha()), key=len, default=text[:1])
+        if any(quote in (body.get("content") or "") for body in record.bodies()):
+            explained.append(answered_at[record.id] - started)
+        else:
+            refused += 1
+    return WhyResult(len(asked), explained, refused, len(asked) - len(answered_at))
+
+
 async def run_once(
-    label: str, max_batch: int, texts: list[str], args: argparse.Namespace, folder: Path, files: tuple[Path, Path]
+    label: str,
+    max_batch: int,
+    texts: list[str],
+    args: argparse.Namespace,
+    folder: Path,
+    files: tuple[Path, Path],
+    why_texts: list[str] | None = None,
 ) -> RunResult:
     async with FakeDiscord(reaction_limit=(args.reaction_limit, 1.0), lifetime_s=args.timeout_s + 300) as fake:
         channels = [fake.general] + [fake.add_channel(f"load-{n}") for n in range(1, args.channels)]
         authors = [fake.alice] + [fake.add_user(f"user{n}") for n in range(1, AUTHORS)]
         config = write_config(
-            folder / f"{label}.toml",
+            folder / f"run-{label.replace('/', '')}.toml",
             fake,
             weights=files[0],
             vocabulary=files[1],
-            database=folder / f"{label}.sqlite3",
+            database=folder / f"run-{label.replace('/', '')}.sqlite3",
             overrides={
                 "worker": {"max_batch": max_batch, "max_wait_ms": args.max_wait_ms, "queue_size": args.queue_size},
                 "reactions": {"threshold": 0.0, "top_k": args.top_k},
@@ -168,16 +252,27 @@ async def run_once(
                 record = await fake.slash(fake.moderator, channel, "whymoji enable")
                 await fake.wait_for(lambda: record.answered, 30, "/whymoji enable")
             warm_up = [await fake.send_message(channels[0], authors[0], text) for text in texts[:WARM_UP]]
-            await settle(fake, warm_up, args.quiet_s, args.timeout_s)
+            await settle(fake, warm_up, args.quiet_s, args.timeout_s, bot.metrics, 0.0)
             before = MetricsSnapshot.take(bot.metrics)
+            predicted_before = predictions_ended(bot.metrics)
             calls_before = len(fake.rest_log)
+            stop_spam = asyncio.Event()
+            spam = None
+            if why_texts:
+                spammer = fake.add_user("spammer")
+                spam = asyncio.create_task(
+                    spam_why(fake, spammer, channels[0], why_texts, args.why_in_flight, stop_spam)
+                )
+                await fake.wait_for(lambda: bot.worker.status().busy_for_s is not None, 30, "the first /why")
             start = time.monotonic()
             messages = [
                 await fake.send_message(channels[n % len(channels)], authors[n % len(authors)], text)
                 for n, text in enumerate(texts)
             ]
             posting_s = time.monotonic() - start
-            await settle(fake, messages, args.quiet_s, args.timeout_s)
+            await settle(fake, messages, args.quiet_s, args.timeout_s, bot.metrics, predicted_before)
+            stop_spam.set()
+            why = await spam if spam is not None else None
             batches, batch_mean, buckets, shed = MetricsSnapshot.take(bot.metrics).since(before)
         reacted = [m for m in messages if m.reaction_times]
         end = max((m.reaction_times[-1] for m in reacted), default=start)
@@ -195,6 +290,7 @@ async def run_once(
             batch_buckets=buckets,
             shed=shed,
             http_429=sum(1 for call in fake.rest_log[calls_before:] if call.status == 429),
+            why=why,
         )
 
 
@@ -218,6 +314,13 @@ def report(result: RunResult) -> None:
         print(f"latency to {name:15s} p50 {percentile(values, 50) * ms:7.1f} ms  p99 {percentile(values, 99) * ms:7.1f} ms")
     print(f"model runs {result.batches}, mean batch {result.batch_mean:.1f}, sizes {result.batch_buckets}")
     print(f"shed {result.shed or 'none'}; HTTP 429 seen {result.http_429}")
+    if result.why is not None:
+        why = result.why
+        print(
+            f"/why asked {why.asked}: explained {len(why.explained)} (median "
+            f"{percentile(why.explained, 50):.1f} s, longest {max(why.explained, default=float('nan')):.1f} s), "
+            f"refused {why.refused}, unanswered at the end {why.unanswered}"
+        )
 
 
 def parse_args() -> argparse.Namespace:
@@ -237,8 +340,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reaction-limit", type=int, default=10_000, help="reactions per channel per second")
     parser.add_argument("--quiet-s", type=float, default=3.0, help="no new reaction this long = done")
     parser.add_argument("--timeout-s", type=float, default=300.0)
+    parser.add_argument("--why-in-flight", type=int, default=6, help="`/why`s the spamming user keeps outstanding")
+    parser.add_argument("--why-chars", type=int, default=4000, help="length of the spammed `/why` texts")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of the runs; ratios of the medians")
+    parser.add_argument(
+        "--runs", default="no-batching,batching,why-spam", help="which runs, in order (comma-separated)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    unknown = set(args.runs.split(",")) - {"no-batching", "batching", "why-spam"}
+    if unknown:
+        parser.error(f"--runs: unknown run(s) {', '.join(sorted(unknown))}")
     if args.model == "seeded-full" and not has_vocabulary:
         parser.error(f"--model seeded-full needs {shared_path() / 'deepmoji' / 'vocabulary.json'}")
     return args
@@ -250,15 +362,40 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="whymoji-load-") as tmp:
         folder = Path(tmp)
         files = model_files(args.model, folder)
-        baseline = await run_once("no batching", 1, texts, args, folder, files)
-        batched = await run_once("batching", args.max_batch, texts, args, folder, files)
-    for result in (baseline, batched):
-        report(result)
-    print("\n== batching / no batching")
-    print(f"messages/s                    x{ratio(batched.rate, baseline.rate):.2f}")
+        results: dict[str, list[RunResult]] = {run: [] for run in args.runs.split(",")}
+        for _ in range(args.repeats):  # rounds of every run, so the machine's mood hits all alike
+            for run, done in results.items():
+                if run == "no-batching":
+                    done.append(await run_once("no batching", 1, texts, args, folder, files))
+                elif run == "batching":
+                    done.append(await run_once("batching", args.max_batch, texts, args, folder, files))
+                else:
+                    why_texts = long_messages(texts, 8, args.why_chars)
+                    label = f"batching, one user spams /why of {args.why_chars} characters"
+                    done.append(await run_once(label, args.max_batch, texts, args, folder, files, why_texts))
+    for done in results.values():
+        for result in done:
+            report(result)
+    if "batching" in results and "no-batching" in results:
+        compare("batching / no batching", results["batching"], results["no-batching"])
+    if "batching" in results and "why-spam" in results:
+        compare("one user spams /why / quiet (both batching)", results["why-spam"], results["batching"])
+
+
+def compare(title: str, results: list[RunResult], references: list[RunResult]) -> None:
+    """Ratios of the medians over the rounds (one round: the figures themselves)."""
+    rounds = f", medians of {len(results)} rounds" if len(results) > 1 else ""
+    print(f"\n== {title}{rounds}")
+    rate = ratio(statistics.median(r.rate for r in results), statistics.median(r.rate for r in references))
+    print(f"messages/s                    x{rate:.2f}")
     for q in (50, 99):
-        before, after = percentile(baseline.last_latencies, q), percentile(batched.last_latencies, q)
-        print(f"p{q} latency to all reactions   x{ratio(after, before):.2f}")
+        for name, latencies in (
+            ("first reaction", lambda result: result.first_latencies),
+            ("all reactions", lambda result: result.last_latencies),
+        ):
+            now = statistics.median(percentile(latencies(result), q) for result in results)
+            before = statistics.median(percentile(latencies(result), q) for result in references)
+            print(f"p{q} latency to {name:15s} x{ratio(now, before):.2f}  ({before * 1000:.0f} -> {now * 1000:.0f} ms)")
 
 
 def ratio(a: float, b: float) -> float:

@@ -2,11 +2,15 @@
 
 A fresh child process builds the bot exactly as `whymoji run` does (``WhymojiBot.setup_hook``:
 engine, worker, store, health server, cogs) from a full-size seeded checkpoint (published
-shapes, 50k vocabulary), answers a stream of predictions and a few `/why` explanations, and
+shapes, 50k vocabulary), answers a stream of predictions and a few `/why` explanations, then
+the worst inputs Discord can send (``WORST_INPUTS``: 4,000 characters of punctuation, one
+4,000-character word, 2,000 one-letter words, 4,000 emoji, a letter under 3,999 accents,
+markup the normaliser finds slowest), each through ``normalize_markup`` as the cogs do: ``--burst``
+of each at once as reactions, then each once as `/why`, ``worker.max_explanations`` at once. It
 reports VmRSS (now) and VmHWM (peak) from /proc/self/status after each stage. Each variant runs
 in its own child, side by side in one run, so the figures compare.
 
-    .venv/bin/python benchmarks/memory.py [--messages 2000] [--variants "default;MALLOC_ARENA_MAX=2"]
+    .venv/bin/python benchmarks/memory.py [--messages 2000] [--burst 64] [--variants "default;MALLOC_ARENA_MAX=2"]
 
 A variant is ``default`` or space-separated environment assignments for the child, such as
 ``WHYMOJI_MODEL_THREADS=1``, ``MALLOC_ARENA_MAX=2``, the oneDNN cache sizes
@@ -27,10 +31,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import string
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +68,20 @@ def texts(count: int) -> list[str]:
     return [" ".join(words[(i * 7 + j) % len(words)] for j in range(3 + i % 12)) for i in range(count)]
 
 
+def worst_inputs(rng: random.Random) -> dict[str, Callable[[], str]]:
+    """Makers of 4,000-character messages, the longest Discord allows; each call a new one, so
+    no cache can help (a run of one symbol would be cut to two characters, so none is used)."""
+    letters = string.ascii_lowercase
+    return {
+        "punctuation !?!? (4,000 tokens)": lambda: "!?" * 2000,
+        "one 4,000-character word": lambda: "".join(rng.choice(letters) for _ in range(4000)),
+        "2,000 one-letter words": lambda: " ".join(rng.choice(letters) for _ in range(2000)),
+        "4,000 emoji": lambda: "".join(rng.choice("😂😭❤😍🙏🔥") for _ in range(4000)),
+        "a letter under 3,999 accents": lambda: "a" + "".join(chr(0x300 + rng.randrange(0x70)) for _ in range(3999)),
+        "markup *a- x 1,333": lambda: "*a-" * 1333 + "*",
+    }
+
+
 def write_model(folder: Path) -> None:
     """Full-size seeded checkpoint and a 50k vocabulary (the published one when shared is here)."""
     import torch
@@ -77,7 +98,7 @@ def write_model(folder: Path) -> None:
         (folder / "vocabulary.json").write_text(json.dumps({w: i for i, w in enumerate(words)}))
 
 
-async def measure(folder: Path, messages: int) -> dict:
+async def measure(folder: Path, messages: int, burst: int) -> dict:
     """Memory at each stage of one bot process, and its prediction rate; runs in the child."""
     import asyncio
 
@@ -86,6 +107,7 @@ async def measure(folder: Path, messages: int) -> dict:
 
     from bot.app import WhymojiBot
     from bot.config import load_config
+    from bot.markup import normalize_markup
 
     stages.append(("imports (torch, discord.py, bot)", status_mb()))
     environ = {
@@ -120,24 +142,38 @@ async def measure(folder: Path, messages: int) -> dict:
         for text in batch[:5]:
             await bot.worker.explain(text)
         stages.append(("after 5 /why explanations", status_mb()))
-    return {"stages": stages, "predictions_per_s": rate}
+        makers = list(worst_inputs(random.Random(1)).values())
+        seconds = {}
+        started = time.perf_counter()
+        for make in makers:
+            await asyncio.gather(*(bot.worker.predict(normalize_markup(make())) for _ in range(burst)))
+        seconds["reactions"] = time.perf_counter() - started
+        stages.append((f"worst inputs as reactions ({burst} of each at once)", status_mb()))
+        at_once = bot.config.worker.max_explanations
+        started = time.perf_counter()
+        for first in range(0, len(makers), at_once):
+            wave = makers[first : first + at_once]
+            await asyncio.gather(*(bot.worker.explain(normalize_markup(make())) for make in wave))
+        seconds["/why"] = time.perf_counter() - started
+        stages.append((f"worst inputs as /why (each once, {at_once} at once)", status_mb()))
+    return {"stages": stages, "predictions_per_s": rate, "worst_seconds": seconds}
 
 
-def child(folder: Path, messages: int) -> None:
+def child(folder: Path, messages: int, burst: int) -> None:
     import asyncio
     import logging
 
     sys.path.insert(0, str(REPO))
     logging.basicConfig(level=logging.WARNING)
-    print(json.dumps(asyncio.run(measure(folder, messages))))
+    print(json.dumps(asyncio.run(measure(folder, messages, burst))))
 
 
-def run_variant(folder: Path, messages: int, variant: str) -> dict:
+def run_variant(folder: Path, messages: int, burst: int, variant: str) -> dict:
     environ = dict(os.environ)
     if variant != "default":
         environ.update(assignment.split("=", 1) for assignment in variant.split())
     result = subprocess.run(
-        [sys.executable, __file__, "--child", str(folder), "--messages", str(messages)],
+        [sys.executable, __file__, "--child", str(folder), "--messages", str(messages), "--burst", str(burst)],
         env=environ, capture_output=True, text=True, check=False, cwd=REPO,
     )
     if result.returncode != 0:
@@ -148,6 +184,7 @@ def run_variant(folder: Path, messages: int, variant: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--burst", type=int, default=64, help="worst inputs of each kind sent at once as reactions")
     parser.add_argument(
         "--variants",
         default="default;WHYMOJI_BENCH_ONEDNN=0",
@@ -156,7 +193,7 @@ def main() -> None:
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.messages)
+        return child(args.child, args.messages, args.burst)
 
     sys.path.insert(0, str(REPO))
     with tempfile.TemporaryDirectory(prefix="whymoji-memory-") as tmp:
@@ -164,7 +201,8 @@ def main() -> None:
         write_model(folder)
         size = (folder / "pytorch_model.bin").stat().st_size / 1e6
         print(f"full-size seeded checkpoint: {size:.1f} MB; {os.cpu_count()} CPUs")
-        results = {variant: run_variant(folder, args.messages, variant) for variant in args.variants.split(";")}
+        variants = args.variants.split(";")
+        results = {variant: run_variant(folder, args.messages, args.burst, variant) for variant in variants}
     names = [name for name, _ in next(iter(results.values()))["stages"]]
     width = max(24, *(len(variant) + 2 for variant in results))
     print(f"\n{'stage':<48}" + "".join(f"{variant:>{width}}" for variant in results))
@@ -177,6 +215,9 @@ def main() -> None:
         print(f"{name:<48}{cells}")
     rates = "".join(f"{result['predictions_per_s']:>{width}.0f}" for result in results.values())
     print(f"{'predictions per second (shared, noisy machine)':<48}{rates}")
+    for kind in ("reactions", "/why"):
+        cells = "".join(f"{result['worst_seconds'][kind]:>{width}.1f}" for result in results.values())
+        print(f"{f'seconds for the worst inputs as {kind}':<48}{cells}")
     for variant, result in results.items():
         peak = max(values["VmHWM"] for _, values in result["stages"])
         verdict = "under" if peak < TARGET_MB else "OVER"

@@ -170,6 +170,8 @@ class WhymojiBot(commands.AutoShardedBot):
             max_batch=config.worker.max_batch,
             max_wait_ms=config.worker.max_wait_ms,
             queue_size=config.worker.queue_size,
+            max_explanations=config.worker.max_explanations,
+            explanations_in_progress=config.worker.explanations_in_progress,
             metrics=self.metrics,
         )
         self.worker = worker

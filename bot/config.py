@@ -323,6 +323,8 @@ class WorkerConfig:
     max_batch: int = _key(32, integer(1, 1024))
     max_wait_ms: float = _key(5.0, number(0, 1000))
     queue_size: int = _key(256, integer(1))
+    max_explanations: int = _key(4, integer(1, 64))
+    explanations_in_progress: int = _key(1, integer(1, 16))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.worker_requests = Counter(
+            "whymoji_worker_requests",
+            "Requests the inference worker ended, by kind (predict, explain) and outcome "
+            "(done, refused, overload, shutdown, model_error, abandoned)",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self.why_requests = Counter("whymoji_why_requests", "/why explanations answered", registry=r)
         self.batch_size = Histogram(
             "whymoji_batch_size",

@@ -3,8 +3,8 @@
 The listeners (reactions, moderation hints) run ``with shed_failures(...)`` around their work on
 one message: a ``StoreError`` ends it as shed ``store_unavailable`` (logged once per interval
 through ``failures``, not once per message), a cancellation (shutdown gave up waiting) as shed
-``shutdown`` before it goes on. ``shed_reason`` names the reason for a prediction the inference
-worker failed (the worker itself logs those failures, once per interval).
+``shutdown`` before it goes on. ``bot.worker.failure_reason`` names the reason for a prediction
+the inference worker failed (the worker itself logs those failures, once per interval).
 """
 
 from __future__ import annotations
@@ -14,18 +14,8 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from bot.errors import WhymojiError
 from bot.store import StoreError
 from bot.throttled_log import ThrottledLog
-from bot.worker import ModelError, Overloaded, WorkerStopped
-
-
-def shed_reason(error: WhymojiError) -> str:
-    """``overload``, ``shutdown``, ``model_error``, or ``refused`` (the text itself, e.g. no tokens)."""
-    for kind, reason in ((Overloaded, "overload"), (WorkerStopped, "shutdown"), (ModelError, "model_error")):
-        if isinstance(error, kind):
-            return reason
-    return "refused"
 
 
 @contextmanager

@@ -1,11 +1,26 @@
 """The inference worker: the async front of the model, so the event loop never waits on torch.
 
-Requests queue in memory with a priority: ``/why`` (``WHY``) before automatic reactions
-(``REACTION``). A dispatcher gathers waiting predictions into micro-batches (up to ``max_batch``,
-waiting at most ``max_wait_ms`` for batch mates) and runs ONE ``engine.predict(texts)`` per batch
-in a thread pool; explanations run one at a time in the same pool. The queue is bounded: when it
-is full a reaction is refused (``Overloaded``) and a ``/why`` evicts the oldest queued reaction,
-so a ``/why`` never waits behind reactions. One bad text fails its own request, not its batch.
+Predictions queue in memory with a priority (``WHY`` before ``REACTION``) and are gathered into
+micro-batches (up to ``max_batch``, waiting at most ``max_wait_ms`` for batch mates): ONE
+``engine.predict(texts)`` per batch, in a thread pool. An explanation runs in slices
+(``bot.explain.explain_steps``, ~25-100 ms each) between batches: while predictions wait,
+explanations get at most ``EXPLANATION_SHARE`` of the model's time, however long their slices,
+so reactions keep flowing during any ``/why``. At most ``explanations_in_progress`` explanations
+are under way at once and take turns (round-robin); the others wait their turn to start. Each
+one under way holds its state (~100 MB for 50 tokens with the full-size model), so the default
+is 1: explanations one after the other, each bounded by the engine's ``max_tokens``.
+
+Bounds, so no request takes the model over: at most ``queue_size`` predictions wait (a reaction
+beyond it is refused with ``Overloaded``; a ``WHY`` prediction evicts the oldest waiting
+reaction); at most ``max_explanations`` explanations are admitted at once, waiting or in
+progress, and more are refused with ``Overloaded``. The engine reads at most ``max_tokens``
+tokens of any text. One bad text fails its own request, not its batch.
+
+Every request ends one way, counted in ``whymoji_worker_requests{kind, outcome}``: ``done``,
+``refused`` (the text itself, e.g. ``EmptyTextError``), ``overload``, ``shutdown``
+(``WorkerStopped``), ``model_error`` (the engine failed: ``ModelError``, the cause chained) or
+``abandoned`` (the caller stopped waiting). The worker also counts the reactions it sheds
+itself, ``overload`` and ``shutdown``, in ``whymoji_reactions_shed``; callers count the rest.
 """
 
 from __future__ import annotations
@@ -17,18 +32,25 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, NoReturn
 
 import numpy as np
 
 from bot.errors import WhymojiError
 from bot.metrics import Metrics
+from bot.throttled_log import ThrottledLog
 
 logger = logging.getLogger(__name__)
 
-#: Shedding is logged at most this often (with the count since the last line), not per message.
-SHED_LOG_INTERVAL_S = 30.0
+#: How long ``close`` waits, after its deadline, for the batch or slice a thread is running.
+STOP_WAIT_S = 2.0
+#: Most of the model's time explanations take while predictions (reactions) wait.
+EXPLANATION_SHARE = 1 / 3
+
+PREDICT = "predict"
+EXPLAIN = "explain"
 
 
 class Priority(enum.IntEnum):
@@ -61,24 +83,30 @@ class WorkerStatus:
     running: bool  #: started, not closing, and its dispatcher alive
 
 
-def _default_explain(engine: Any, text: str) -> Any:
-    """``bot.explain.explain``, imported on first use so the worker does not need it to load."""
-    from bot.explain import explain
+def _default_explain_steps(engine: Any, text: str) -> Any:
+    """``bot.explain.explain_steps``, imported on first use so the worker does not need it to load."""
+    from bot.explain import explain_steps
 
-    return explain(engine, text)
+    return explain_steps(engine, text)
 
 
 @dataclass(eq=False)
 class _Request:
-    kind: str  # "predict" or "explain"
+    kind: str  # PREDICT or EXPLAIN
     text: str
     priority: Priority
     future: asyncio.Future
-    queued_at: float = field(default_factory=time.perf_counter)
+    queued_at: float
+    started: bool = False  # an explanation: its first slice was handed to a thread
+    steps: Any = None  # an explanation's generator of slices, once its first slice has run
+
+
+#: What a slice returns when its explanation has more slices to run.
+_MORE = object()
 
 
 class InferenceWorker:
-    """Micro-batching, prioritised, bounded access to an engine's ``predict`` and ``explain``."""
+    """Micro-batched predictions and sliced explanations, shared fairly, bounded, stoppable."""
 
     def __init__(
         self,
@@ -87,31 +115,44 @@ class InferenceWorker:
         max_batch: int = 32,
         max_wait_ms: float = 5.0,
         queue_size: int = 256,
+        max_explanations: int = 4,
+        explanations_in_progress: int = 1,
         threads: int = 1,
         metrics: Metrics | None = None,
-        explain: Callable[[Any, str], Any] = _default_explain,
+        explain_steps: Callable[[Any, str], Any] = _default_explain_steps,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_batch < 1 or queue_size < 1 or threads < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch, queue_size and threads must be >= 1 and max_wait_ms >= 0")
+        if min(max_batch, queue_size, max_explanations, explanations_in_progress, threads) < 1 or max_wait_ms < 0:
+            raise ValueError(
+                "max_batch, queue_size, max_explanations, explanations_in_progress and threads must be >= 1"
+                " and max_wait_ms >= 0"
+            )
         self.engine = engine
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.queue_size = queue_size
+        self.max_explanations = max_explanations
+        self.explanations_in_progress = explanations_in_progress
         self.threads = threads
         self.metrics = metrics or Metrics()
-        self._explain = explain
-        self._queues: dict[Priority, deque[_Request]] = {priority: deque() for priority in Priority}
+        self._explain_steps = explain_steps
+        self._clock = clock
+        self._predictions: dict[Priority, deque[_Request]] = {priority: deque() for priority in Priority}
+        #: Explanations waiting for their next (or first) slice, in turn order.
+        self._turns: deque[_Request] = deque()
+        #: Every admitted explanation not yet ended: in ``_turns`` or running a slice.
+        self._explanations: set[_Request] = set()
+        #: The batches and slices on a thread: task -> (when it started, its requests).
+        self._busy: dict[asyncio.Task, tuple[float, list[_Request]]] = {}
+        #: Model time each kind has used since both last had work waiting (see ``_take``).
+        self._time_used = {PREDICT: 0.0, EXPLAIN: 0.0}
+        self._last_finished: float | None = None
         self._work = asyncio.Event()
         self._slots = asyncio.Semaphore(threads)
-        self._running: set[asyncio.Task] = set()
         self._pool: ThreadPoolExecutor | None = None
         self._dispatcher: asyncio.Task | None = None
         self._closing = False
-        #: When each unit of work now in the pool started; when the last one finished.
-        self._busy_since: dict[int, float] = {}
-        self._last_finished: float | None = None
-        self._shed_since_log = 0
-        self._last_shed_log = float("-inf")
+        self._log = ThrottledLog(logger)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -119,11 +160,18 @@ class InferenceWorker:
         if self._dispatcher is not None:
             raise RuntimeError("the inference worker is already started")
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="inference")
+        self._last_finished = self._clock()
         self._dispatcher = asyncio.create_task(self._dispatch(), name="inference-dispatcher")
-        self._last_finished = time.perf_counter()
 
     async def close(self, timeout: float = 5.0) -> None:
-        """Stop taking work, finish what is queued within ``timeout``, fail the rest."""
+        """Stop taking work; run what was admitted until ``timeout``, then stop the rest.
+
+        While closing, explanations run one after the other rather than in turns, so that as
+        many as possible finish in time. At the deadline, explanations in progress stop between
+        slices and everything left fails with ``WorkerStopped``; ``close`` then waits up to
+        ``STOP_WAIT_S`` for the batch or slice a thread is running, so no inference outlives it
+        by more than one slice.
+        """
         if self._closing:
             return
         self._closing = True
@@ -132,90 +180,145 @@ class InferenceWorker:
         deadline = loop.time() + timeout
         try:
             if self._dispatcher is not None:
-                # The dispatcher returns once everything queued has been handed to the pool.
+                # The dispatcher returns once every admitted request has been handed to a thread.
                 await asyncio.wait([self._dispatcher], timeout=timeout)
-            if self._running:
-                await asyncio.wait(list(self._running), timeout=max(0.0, deadline - loop.time()))
+            if self._busy:
+                await asyncio.wait(list(self._busy), timeout=max(0.0, deadline - loop.time()))
         finally:
-            leftover = self._take_all()
-            for request in leftover:
-                self._fail(request, WorkerStopped("the inference worker shut down before this request ran"))
             if self._dispatcher is not None:
                 self._dispatcher.cancel()
-            for task in list(self._running):
-                task.cancel()
+            self._stop()
+            if self._busy:
+                await asyncio.wait(list(self._busy), timeout=STOP_WAIT_S)
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
-            self._update_depth()
-            if leftover:
-                logger.warning("inference worker closed with %d requests unfinished", len(leftover))
+
+    def _stop(self) -> None:
+        """Fail everything not finished and stop the explanations waiting for a slice."""
+        unfinished = [request for requests in self._predictions.values() for request in requests]
+        unfinished += self._explanations
+        unfinished += [request for _, requests in self._busy.values() for request in requests]
+        unfinished = [request for request in unfinished if not request.future.done()]
+        for request in unfinished:
+            self._fail(request, WorkerStopped("the inference worker shut down before this request finished"))
+        for queue in self._predictions.values():
+            queue.clear()
+        self._drop_ended()  # closes the explanations between slices; running ones close on return
+        self._update_depth()
+        if unfinished:
+            logger.warning("inference worker closed with %d requests unfinished", len(unfinished))
 
     # --- requests -------------------------------------------------------------------------
 
     async def predict(self, text: str, priority: Priority = Priority.REACTION) -> np.ndarray:
         """The 64 emoji probabilities of ``text``, computed in a batch with other requests."""
-        return await self._submit("predict", text, Priority(priority))
+        return await self._submit(PREDICT, text, Priority(priority))
 
     async def explain(self, text: str) -> Any:
-        """Which words made the model pick its emojis (``bot.explain.Explanation``); priority WHY."""
-        return await self._submit("explain", text, Priority.WHY)
+        """Which words made the model pick its emojis (``bot.explain.Explanation``), in slices."""
+        return await self._submit(EXPLAIN, text, Priority.WHY)
 
     def depth(self) -> int:
-        """Requests waiting (not yet handed to the model)."""
-        return sum(len(queue) for queue in self._queues.values())
+        """Requests waiting (predictions not yet handed to the model, explanations not started)."""
+        return len(self._waiting())
+
+    def _waiting(self) -> list[_Request]:
+        waiting = [request for queue in self._predictions.values() for request in queue]
+        waiting += [request for request in self._turns if not request.started]
+        return [request for request in waiting if not request.future.done()]
 
     def status(self) -> WorkerStatus:
         """Queue depth, the oldest wait, and how long the model has been busy or idle."""
-        now = time.perf_counter()
-        self._drop_abandoned()
-        waiting = [request.queued_at for queue in self._queues.values() for request in queue]
-        busy_since = min(self._busy_since.values(), default=None)
+        now = self._clock()
+        waiting = self._waiting()
+        busy_since = min((started for started, _ in self._busy.values()), default=None)
         idle = busy_since is None and self._last_finished is not None
-        running = self._dispatcher is not None and not self._closing and not self._dispatcher.done()
         return WorkerStatus(
             queued=len(waiting),
-            oldest_wait_s=now - min(waiting) if waiting else None,
+            oldest_wait_s=now - min(request.queued_at for request in waiting) if waiting else None,
             busy_for_s=None if busy_since is None else now - busy_since,
             idle_for_s=now - self._last_finished if idle else None,
-            running=running,
+            running=self._is_running(),
         )
 
+    def _is_running(self) -> bool:
+        return self._dispatcher is not None and not self._closing and not self._dispatcher.done()
+
     async def _submit(self, kind: str, text: str, priority: Priority) -> Any:
-        if self._dispatcher is None or self._closing or self._dispatcher.done():
+        if not self._is_running():
             state = "not started" if self._dispatcher is None else "shutting down" if self._closing else "broken"
-            raise WorkerStopped(f"the inference worker is {state}")
-        self._drop_abandoned()
-        if self.depth() >= self.queue_size:
+            self._refuse(kind, priority, WorkerStopped(f"the inference worker is {state}"))
+        self._drop_ended()
+        if kind == EXPLAIN and len(self._explanations) >= self.max_explanations:
+            self._refuse(kind, priority, Overloaded("too many explanations are running; try again in a moment"))
+        if kind == PREDICT and self._waiting_predictions() >= self.queue_size:
             self._make_room(priority)
-        request = _Request(kind, text, priority, asyncio.get_running_loop().create_future())
-        self._queues[priority].append(request)
+        request = _Request(kind, text, priority, asyncio.get_running_loop().create_future(), self._clock())
+        request.future.add_done_callback(partial(self._ended, request))
+        if kind == EXPLAIN:
+            self._explanations.add(request)
+            self._turns.append(request)
+        else:
+            self._predictions[priority].append(request)
         self._update_depth()
         self._work.set()
         return await request.future
 
     def _make_room(self, priority: Priority) -> None:
-        """The queue is full: refuse a reaction, or evict the oldest reaction for a /why."""
+        """Predictions are full: refuse a reaction, or evict the oldest reaction for a /why."""
         if priority is Priority.REACTION:
-            self._count_shed()
-            raise Overloaded("too many messages are waiting for the model; this one was skipped")
-        reactions = self._queues[Priority.REACTION]
+            error = Overloaded("too many messages are waiting for the model; this one was skipped")
+            self._refuse(PREDICT, priority, error)
+        reactions = self._predictions[Priority.REACTION]
         if not reactions:
-            raise Overloaded("too many /why requests are waiting; try again in a moment")
-        self._count_shed()
+            error = Overloaded("too many /why requests are waiting; try again in a moment")
+            self._refuse(PREDICT, priority, error)
         self._fail(reactions.popleft(), Overloaded("dropped to make room for a /why request"))
 
-    def _count_shed(self) -> None:
-        self.metrics.reactions_shed.labels(reason="overload").inc()
-        self._shed_since_log += 1
-        now = time.monotonic()
-        if now - self._last_shed_log >= SHED_LOG_INTERVAL_S:
-            logger.warning(
-                "inference queue full (%d waiting): %d reaction requests shed since the last report",
-                self.queue_size,
-                self._shed_since_log,
-            )
-            self._last_shed_log = now
-            self._shed_since_log = 0
+    # --- accounting -----------------------------------------------------------------------
+
+    def _ended(self, request: _Request, future: asyncio.Future) -> None:
+        """Every admitted request passes here exactly once, however it ended."""
+        if future.cancelled():
+            self._count(request.kind, request.priority, "abandoned")
+        else:
+            error = future.exception()
+            self._count(request.kind, request.priority, "done" if error is None else failure_reason(error), error)
+
+    def _refuse(self, kind: str, priority: Priority, error: WhymojiError) -> NoReturn:
+        """Count a request refused at the door, then raise its error."""
+        self._count(kind, priority, failure_reason(error), error)
+        raise error
+
+    def _count(self, kind: str, priority: Priority, outcome: str, error: BaseException | None = None) -> None:
+        """The worker's ledger; reactions it sheds itself also go to ``reactions_shed``."""
+        self.metrics.worker_requests.labels(kind=kind, outcome=outcome).inc()
+        if kind == PREDICT and priority is Priority.REACTION and outcome in ("overload", "shutdown"):
+            self.metrics.reactions_shed.labels(reason=outcome).inc()
+        if outcome == "overload":
+            self._log.log(f"overload:{kind}", logging.WARNING, "inference worker full: refusing %s requests", kind)
+        elif outcome == "model_error":
+            cause = error.__cause__ if error is not None else None
+            name = type(cause).__name__
+            message = "the model failed on a %s request: %s: %s"
+            self._log.log(f"model_error:{kind}:{name}", logging.ERROR, message, kind, name, cause)
+
+    def _fail(self, request: _Request, error: BaseException) -> None:
+        if not request.future.done():
+            request.future.set_exception(error)
+
+    def _settle(self, request: _Request, outcome: Any) -> None:
+        """Hand a finished request its result or error (unless it already ended)."""
+        if request.future.done():
+            return
+        self.metrics.inference_seconds.labels(kind=request.kind).observe(self._clock() - request.queued_at)
+        if isinstance(outcome, BaseException):
+            self._fail(request, outcome)
+        else:
+            request.future.set_result(outcome)
+
+    def _update_depth(self) -> None:
+        self.metrics.queue_depth.set(self.depth())
 
     # --- dispatching ----------------------------------------------------------------------
 
@@ -224,45 +327,61 @@ class InferenceWorker:
         try:
             while True:
                 await self._slots.acquire()
-                batch = await self._next_batch()
-                if batch is None:
+                unit = await self._next_unit()
+                if unit is None:
                     self._slots.release()
                     return
-                task = asyncio.create_task(self._run(batch))
-                self._running.add(task)
-                task.add_done_callback(self._finished)
+                self._launch(unit)
         except Exception:
-            logger.exception("inference dispatcher failed; failing queued requests")
-            for request in self._take_all():
-                self._fail(request, WorkerStopped("the inference worker failed"))
+            logger.exception("inference dispatcher failed; failing every request")
+            self._stop()
             raise
 
+    def _launch(self, unit: _Request | list[_Request]) -> None:
+        if isinstance(unit, _Request):
+            task = asyncio.create_task(self._run_slice(unit))
+            requests = [unit]
+        else:
+            task = asyncio.create_task(self._run_batch(unit))
+            requests = unit
+        self._busy[task] = (self._clock(), requests)
+        task.add_done_callback(self._finished)
+
     def _finished(self, task: asyncio.Task) -> None:
-        self._running.discard(task)
+        started, requests = self._busy.pop(task)
+        self._last_finished = self._clock()
+        self._time_used[requests[0].kind] += self._last_finished - started
         self._slots.release()
+        self._work.set()
+        if task.cancelled() or task.exception() is not None:
+            if not task.cancelled():
+                logger.error("inference run failed", exc_info=task.exception())
+            for request in requests:
+                self._fail(request, WorkerStopped("the inference worker stopped while this request ran"))
+            self._drop_ended()
 
-    async def _next_batch(self) -> list[_Request] | None:
-        """The next unit of work: one explanation, or up to ``max_batch`` predictions.
+    async def _next_unit(self) -> _Request | list[_Request] | None:
+        """The next unit of work: one explanation's slice, or up to ``max_batch`` predictions.
 
-        Returns ``None`` once the worker is closing and nothing is left.
+        Returns ``None`` once the worker is closing and every admitted request was handed out.
         """
         while True:
-            while not self._has_live_work():
-                if self._closing:
+            while not self._has_work():
+                if self._closing and not self._explanations:
                     return None
                 self._work.clear()
                 await self._work.wait()
-            if self._peek().kind == "predict" and not self._closing:
+            if self._next_turn() is None and not self._closing:
                 await self._gather_batch_mates()
-            # Callers may have given up while we waited; then look again.
-            if self._has_live_work() and (batch := self._take()):
-                return batch
+            if (unit := self._take()) is not None:
+                return unit
 
     async def _gather_batch_mates(self) -> None:
-        """Wait up to ``max_wait_ms`` for more predictions, unless a batch is already full."""
-        deadline = asyncio.get_running_loop().time() + self.max_wait_s
-        while self._count_predictions() < self.max_batch and not self._closing:
-            remaining = deadline - asyncio.get_running_loop().time()
+        """Wait up to ``max_wait_ms`` for more predictions, unless a batch is full or a slice waits."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait_s
+        while self._waiting_predictions() < self.max_batch and self._next_turn() is None and not self._closing:
+            remaining = deadline - loop.time()
             if remaining <= 0:
                 return
             self._work.clear()
@@ -271,94 +390,127 @@ class InferenceWorker:
             except TimeoutError:
                 return
 
-    def _has_live_work(self) -> bool:
-        self._drop_abandoned()
-        return self.depth() > 0
+    def _has_work(self) -> bool:
+        self._drop_ended()
+        return self._next_turn() is not None or self._waiting_predictions() > 0
 
-    def _drop_abandoned(self) -> None:
-        """Forget requests whose caller stopped waiting (cancelled futures)."""
-        for queue in self._queues.values():
+    def _waiting_predictions(self) -> int:
+        return sum(1 for queue in self._predictions.values() for request in queue if not request.future.done())
+
+    def _drop_ended(self) -> None:
+        """Forget requests that already ended (caller gone, evicted, stopped); stop their slices."""
+        for queue in self._predictions.values():
             while queue and queue[0].future.done():
                 queue.popleft()
+        for request in [request for request in self._explanations if request.future.done()]:
+            if request in self._turns:
+                self._turns.remove(request)
+            elif any(request in requests for _, requests in self._busy.values()):
+                continue  # a thread is running its slice: it stops when the slice returns
+            self._end_explanation(request)
 
-    def _peek(self) -> _Request:
-        return next(queue[0] for queue in self._queues.values() if queue)
+    def _end_explanation(self, request: _Request) -> None:
+        """Forget an explanation; between slices its generator is closed (its cleanup runs, never
+        another slice). A slice still on a thread after its run was cancelled (the event loop
+        shutting down) ends by itself, and the generator is closed when it is collected."""
+        self._explanations.discard(request)
+        if request.steps is not None and not request.steps.gi_running:
+            request.steps.close()
+        request.steps = None
 
-    def _count_predictions(self) -> int:
-        return sum(1 for queue in self._queues.values() for request in queue if request.kind == "predict")
+    def _next_turn(self) -> _Request | None:
+        """The explanation whose turn it is: the first in turn order that is in progress, or that
+        may start (fewer than ``explanations_in_progress`` are; each holds its state meanwhile)."""
+        in_progress = sum(1 for request in self._explanations if request.started)
+        may_start = in_progress < self.explanations_in_progress
+        return next((request for request in self._turns if request.started or may_start), None)
 
-    def _take(self) -> list[_Request]:
-        """Pop the highest-priority explanation alone, or predictions in priority order."""
-        head = self._peek()
-        if head.kind == "explain":
-            self._queues[head.priority].popleft()
+    def _take(self) -> _Request | list[_Request] | None:
+        """A slice of the explanation whose turn it is, or a batch of predictions.
+
+        While both wait, explanations get at most ``EXPLANATION_SHARE`` of the model's time,
+        measured since both began waiting, whatever their slices cost: a batch goes first, then
+        a slice, then batches until the slices' share is down again, and so on.
+        """
+        waiting = self._waiting_predictions() > 0
+        if not (waiting and self._explanations):
+            self._time_used = {PREDICT: 0.0, EXPLAIN: 0.0}
+        explained, predicted = self._time_used[EXPLAIN], self._time_used[PREDICT]
+        turn = self._next_turn()
+        if turn is not None and (not waiting or explained * (1 - EXPLANATION_SHARE) < predicted * EXPLANATION_SHARE):
+            self._turns.remove(turn)
+            turn.started = True
             self._update_depth()
-            return [head]
+            return turn
+        if not waiting:
+            return None
         batch: list[_Request] = []
-        for queue in self._queues.values():
-            kept: deque[_Request] = deque()
-            while queue:
+        for queue in self._predictions.values():
+            while queue and len(batch) < self.max_batch:
                 request = queue.popleft()
-                if request.future.done():
-                    continue
-                if request.kind == "predict" and len(batch) < self.max_batch:
+                if not request.future.done():
                     batch.append(request)
-                else:
-                    kept.append(request)
-            queue.extend(kept)
         self._update_depth()
         return batch
 
-    def _take_all(self) -> list[_Request]:
-        requests = [request for queue in self._queues.values() for request in queue]
-        for queue in self._queues.values():
-            queue.clear()
-        return requests
-
     # --- running --------------------------------------------------------------------------
 
-    async def _run(self, batch: list[_Request]) -> None:
-        loop = asyncio.get_running_loop()
-        kind = batch[0].kind
-        if kind == "explain":
-            job = (_explain_one, self._explain, self.engine, batch[0].text)
-        else:
-            self.metrics.batch_size.observe(len(batch))
-            job = (_predict_batch, self.engine, [request.text for request in batch])
-        self._busy_since[id(batch)] = time.perf_counter()
+    async def _run_batch(self, batch: list[_Request]) -> None:
+        self.metrics.batch_size.observe(len(batch))
+        texts = [request.text for request in batch]
         try:
-            outcomes = await loop.run_in_executor(self._pool, *job)
-        except asyncio.CancelledError:  # closing ran out of time: nobody is left waiting forever
-            for request in batch:
-                self._fail(request, WorkerStopped("the inference worker shut down while this request ran"))
-            raise
-        except Exception as error:  # the pool itself failed (e.g. shut down)
-            outcomes = [error] * len(batch)
-        finally:
-            del self._busy_since[id(batch)]
-            self._last_finished = time.perf_counter()
-        done_at = self._last_finished
+            job = partial(_predict_batch, self.engine, texts)
+            outcomes = await asyncio.get_running_loop().run_in_executor(self._pool, job)
+        except RuntimeError as error:  # the pool was shut down
+            outcomes = [WorkerStopped(f"the inference worker shut down ({error})")] * len(batch)
         for request, outcome in zip(batch, outcomes, strict=True):
-            self.metrics.inference_seconds.labels(kind=kind).observe(done_at - request.queued_at)
-            if isinstance(outcome, BaseException):
-                self._fail(request, outcome)
-            elif not request.future.done():
-                request.future.set_result(outcome)
+            self._settle(request, outcome)
 
-    def _fail(self, request: _Request, error: BaseException) -> None:
-        if not request.future.done():
-            request.future.set_exception(error)
+    async def _run_slice(self, request: _Request) -> None:
+        job = partial(_next_slice, self._explain_steps, self.engine, request)
+        try:
+            outcome = await asyncio.get_running_loop().run_in_executor(self._pool, job)
+        except RuntimeError as error:  # the pool was shut down
+            outcome = WorkerStopped(f"the inference worker shut down ({error})")
+        if outcome is _MORE and not request.future.done():
+            if self._closing:
+                self._turns.appendleft(request)  # finish this one first: see ``close``
+            else:
+                self._turns.append(request)
+            return
+        self._settle(request, outcome)
+        self._end_explanation(request)
 
-    def _update_depth(self) -> None:
-        self.metrics.queue_depth.set(self.depth())
+
+def failure_reason(error: BaseException) -> str:
+    """Why a worker request failed, as the metrics name it: ``overload``, ``shutdown``,
+    ``model_error``, or ``refused`` (the text itself, e.g. no tokens)."""
+    for kind, label in ((Overloaded, "overload"), (WorkerStopped, "shutdown"), (ModelError, "model_error")):
+        if isinstance(error, kind):
+            return label
+    return "refused"
 
 
-def _explain_one(explain: Callable[[Any, str], Any], engine: Any, text: str) -> list[Any]:
-    """Runs in the pool: one explanation, or its error."""
+def _failure(error: Exception) -> WhymojiError:
+    """A text's own problem (``EmptyTextError``) as it is; anything else is the model failing."""
+    if isinstance(error, WhymojiError):
+        return error
+    failure = ModelError(f"the model failed ({type(error).__name__})")
+    failure.__cause__ = error
+    return failure
+
+
+def _next_slice(explain_steps: Callable[[Any, str], Any], engine: Any, request: _Request) -> Any:
+    """Runs in the pool: one slice of an explanation; ``_MORE``, its result, or its error."""
     try:
-        return [explain(engine, text)]
+        if request.steps is None:
+            request.steps = explain_steps(engine, request.text)
+        next(request.steps)
+        return _MORE
+    except StopIteration as done:
+        return done.value
     except Exception as error:
-        return [error]
+        return _failure(error)
 
 
 def _predict_batch(engine: Any, texts: Sequence[str]) -> list[Any]:
@@ -373,12 +525,12 @@ def _predict_batch(engine: Any, texts: Sequence[str]) -> list[Any]:
         return [np.array(row, copy=True) for row in rows]
     except Exception as error:
         if len(texts) == 1:
-            return [error]
-        logger.debug("batch of %d failed (%s); running its texts one by one", len(texts), error)
+            return [_failure(error)]
+        logger.debug("batch of %d failed (%s); running its texts one by one", len(texts), type(error).__name__)
     outcomes: list[Any] = []
     for text in texts:
         try:
             outcomes.append(np.array(engine.predict([text])[0], copy=True))
         except Exception as error:
-            outcomes.append(error)
+            outcomes.append(_failure(error))
     return outcomes

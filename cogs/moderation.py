@@ -31,8 +31,9 @@ from bot.predictions import shared_predictions
 from bot.reaction_rules import unreadable
 from bot.render import DISCORD_LIMIT, render_markdown
 from bot.replies import NO_PINGS
-from bot.shedding import shed_failures, shed_reason
+from bot.shedding import shed_failures
 from bot.throttled_log import ThrottledLog
+from bot.worker import failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Moderation(commands.Cog):
         try:
             score = hostility(await self.predictions.predict(message.id, text))
         except WhymojiError as error:  # Overloaded, ModelError, no known words...
-            self._shed(shed_reason(error))
+            self._shed(failure_reason(error))
             log.debug("message %s not scored: %s", message.id, error)
             return
         if score < settings.mod_threshold:

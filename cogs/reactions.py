@@ -39,9 +39,9 @@ from bot.errors import WhymojiError
 from bot.markup import normalize_markup
 from bot.predictions import shared_predictions
 from bot.reaction_rules import Silence, before_model, choose_reactions
-from bot.shedding import shed_failures, shed_reason
+from bot.shedding import shed_failures
 from bot.throttled_log import ThrottledLog
-from bot.worker import Overloaded, WorkerStopped
+from bot.worker import Overloaded, WorkerStopped, failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ class Reactions(commands.Cog):
         except (Overloaded, WorkerStopped):  # the worker counts the reactions it sheds
             return
         except WhymojiError as error:  # the model failed, or the text has nothing it can read
-            self._shed(shed_reason(error))
+            self._shed(failure_reason(error))
             log.debug("message %s gets no reactions: %s", message.id, error)
             return
         choice = choose_reactions(self.bot.engine, probabilities, settings)

@@ -83,7 +83,13 @@ def test_client_settings_come_from_the_config(tmp_path, small_model_dir):
 
 async def test_setup_wires_every_piece_from_the_config_without_discord(tmp_path, small_model_dir):
     config = make_config(
-        tmp_path, small_model_dir, reactions_top_k="5", moderation_threshold="0.25", model_threads="1"
+        tmp_path,
+        small_model_dir,
+        reactions_top_k="5",
+        moderation_threshold="0.25",
+        model_threads="1",
+        worker_max_explanations="2",
+        worker_explanations_in_progress="2",
     )
     bot = WhymojiBot(config)
     async with bot:
@@ -93,6 +99,7 @@ async def test_setup_wires_every_piece_from_the_config_without_discord(tmp_path,
         assert torch.get_num_threads() == 1
         assert bot.engine.model.vocab_size == len(bot.engine.tokenizer.vocabulary)
         assert (await bot.worker.predict("i love you so much")).shape == (64,)
+        assert (bot.worker.max_explanations, bot.worker.explanations_in_progress) == (2, 2)
         settings = await bot.store.get_guild(123)
         assert (settings.top_k, settings.mod_threshold) == (5, 0.25)
         assert set(bot.extensions) == set(EXTENSIONS)

@@ -6,8 +6,11 @@ the real vocabulary; the other tests use the small vocabulary from conftest and 
 
 from __future__ import annotations
 
+import gc
 import json
 import random
+import string
+import tracemalloc
 
 import pytest
 
@@ -347,3 +350,32 @@ def test_a_bad_vocabulary_mapping_is_refused():
         Tokenizer({"hello": 0})
     with pytest.raises(VocabularyError, match="True"):
         Tokenizer({**small_vocabulary(), "flag": True})
+
+
+def test_what_the_tokenizer_remembers_stays_within_its_byte_budget():
+    """Long tokens (a 2,000-character "word", a letter under 500 marks) are not remembered, and
+    the short ones stay within ``cache_bytes``: measured as the memory still held once the
+    texts and their tokens are gone. (30,000 unique 2,000-character tokens once held 123 MB.)"""
+    rng = random.Random(3)
+    budget = 100_000
+    tokenizer = Tokenizer(small_vocabulary(), cache_bytes=budget)
+
+    def word(length: int) -> str:
+        return "".join(rng.choice(string.ascii_lowercase) for _ in range(length))
+
+    long_words = [word(2000) for _ in range(100)]
+    marked = ["a" + "".join(chr(0x300 + rng.randrange(0x70)) for _ in range(500)) for _ in range(50)]
+    short_words = [" ".join(word(rng.randint(3, 12)) for _ in range(200)) for _ in range(20)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for text in long_words + marked + short_words:
+            assert tokenizer.tokenize(text)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # 100 long words alone are 400 KB as text; 4,000 short tokens about 900 KB remembered.
+    assert held <= budget * 1.25
+    assert tokenizer.words("lol i love you") == ["lol", "i", "love", "you"]  # still the same answers

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -281,8 +282,16 @@ def _normal(text: str) -> str:
     return unicodedata.normalize("NFKC", _VARIATION_SELECTOR.sub("", text))
 
 
-#: ``_normal`` of the small clusters that recur in chat (smart quotes, emoji with selectors).
-_normal_cluster = lru_cache(maxsize=4096)(_normal)
+#: Longest cluster whose normal form is remembered: a smart quote or an emoji with its selector
+#: is a few characters; a character under hundreds of marks ("zalgo" text) rarely recurs.
+_LONGEST_REMEMBERED_CLUSTER = 8
+
+_normal_remembered = lru_cache(maxsize=4096)(_normal)
+
+
+def _normal_cluster(cluster: str) -> str:
+    """``_normal`` of one cluster, remembered when short, so the cache stays a few MB at most."""
+    return _normal_remembered(cluster) if len(cluster) <= _LONGEST_REMEMBERED_CLUSTER else _normal(cluster)
 
 
 def _add_text(sentence: _Sentence, lowered: str, start: int, end: int) -> None:
@@ -354,20 +363,30 @@ def _sentence(text: str) -> _Sentence:
 
 # --- The public tokenizer ---------------------------------------------------------------------
 
-#: Raw tokens whose word and id a tokenizer remembers before starting afresh (bounds memory).
-_KNOWN_LIMIT = 100_000
+#: Bytes a tokenizer's memory of raw tokens (their words and ids) may hold before it starts afresh.
+DEFAULT_CACHE_BYTES = 16_000_000
+#: Longest raw token remembered. No vocabulary word is longer than 28 characters; longer tokens
+#: (a 4,000-character "word") rarely recur, and each would take the room of hundreds of others.
+_LONGEST_REMEMBERED = 32
+#: What one remembered token costs besides its strings: the (word, id) tuple and its dict slot.
+_ENTRY_BYTES = sys.getsizeof(("", 0)) + 100
 
 
 class Tokenizer:
     """DeepMoji's tokenization over a vocabulary: text -> ``Token``s with ids and original spans."""
 
-    def __init__(self, vocabulary: Mapping[str, int], *, source: str = "the vocabulary") -> None:
-        """``source`` names the vocabulary in error messages."""
+    def __init__(
+        self, vocabulary: Mapping[str, int], *, source: str = "the vocabulary", cache_bytes: int = DEFAULT_CACHE_BYTES
+    ) -> None:
+        """``source`` names the vocabulary in error messages; ``cache_bytes`` bounds what the
+        tokenizer remembers of the tokens it has seen (chat repeats its tokens all the time)."""
         self._ids = _checked_vocabulary(vocabulary, source)
         self._unknown = self._ids[UNKNOWN]
         self._special_ids = frozenset(index for word, index in self._ids.items() if word.startswith("CUSTOM_"))
         self.vocabulary: Mapping[str, int] = MappingProxyType(self._ids)
         self._known: dict[str, tuple[str, int]] = {}
+        self._known_bytes = 0
+        self._cache_bytes = cache_bytes
 
     @classmethod
     def from_file(cls, path: str | Path) -> Tokenizer:
@@ -409,11 +428,16 @@ class Tokenizer:
         return tokens
 
     def _learn(self, raw: str) -> tuple[str, int]:
-        """Word and id of a raw token, remembered: chat repeats its tokens all the time."""
+        """Word and id of a raw token, remembered if short, within ``cache_bytes`` in all."""
         word = _special(_shorten(raw))
-        if len(self._known) >= _KNOWN_LIMIT:
-            self._known.clear()
-        word_and_id = self._known[raw] = (word, self._ids.get(word, self._unknown))
+        word_and_id = (word, self._ids.get(word, self._unknown))
+        if len(raw) <= _LONGEST_REMEMBERED:
+            cost = sys.getsizeof(raw) + (0 if word is raw else sys.getsizeof(word)) + _ENTRY_BYTES
+            if self._known_bytes + cost > self._cache_bytes:
+                self._known.clear()
+                self._known_bytes = 0
+            self._known[raw] = word_and_id
+            self._known_bytes += cost
         return word_and_id
 
     def is_unknown(self, token_id: int) -> bool:
