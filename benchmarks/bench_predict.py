@@ -3,18 +3,15 @@
 Everything runs on the same seeded weights at the published size (``seeded_state_dict(1)``):
 
 * ``fast``: ``DeepMoji.predict`` on the torch path (``backend = "torch"``; the bot's default
-  on a CPU is ONNX Runtime, measured by ``bench_runtimes.py``), oneDNN matmuls (run with ``MALLOC_MMAP_THRESHOLD_=4194304`` to match the
-  bot's allocator setting, ``bot/startup.py``);
-* ``fast, no oneDNN``: the same with ``torch.backends.mkldnn.enabled = False`` (builds without
-  oneDNN);
+  on a CPU is ONNX Runtime, measured by ``bench_runtimes.py``; run with
+  ``MALLOC_MMAP_THRESHOLD_=4194304`` to match the bot's allocator setting, ``bot/startup.py``);
 * ``reference, autograd``: the plain per-timestep reference (``bot/deepmoji/reference.py``,
   the original torchMoji port's computation structure) called as torchMoji's own scripts call
   their model: a plain forward call, autograd recording (they never use ``no_grad``);
 * ``reference, inference``: the same reference under ``torch.inference_mode()``;
 * ``floor``: only the fast model's matrix products for the message (both layers' input
   projections, then one ``h @ W_hh`` per later step), in the same order, nothing else: what
-  any fp32 implementation of this recurrence has to pay on this machine with these GEMMs
-  (and ``floor, no oneDNN`` without oneDNN).
+  any fp32 implementation of this recurrence has to pay on this machine with these GEMMs.
 
 The machine is shared and noisy, so calls alternate between the implementations (the order
 rotating) and every figure is a median: single messages call by call, corpus batches round by
@@ -53,10 +50,10 @@ ORIGINAL_PORT = {"12 tokens, ms": 45.0, "messages/s": 240.0}
 #: The issue's targets, side by side against the plain reference.
 TARGETS = {"12 tokens, ms": 5.0, "30 tokens, ms": 5.0, "messages/s": 3.0}
 MEASURES = ("12 tokens, ms", "30 tokens, ms", "messages/s")
-PREDICTORS = ("fast", "fast, no oneDNN", "reference, autograd", "reference, inference")
-FLOORS = ("floor", "floor, no oneDNN")
-FAST = PREDICTORS[:2]
-REFERENCES = PREDICTORS[2:]
+PREDICTORS = ("fast", "reference, autograd", "reference, inference")
+FLOORS = ("floor",)
+FAST = PREDICTORS[:1]
+REFERENCES = PREDICTORS[1:]
 
 
 def corpus_batches(count: int, batch_size: int, rng: np.random.Generator) -> list[list[list[int]]]:
@@ -78,20 +75,6 @@ def corpus_batches(count: int, batch_size: int, rng: np.random.Generator) -> lis
 
 def random_ids(length: int, rng: np.random.Generator, vocab_size: int = 50_000) -> list[int]:
     return rng.integers(FIRST_WORD_ID, vocab_size, length).tolist()
-
-
-def without_onednn(run: Callable[[list[list[int]]], object]) -> Callable[[list[list[int]]], object]:
-    """``run`` with oneDNN off for torch, as in builds without it."""
-
-    def wrapped(batch: list[list[int]]) -> object:
-        previous = torch.backends.mkldnn.enabled  # set by hand: flags() also touches TF32 and warns
-        torch.backends.mkldnn.enabled = False
-        try:
-            return run(batch)
-        finally:
-            torch.backends.mkldnn.enabled = previous
-
-    return wrapped
 
 
 def matmul_floor(model: DeepMoji, length: int) -> Callable[[list[list[int]]], None]:
@@ -138,18 +121,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     rng = np.random.default_rng(0)
     state = seeded_state_dict(1)
-    fast, no_onednn = DeepMoji(), DeepMoji()
-    for model in (fast, no_onednn):
-        model.load_state_dict(state)
-        model.backend = "torch"  # this benchmark is about the torch path (bench_runtimes: ONNX Runtime)
-        model.eval()
+    fast = DeepMoji()
+    fast.load_state_dict(state)
+    fast.backend = "torch"  # this benchmark is about the torch path (bench_runtimes: ONNX Runtime)
+    fast.eval()
     reference = ReferenceDeepMoji(state)
     batches = corpus_batches(args.messages, args.batch_size, rng)
     messages = sum(len(batch) for batch in batches)
     singles = {length: [random_ids(length, rng)] for length in LENGTHS}
     predictors: dict[str, Callable[[list[list[int]]], object]] = {
         "fast": fast.predict,
-        "fast, no oneDNN": without_onednn(no_onednn.predict),  # its first call builds oneDNN-free kernels
         "reference, autograd": lambda batch: reference(batch).detach().numpy(),
         "reference, inference": reference.predict,
     }
@@ -159,10 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"longest {max(tokens)}, batches of {args.batch_size}")
     check_agreement(predictors, batches[0])
     floors = {
-        length: {
-            "floor": matmul_floor(fast, length),
-            "floor, no oneDNN": without_onednn(matmul_floor(no_onednn, length)),
-        }
+        length: {"floor": matmul_floor(fast, length)}
         for length in LENGTHS
     }
 

@@ -13,14 +13,10 @@ in its own child, side by side in one run, so the figures compare.
     .venv/bin/python benchmarks/memory.py [--messages 2000] [--burst 64] [--variants "default;MALLOC_ARENA_MAX=2"]
 
 A variant is ``default`` or space-separated environment assignments for the child, such as
-``WHYMOJI_MODEL_THREADS=1``, ``MALLOC_ARENA_MAX=2``, the oneDNN cache sizes
-``LRU_CACHE_CAPACITY`` / ``ONEDNN_PRIMITIVE_CACHE_CAPACITY``, or ``WHYMOJI_BENCH_ONEDNN=1|0``
-(this script only: sets ``torch.backends.mkldnn.enabled`` after the bot set up, overriding
-its choice), ``WHYMOJI_BENCH_ONEDNN_MAX_ROWS=256`` (this script only: the model's largest
-oneDNN product, ``bot.deepmoji.model.ONEDNN_MAX_ROWS``), ``WHYMOJI_BENCH_BACKEND=torch`` (this
-script only: predictions on the torch path instead of ONNX Runtime, as the bot ran before
-ONNX Runtime; the session built at load stays in memory). A variant may be repeated, as
-``WHYMOJI_BENCH_ONEDNN=1 RUN=2``: the allocator makes runs differ by tens of MB.
+``WHYMOJI_MODEL_THREADS=1``, ``WHYMOJI_MODEL_PRECISION=int8``, ``MALLOC_ARENA_MAX=2``, or
+``WHYMOJI_BENCH_BACKEND=torch`` (this script only: predictions on the torch path instead of
+ONNX Runtime, as the bot ran before ONNX Runtime; the session built at load stays in memory).
+A variant may be repeated, as ``default;RUN=2``: the allocator makes runs differ by tens of MB.
 Memory is measured after 400 and after all predictions, to show whether it keeps growing.
 
 The target is under 600 MB resident on CPU.
@@ -103,7 +99,7 @@ async def measure(folder: Path, messages: int, burst: int) -> dict:
     import asyncio
 
     stages = [("python started", status_mb())]
-    import torch
+    import torch  # noqa: F401  (measured in the imports stage even where the bot imports it lazily)
 
     from bot.app import WhymojiBot
     from bot.config import load_config
@@ -123,11 +119,6 @@ async def measure(folder: Path, messages: int, burst: int) -> dict:
         await bot.setup_hook()
         if "WHYMOJI_BENCH_BACKEND" in os.environ:  # e.g. torch: predictions as before ONNX Runtime
             bot.engine.model.backend = os.environ["WHYMOJI_BENCH_BACKEND"]
-        if "WHYMOJI_BENCH_ONEDNN" in os.environ:  # override what the bot chose
-            torch.backends.mkldnn.enabled = os.environ["WHYMOJI_BENCH_ONEDNN"] == "1"
-        if "WHYMOJI_BENCH_ONEDNN_MAX_ROWS" in os.environ:
-            model_module = sys.modules["bot.deepmoji.model"]
-            model_module.ONEDNN_MAX_ROWS = int(os.environ["WHYMOJI_BENCH_ONEDNN_MAX_ROWS"])
         stages.append(("bot set up: model, worker, store, health, cogs", status_mb()))
         batch = texts(messages)
         wave = bot.config.worker.queue_size // 2  # concurrent, but never enough to be shed
@@ -187,7 +178,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=64, help="worst inputs of each kind sent at once as reactions")
     parser.add_argument(
         "--variants",
-        default="default;WHYMOJI_BENCH_ONEDNN=0",
+        default="default;RUN=2",
         help="';'-separated",
     )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)

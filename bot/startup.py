@@ -52,7 +52,7 @@ def configure_torch(model: ModelConfig) -> None:
 
     Batches of every size pass through the model; its tensors of several MB, freed after each
     batch, would otherwise stay in glibc's heap (whose mmap threshold grows to the largest freed
-    block) and fragment it: a bot with oneDNN on peaked at 576-601 MB, against 540-551 MB with
+    block) and fragment it: a bot measured then peaked at 576-601 MB, against 540-551 MB with
     a fixed 4 MB threshold (benchmarks/memory.py; benchmarks/README.md, Memory per process).
     """
     use_threads(model.threads)

@@ -176,7 +176,8 @@ def test_slices_are_bounded_by_work_not_by_chunks(engine, monkeypatch):
     monkeypatch.setattr(occlusion_module, "SLICE_MACS", 1.0)  # one time step per slice
     many, same_scores = slices()
     assert many > 5 * few
-    assert same_scores == pytest.approx(scores, abs=1e-12)
+    # Products cut into other row blocks round differently in float32: far below the 1e-5 goal.
+    assert same_scores == pytest.approx(scores, abs=1e-8)
 
 
 def test_the_reply_names_how_exact_its_scores_are(engine):

@@ -13,9 +13,7 @@ DeepMoji's gates are hard sigmoids, so the recurrence is our own, written for sp
   directions run left-aligned over the same layout, side by side in one batched matmul.
 * The input projections of every position and both directions are computed before the time
   loop (:meth:`KernelWeights.input_gates`); only the ``h @ W_hh`` product stays inside it.
-* Matmuls go through :class:`BatchedLinear`: oneDNN with weights packed once where that is
-  faster than MKL (on the AMD EPYC we measured, MKL's fp32 GEMM is 2-3x slower), its rows
-  padded to a few shapes (:func:`onednn_rows`) so its kernel cache stays bounded.
+* Matmuls are plain batched MKL products (:class:`BatchedLinear`), both directions in one call.
 * Gate rows are reordered to i, f, o, g and the hard sigmoid's ``0.2 * x + 0.5`` is folded into
   the i/f/o weights and biases, so the three sigmoid gates are one ``clamp_`` per step.
 
@@ -132,87 +130,24 @@ class PackedLayout:
 # Kernels
 
 
-#: oneDNN's fp32 GEMM with a pre-packed weight is 2-3x faster than MKL's on the AMD CPUs we run
-#: on once a matmul has a few rows (benchmarks/README.md, Model speed); its weight layout is
-#: tuned for this many rows.
-PACKING_HINT = 64
-#: With one row a matmul is a memory-bound GEMV, where one MKL ``baddbmm`` for all maps wins
-#: (84 vs 114 us for 2 x 512 -> 2048); from 2 rows on, oneDNN does (112 vs 165 us).
-ONEDNN_MIN_ROWS = 2
-
-
-#: Largest oneDNN product: more rows run as several of this many (rows are independent).
-ONEDNN_MAX_ROWS = 128
-
-
-def onednn_rows(rows: int) -> int:
-    """Row count of the oneDNN products for ``rows`` rows: a power of two up to
-    ``ONEDNN_MAX_ROWS``, beyond that products of ``ONEDNN_MAX_ROWS`` rows each.
-
-    oneDNN compiles and keeps a kernel for every distinct row count it meets (about 1 MB, more
-    for large products), and a bot meets thousands (benchmarks/README.md, Memory per process).
-    Padding with zero rows and splitting large products leaves one kernel per power of two up
-    to ``ONEDNN_MAX_ROWS``; rows are independent, so the sliced result is the same.
-    """
-    return 1 << (rows - 1).bit_length() if rows <= ONEDNN_MAX_ROWS else ONEDNN_MAX_ROWS
-
-
-def onednn_usable(device: torch.device | str) -> bool:
-    """Whether oneDNN's packed linear ops exist in this torch build for ``device`` (CPU only)."""
-    if torch.device(device).type != "cpu" or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
-        return False
-    try:
-        torch.ops.mkldnn._reorder_linear_weight, torch.ops.mkldnn._linear_pointwise
-    except (AttributeError, RuntimeError):
-        return False
-    return True
-
-
 class BatchedLinear:
-    """``D`` independent linear maps ``x[d] @ weight[d] + bias[d]``, applied in one call.
+    """``D`` independent linear maps ``x[d] @ weight[d] + bias[d]``, applied in one ``baddbmm``.
 
-    With ``use_onednn`` (default: when usable) each map also keeps a oneDNN-packed copy of its
-    weight, used whenever there are at least ``ONEDNN_MIN_ROWS`` rows; otherwise one ``baddbmm``.
-    Maps that rarely see a single row pass ``plain_one_row=False``: with oneDNN they then keep
-    only the packed copy (saving the plain one's memory) and use it for every row count.
+    Plain MKL products, no oneDNN-packed copies: with ONNX Runtime doing the CPU's predictions,
+    these run ``/why``, where MKL's unpadded products were as fast or faster (a 50-token
+    explanation on one thread: 1.29 against 1.47 s; 30 tokens: equal) and oneDNN's packed
+    copies and per-shape kernels cost ~30 MB (benchmarks/README.md, *What was tried*).
     """
 
-    def __init__(
-        self,
-        weight: Tensor,
-        bias: Tensor | None = None,
-        *,
-        use_onednn: bool | None = None,
-        plain_one_row: bool = True,
-    ) -> None:
+    def __init__(self, weight: Tensor, bias: Tensor | None = None) -> None:
+        self.weight = weight  #: [D, In, Out]
         self.bias = bias  #: [D, 1, Out] or None
         self.in_features, self.out_features = weight.shape[1:]
-        if use_onednn is None:
-            use_onednn = onednn_usable(weight.device)
-        self._packed = (
-            [torch.ops.mkldnn._reorder_linear_weight(w.t().contiguous(), PACKING_HINT) for w in weight]
-            if use_onednn
-            else None
-        )
-        self.weight = weight if self._packed is None or plain_one_row else None  #: [D, In, Out] or None
 
     def __call__(self, x: Tensor, add: Tensor | None = None) -> Tensor:
         """[D, n, In] -> [D, n, Out]; adds ``add`` ([D, n, Out]) if given, else the bias."""
         base = self.bias if add is None else add
-        rows = x.shape[1]
-        if self._packed is None or (rows < ONEDNN_MIN_ROWS and self.weight is not None):
-            return torch.bmm(x, self.weight) if base is None else torch.baddbmm(base, x, self.weight)
-        fused_bias = add is None and self.bias is not None
-        step = onednn_rows(rows)
-        products = x.new_empty(len(self._packed), rows, self.out_features)
-        for d, packed in enumerate(self._packed):
-            bias = self.bias[d, 0] if fused_bias else None
-            for start, block in zip(range(0, rows, step), x[d].split(step)):
-                if len(block) < step:  # only the last block is padded: no copy of the whole input
-                    block = torch.nn.functional.pad(block, (0, 0, 0, step - len(block)))
-                product = torch.ops.mkldnn._linear_pointwise(block.contiguous(), packed, bias, "none", [], "")
-                products[d, start : start + step] = product[: rows - start]
-        return products if fused_bias or base is None else products.add_(base)
+        return torch.bmm(x, self.weight) if base is None else torch.baddbmm(base, x, self.weight)
 
 
 @dataclass(frozen=True)
@@ -245,13 +180,9 @@ class KernelMatrices:
 
 @dataclass(frozen=True)
 class KernelWeights:
-    """One layer's :class:`KernelMatrices` as the kernels use them, holding no more copies than needed.
-
-    ``inputs`` maps every row's input to its gates (with the bias); it keeps no plain weight
-    with oneDNN, as one-row input projections are one-token messages only. ``hidden`` is the
-    recurrent ``h @ W_hh``, which runs one row per step for a single message, so it keeps the
-    plain weight for MKL's faster matrix-vector product: pass it to :func:`run_recurrence`.
-    """
+    """One layer's :class:`KernelMatrices` as the kernels use them: ``inputs`` maps every row's
+    input to its gates (with the bias), ``hidden`` is the recurrent ``h @ W_hh`` (pass it to
+    :func:`run_recurrence`)."""
 
     inputs: BatchedLinear  #: [2, In, 4H] with the bias
     hidden: BatchedLinear  #: [2, H, 4H]
@@ -259,7 +190,7 @@ class KernelWeights:
     @classmethod
     def of(cls, matrices: KernelMatrices) -> KernelWeights:
         return cls(
-            inputs=BatchedLinear(matrices.input_weight, matrices.bias, plain_one_row=False),
+            inputs=BatchedLinear(matrices.input_weight, matrices.bias),
             hidden=BatchedLinear(matrices.hidden_weight),
         )
 
@@ -284,6 +215,8 @@ def run_recurrence(
     hidden_linear: BatchedLinear,
     counts: Sequence[int],
     initial: tuple[Tensor, Tensor] | None = None,
+    *,
+    out: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Run ``D`` independent LSTM directions over packed rows; returns (hidden, cells), each [D, N, H].
 
@@ -293,12 +226,14 @@ def run_recurrence(
     of the previous one (sorted longest first, as in :class:`PackedLayout`). ``initial`` =
     (h0, c0), each [D, counts[0], H]: the states *before* the first step (zeros when omitted).
     Every row's output and cell state is returned, so a caller can restart a direction from
-    any position.
+    any position; ``out`` = (hidden, cells) are written instead of new tensors (a caller
+    running a long sequence in parts fills one pair of its own, with no copy at the end).
     """
     directions, rows, gate_size = input_gates.shape
     size = gate_size // 4
-    hidden = input_gates.new_empty(directions, rows, size)
-    cells = input_gates.new_empty(directions, rows, size)
+    if out is None:
+        out = (input_gates.new_empty(directions, rows, size), input_gates.new_empty(directions, rows, size))
+    hidden, cells = out
     h_prev, c_prev = initial if initial is not None else (None, None)
     for count, step_gates, h, c in zip(
         counts, input_gates.split(counts, 1), hidden.split(counts, 1), cells.split(counts, 1)

@@ -50,7 +50,6 @@ import torch
 from torch import Tensor
 
 from bot.deepmoji.model import (
-    ONEDNN_MAX_ROWS,
     BatchedLinear,
     DeepMoji,
     Derived,
@@ -60,13 +59,17 @@ from bot.deepmoji.model import (
 )
 from bot.explain.steps import Steps, Work, finish, in_fractions
 
-#: Bound on the layer-1 rows (variant positions) one chunk computes; sets the peak memory.
-DEFAULT_MAX_ROWS = 2048
+#: Bound on the layer-1 rows (variant positions) one chunk computes; sets the peak memory. At the
+#: default 40 tokens: 2 chunks, ~50 MB above the model, 0.75-0.78 s; one chunk (2048) was 10-13%
+#: faster but peaked ~25 MB higher, which the bot's 600 MB budget has no room for (benchmarks/README.md).
+DEFAULT_MAX_ROWS = 1024
 #: Multiply-adds between two yields: about 25-50 ms on one quiet thread of the 2-core AMD EPYC we
 #: develop on (benchmarks/README.md), so a worker can interleave other requests that often.
 SLICE_MACS = 4e8
 #: A time step with fewer rows than this costs about as much as this many: the weights are read anyway.
 MIN_STEP_ROWS = 4
+#: Rows gathered at once where a gather only feeds a sum (bounds that temporary to ~2 MB).
+GATHER_ROWS = 256
 
 
 
@@ -77,12 +80,16 @@ class _Projections:
     ``out`` stacks the output layer and the attention vector: ``out @ features`` gives the
     class logits' contribution and the attention logit of one position in one product.
     ``from_states`` maps a layer-0 state (map 0: forward, map 1: backward) to what it feeds:
-    both layer-1 directions' input gates, and its part of ``out @ features``.
+    both layer-1 directions' input gates, and its part of ``out @ features``. It holds layer 1's
+    input weights, so layer 1's own kernel weights are not built: only its recurrent part
+    (``hidden_1``, ``bias_1``) is kept beside it.
     """
 
     out: Tensor  # [C + 1, F]
     out_bias: Tensor  # [C]
     from_states: BatchedLinear  # [2, H, 8H + C + 1]
+    hidden_1: BatchedLinear  # layer 1's recurrent ``h @ W_hh`` [2, H, 4H]
+    bias_1: Tensor  # [2, 1, 4H] layer 1's bias in kernel gate order
 
     @classmethod
     def of(cls, model: DeepMoji) -> _Projections:
@@ -94,7 +101,8 @@ class _Projections:
 
     @classmethod
     def _build(cls, model: DeepMoji) -> _Projections:
-        layer_1 = model.lstm_1.kernel_matrices().input_weight  # [2, 2H, 4H]
+        matrices = model.lstm_1.kernel_matrices()
+        layer_1 = matrices.input_weight  # [2, 2H, 4H]
         size = layer_1.shape[1] // 2
         linear = model.output_layer[0]
         out = torch.cat((linear.weight, model.attention_layer.attention_vector[None]), dim=0)
@@ -102,9 +110,14 @@ class _Projections:
         layer_0_backward = out[:, 3 * size : 4 * size]
         from_forward = torch.cat((layer_1[0, :size], layer_1[1, :size], layer_0_forward.t()), dim=1)
         from_backward = torch.cat((layer_1[0, size:], layer_1[1, size:], layer_0_backward.t()), dim=1)
-        # Always many rows (every position of a message), so no plain copy beside oneDNN's.
-        from_states = BatchedLinear(torch.stack((from_forward, from_backward)), plain_one_row=False)
-        return cls(out=out, out_bias=linear.bias, from_states=from_states)
+        from_states = BatchedLinear(torch.stack((from_forward, from_backward)))
+        return cls(
+            out=out,
+            out_bias=linear.bias,
+            from_states=from_states,
+            hidden_1=BatchedLinear(matrices.hidden_weight),
+            bias_1=matrices.bias,
+        )
 
 
 _PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, Derived] = weakref.WeakKeyDictionary()
@@ -116,19 +129,19 @@ _PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, Derived] = weakref.WeakKeyDict
 # ``yield 0.0`` after large copies (not counted as work) ends a slice there too.
 
 
-def _linear(linear: BatchedLinear, inputs: Tensor) -> Work[Tensor]:
-    """``linear(inputs)`` ([D, n, In] -> [D, n, Out]) in row blocks of about ``SLICE_MACS``."""
+def _linear(linear: BatchedLinear, inputs: Tensor, out: Tensor | None = None) -> Work[Tensor]:
+    """``linear(inputs)`` ([D, n, In] -> [D, n, Out]) in row blocks of about ``SLICE_MACS``,
+    written into ``out`` (a new tensor when omitted): no block is held twice."""
     directions, rows, _ = inputs.shape
     row_macs = directions * linear.in_features * linear.out_features
-    # Whole oneDNN products (``ONEDNN_MAX_ROWS``): a block cut elsewhere is padded to a power of two.
-    block = max(1, int(SLICE_MACS // row_macs) // ONEDNN_MAX_ROWS) * ONEDNN_MAX_ROWS
-    parts = []
+    block = max(1, int(SLICE_MACS // row_macs))
+    if out is None:
+        out = inputs.new_empty(directions, rows, linear.out_features)
     for start in range(0, rows, block):
         with torch.inference_mode():
-            parts.append(linear(inputs[:, start : start + block]))
+            out[:, start : start + block] = linear(inputs[:, start : start + block])
         yield min(block, rows - start) * row_macs
-    with torch.inference_mode():
-        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+    return out
 
 
 def _recurrence(
@@ -138,9 +151,10 @@ def _recurrence(
     initial: tuple[Tensor, Tensor] | None = None,
 ) -> Work[tuple[Tensor, Tensor]]:
     """:func:`run_recurrence` in segments of time steps of about ``SLICE_MACS`` each."""
-    directions, _, gate_size = input_gates.shape
+    directions, total_rows, gate_size = input_gates.shape
     row_macs = directions * hidden_linear.in_features * gate_size
-    hidden, cells = [], []
+    with torch.inference_mode():
+        hidden, cells = (input_gates.new_empty(directions, total_rows, gate_size // 4) for _ in range(2))
     first = row = 0
     while first < len(counts):
         last, work = first, 0.0
@@ -148,15 +162,15 @@ def _recurrence(
             work += max(counts[last], MIN_STEP_ROWS) * row_macs
             last += 1
         rows = sum(counts[first:last])
+        part = slice(row, row + rows)
         with torch.inference_mode():
-            h, c = run_recurrence(input_gates[:, row : row + rows], hidden_linear, counts[first:last], initial)
-        hidden.append(h)
-        cells.append(c)
+            h, c = run_recurrence(
+                input_gates[:, part], hidden_linear, counts[first:last], initial, out=(hidden[:, part], cells[:, part])
+            )
         initial = (h[:, rows - counts[last - 1] :], c[:, rows - counts[last - 1] :])
         first, row = last, row + rows
         yield work
-    with torch.inference_mode():
-        return torch.cat(hidden, dim=1), torch.cat(cells, dim=1)
+    return hidden, cells
 
 
 def _bidirectional(input_gates: Tensor, hidden_linear: BatchedLinear) -> Work[tuple[Tensor, Tensor]]:
@@ -203,16 +217,16 @@ def _pool(outputs: Tensor, out_bias: Tensor) -> Tensor:
 
 def _full_pass(model: DeepMoji, ids: Tensor, projections: _Projections) -> Work[_FullPass]:
     layer_0 = model.lstm_0.kernel_weights()
-    layer_1 = model.lstm_1.kernel_weights()
     with torch.inference_mode():
         embedded = model.embedded(ids)
     input_gates_0 = yield from _linear(layer_0.inputs, embedded.expand(2, *embedded.shape))
     hidden_0, cells_0 = yield from _bidirectional(input_gates_0, layer_0.hidden)
-    with torch.inference_mode():
-        layer_0_out = torch.cat((hidden_0[0], hidden_0[1]), dim=1)
-    input_gates_1 = yield from _linear(layer_1.inputs, layer_0_out.expand(2, *layer_0_out.shape))
-    hidden_1, cells_1 = yield from _bidirectional(input_gates_1, layer_1.hidden)
     projected = yield from _linear(projections.from_states, hidden_0)
+    with torch.inference_mode():  # layer 1's input gates: W [h_f; h_b] = W_f h_f + W_b h_b
+        gate_size = projections.bias_1.shape[-1]
+        both = projected[0, :, : 2 * gate_size] + projected[1, :, : 2 * gate_size]
+        input_gates_1 = both.view(-1, 2, gate_size).transpose(0, 1) + projections.bias_1
+    hidden_1, cells_1 = yield from _bidirectional(input_gates_1, projections.hidden_1)
     with torch.inference_mode():
         features = torch.cat((hidden_1[0], hidden_1[1], hidden_0[0], hidden_0[1], embedded), dim=1)
         size = hidden_0.shape[2]
@@ -284,8 +298,10 @@ def mirrored(variants: np.ndarray, length: int) -> np.ndarray:
 def _chunks(variants: np.ndarray, length: int, window: int | None, max_rows: int) -> Iterator[np.ndarray]:
     """The mirror-closed ``variants`` in chunks closed under ``i <-> N - 1 - i``, each within ``max_rows`` rows."""
     span = length - 1 if window is None else min(length - 1, 2 * window)
-    pairs_per_chunk = max(1, max_rows // (2 * span))
     low_halves = variants[variants <= (length - 1) // 2]
+    # As few chunks as ``max_rows`` allows, of equal size: bigger products run faster.
+    chunks = -(-len(low_halves) // max(1, max_rows // (2 * span)))
+    pairs_per_chunk = -(-len(low_halves) // max(1, chunks))
     for first in range(0, len(low_halves), pairs_per_chunk):
         low = low_halves[first : first + pairs_per_chunk]
         yield np.union1d(low, length - 1 - low)
@@ -319,16 +335,6 @@ class _Layer0:
     projected: Tensor  # [2, N + recomputed, 8H + C + 1]
     forward_rows: np.ndarray  # [V, N]
     backward_rows: np.ndarray  # [V, N]
-    mismatch: np.ndarray  # [V] see ``_edge_mismatch``
-
-
-@dataclass(frozen=True)
-class _Layer1:
-    """A chunk's layer-1 outputs: packed row ``r`` is variant ``local[r]`` at ``positions[d][r]``."""
-
-    hidden: Tensor  # [2, rows, H]
-    local: np.ndarray
-    positions: tuple[np.ndarray, np.ndarray]  # forward, backward direction
     mismatch: np.ndarray  # [V] see ``_edge_mismatch``
 
 
@@ -406,55 +412,87 @@ def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk:
     )):
         gap = _edge_mismatch((hidden, cells), (full.hidden_0, full.cells_0), direction, last[tail], positions[tail])
         np.maximum.at(mismatch, chunk.local[variants[tail]], gap)
-    recomputed = yield from _linear(projections.from_states, hidden)
     with torch.inference_mode():
-        projected = torch.cat((full.projected[:, _as_index(needed, device)], recomputed), dim=1)
-    yield 0.0
+        projected = full.projected.new_empty(2, len(needed) + hidden.shape[1], full.projected.shape[2])
+        torch.index_select(full.projected, 1, _as_index(needed, device), out=projected[:, : len(needed)])
+    del cells  # only the edge mismatch needed them
+    yield from _linear(projections.from_states, hidden, out=projected[:, len(needed) :])
     return _Layer0(projected, forward_rows, backward_rows, mismatch)
 
 
-def _layer_1(model: DeepMoji, full: _FullPass, layer_0: _Layer0, chunk: _Chunk) -> Work[_Layer1]:
-    """Each variant's window without the gap, both directions over the same packed rows."""
-    device, length, size = full.outputs.device, full.hidden_0.shape[1], full.hidden_0.shape[2]
-    spans = chunk.high[chunk.variants] - chunk.low[chunk.variants]
-    order = np.lexsort((chunk.variants, -spans))
-    ordered = chunk.variants[order]
-    counts, sequence, step = _packed(spans[order])
-    row_variant, row_low, row_span = ordered[sequence], chunk.low[ordered][sequence], spans[order][sequence]
+@dataclass(frozen=True)
+class _Layer1Plan:
+    """A chunk's layer-1 rows, packed: row ``r`` is variant ``variants[r]`` (``local[r]`` in the
+    chunk) at ``positions[d][r]`` in direction ``d``, its ``steps[r]``-th step of ``spans[r]``."""
 
-    def position(offset: np.ndarray) -> np.ndarray:
-        return row_low + offset + (row_low + offset >= row_variant)  # skipping the gap
+    counts: tuple[int, ...]
+    variants: np.ndarray
+    local: np.ndarray
+    steps: np.ndarray
+    spans: np.ndarray
+    positions: tuple[np.ndarray, np.ndarray]  # forward, backward direction
+    ordered: np.ndarray  # the chunk's variants, longest window first
 
-    positions = (position(step), position(row_span - 1 - step))
-    local = chunk.local[row_variant]
-    gate_size = 4 * size
-    weights = model.lstm_1.kernel_weights()
+    @classmethod
+    def of(cls, chunk: _Chunk) -> _Layer1Plan:
+        spans = chunk.high[chunk.variants] - chunk.low[chunk.variants]
+        order = np.lexsort((chunk.variants, -spans))
+        ordered = chunk.variants[order]
+        counts, sequence, steps = _packed(spans[order])
+        variants, low, row_spans = ordered[sequence], chunk.low[ordered][sequence], spans[order][sequence]
+
+        def position(offset: np.ndarray) -> np.ndarray:
+            return low + offset + (low + offset >= variants)  # skipping the gap
+
+        positions = (position(steps), position(row_spans - 1 - steps))
+        return cls(counts, variants, chunk.local[variants], steps, row_spans, positions, ordered)
+
+
+def _layer_1_inputs(layer_0: _Layer0, plan: _Layer1Plan, bias: Tensor) -> tuple[Tensor, Tensor]:
+    """Layer 1's input gates [2, rows, 4H] of the plan's rows, and the layer-0 part of their
+    ``out @ features`` [rows, C + 1], gathered from ``layer_0.projected`` (which the caller may
+    then drop: it is the chunk's largest tensor)."""
+    projected = layer_0.projected
+    device, gate_size = projected.device, bias.shape[-1]
     with torch.inference_mode():
-        input_gates = layer_0.projected.new_empty(2, len(sequence), gate_size)
-        for direction, direction_positions in enumerate(positions):
+        input_gates = projected.new_empty(2, len(plan.variants), gate_size)
+        for direction, direction_positions in enumerate(plan.positions):
             columns = slice(direction * gate_size, (direction + 1) * gate_size)
-            forward = _as_index(layer_0.forward_rows[local, direction_positions], device)
-            backward = _as_index(layer_0.backward_rows[local, direction_positions], device)
-            torch.index_select(layer_0.projected[0, :, columns], 0, forward, out=input_gates[direction])
-            input_gates[direction].add_(layer_0.projected[1, :, columns].index_select(0, backward))
-        input_gates += weights.bias
-        starts = _as_index(chunk.low[ordered], device)  # into states padded before: state low - 1
-        ends = _as_index(chunk.high[ordered] + 1, device)
+            forward = _as_index(layer_0.forward_rows[plan.local, direction_positions], device)
+            backward = _as_index(layer_0.backward_rows[plan.local, direction_positions], device)
+            torch.index_select(projected[0, :, columns], 0, forward, out=input_gates[direction])
+            for start in range(0, len(backward), GATHER_ROWS):  # never a second [rows, 4H] at once
+                rows = slice(start, start + GATHER_ROWS)
+                input_gates[direction, rows] += projected[1, backward[rows], columns]
+            if direction == 0:
+                outputs = projected[0, forward, 2 * gate_size :] + projected[1, backward, 2 * gate_size :]
+        input_gates += bias
+    return input_gates, outputs
+
+
+def _layer_1(
+    full: _FullPass, hidden_linear: BatchedLinear, plan: _Layer1Plan, input_gates: Tensor, chunk: _Chunk
+) -> Work[tuple[Tensor, np.ndarray]]:
+    """Each variant's window without the gap, both directions over the same packed rows:
+    hidden states [2, rows, H] and each variant's edge mismatch (``_edge_mismatch``)."""
+    device, length = full.outputs.device, full.hidden_0.shape[1]
+    with torch.inference_mode():
+        starts = _as_index(chunk.low[plan.ordered], device)  # into states padded before: state low - 1
+        ends = _as_index(chunk.high[plan.ordered] + 1, device)
         initial = tuple(
             torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
             for states in (full.hidden_1, full.cells_1)
         )
-    yield 0.0
-    hidden, cells = yield from _recurrence(input_gates, weights.hidden, counts, initial)
-    last = np.flatnonzero(step == row_span - 1)
-    last_variants = row_variant[last]
+    hidden, cells = yield from _recurrence(input_gates, hidden_linear, plan.counts, initial)
+    last = np.flatnonzero(plan.steps == plan.spans - 1)
+    last_variants = plan.variants[last]
     mismatch = np.zeros(len(chunk.variants))
     for direction, tail in enumerate((chunk.high[last_variants] < length - 1, chunk.low[last_variants] > 0)):
         rows = last[tail]
         states, full_states = (hidden, cells), (full.hidden_1, full.cells_1)
-        gap = _edge_mismatch(states, full_states, direction, rows, positions[direction][rows])
-        np.maximum.at(mismatch, local[rows], gap)
-    return _Layer1(hidden, local, positions, mismatch)
+        gap = _edge_mismatch(states, full_states, direction, rows, plan.positions[direction][rows])
+        np.maximum.at(mismatch, plan.local[rows], gap)
+    return hidden, mismatch
 
 
 def _variant_probabilities(
@@ -464,29 +502,31 @@ def _variant_probabilities(
     recomputed ones inside it, the gap masked out of the attention; and each variant's largest
     state mismatch at its window's edges (``_edge_mismatch``)."""
     device, length, size = full.outputs.device, full.hidden_0.shape[1], full.hidden_0.shape[2]
+    plan = _Layer1Plan.of(chunk)
     layer_0 = yield from _layer_0(model, full, projections, chunk)
-    layer_1 = yield from _layer_1(model, full, layer_0, chunk)
-    forward_positions, backward_positions = layer_1.positions
+    input_gates, layer_0_outputs = _layer_1_inputs(layer_0, plan, projections.bias_1)
+    layer_0_mismatch = layer_0.mismatch
+    del layer_0  # its projected states are in the input gates now; the recurrence needs the memory
+    yield 0.0
+    hidden, layer_1_mismatch = yield from _layer_1(full, projections.hidden_1, plan, input_gates, chunk)
+    del input_gates
+    forward_positions, backward_positions = plan.positions
     with torch.inference_mode():
         outputs = full.outputs.expand(len(chunk.variants), *full.outputs.shape).clone()
         flat = outputs.view(-1, outputs.shape[-1])
-        layer_0_part = slice(8 * size, None)
-        forward = _as_index(layer_0.forward_rows[layer_1.local, forward_positions], device)
-        backward = _as_index(layer_0.backward_rows[layer_1.local, forward_positions], device)
-        flat[_as_index(layer_1.local * length + forward_positions, device)] = (
-            layer_1.hidden[0] @ projections.out[:, :size].t()
-            + layer_0.projected[0, forward, layer_0_part]
-            + layer_0.projected[1, backward, layer_0_part]
+        flat[_as_index(plan.local * length + forward_positions, device)] = (
+            hidden[0] @ projections.out[:, :size].t()
+            + layer_0_outputs
             + full.embedding_outputs[_as_index(forward_positions, device)]
         )
         flat.index_add_(
             0,
-            _as_index(layer_1.local * length + backward_positions, device),
-            layer_1.hidden[1] @ projections.out[:, size : 2 * size].t(),
+            _as_index(plan.local * length + backward_positions, device),
+            hidden[1] @ projections.out[:, size : 2 * size].t(),
         )
         gaps = (torch.arange(len(chunk.variants), device=device), _as_index(chunk.variants, device), -1)
         outputs[gaps] = float("-inf")
-        return _pool(outputs, projections.out_bias), np.maximum(layer_0.mismatch, layer_1.mismatch)
+        return _pool(outputs, projections.out_bias), np.maximum(layer_0_mismatch, layer_1_mismatch)
 
 
 # --------------------------------------------------------------------------------------------
