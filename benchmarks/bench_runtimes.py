@@ -29,8 +29,8 @@ round. Ratios are whymoji's speed over ORT's (above 1: whymoji is faster). Usage
     .venv/bin/python -m benchmarks.bench_runtimes [--threads 1,2] [--rounds 5] [--repeats 10]
 
 Single messages are random word ids of 12 and 30 tokens; corpus batches are ``--messages``
-messages of ``../shared/corpus/messages.jsonl`` (real tokenizer, at most ``model.max_tokens``
-= 256 tokens each, as the engine reads them) in batches of ``--batch-size``.
+messages of ``../shared/corpus/messages.jsonl`` (real tokenizer, at most the default
+``model.max_tokens`` tokens each, as the engine reads them) in batches of ``--batch-size``.
 """
 
 from __future__ import annotations

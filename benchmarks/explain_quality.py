@@ -134,8 +134,9 @@ def main() -> None:
               f"(mean {np.mean([len(ids) for ids in long]):.0f})")
         print_table("Long messages: windows against exact occlusion", evaluate(model, long, {
             "occlusion": None,
-            f"window {LONG_MESSAGE_WINDOW}": lambda ids: occlusion(model, ids, window=LONG_MESSAGE_WINDOW),
-            "window 16": lambda ids: occlusion(model, ids, window=16),
+            "window 8": lambda ids: occlusion(model, ids, window=8),
+            f"window {LONG_MESSAGE_WINDOW} (the bot's)": lambda ids: occlusion(model, ids, window=LONG_MESSAGE_WINDOW),
+            "window 32": lambda ids: occlusion(model, ids, window=32),
             "attention": lambda ids: attention(model, ids),
             "random": random_scores,
         }))

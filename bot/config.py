@@ -307,7 +307,7 @@ class ModelConfig:
     offline: bool = _key(False, boolean())
     device: str = _key("cpu", text(("cpu", "cuda")))
     threads: int = _key(0, integer(0))
-    max_tokens: int = _key(50, integer(1, 4096))  # bot.deepmoji.engine.DEFAULT_MAX_TOKENS
+    max_tokens: int = _key(40, integer(1, 4096))  # bot.deepmoji.engine.DEFAULT_MAX_TOKENS
     precision: str = _key("fp32", text(("fp32", "int8")))
 
     def __post_init__(self) -> None:

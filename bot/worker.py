@@ -7,7 +7,7 @@ micro-batches (up to ``max_batch``, waiting at most ``max_wait_ms`` for batch ma
 explanations get at most ``EXPLANATION_SHARE`` of the model's time, however long their slices,
 so reactions keep flowing during any ``/why``. At most ``explanations_in_progress`` explanations
 are under way at once and take turns (round-robin); the others wait their turn to start. Each
-one under way holds its state (~100 MB for 50 tokens with the full-size model), so the default
+one under way holds its state (~50 MB at the default 40 tokens with the full-size model), so the default
 is 1: explanations one after the other, each bounded by the engine's ``max_tokens``.
 
 Bounds, so no request takes the model over: at most ``queue_size`` predictions wait (a reaction

@@ -35,11 +35,11 @@ class EmptyTextError(WhymojiError):
 #: Most tokens the model reads of one text; the rest is left out, as DeepMoji's own sentence
 #: tokenizer cut texts at ``maxlen`` (30 in its emoji examples). It bounds the time and memory of
 #: every request, whatever a user sends (a 4,000-character message can be 4,000 tokens).
-#: ``model.max_tokens`` in the config. 50 is the longest round length whose ``/why`` scores every
-#: word exactly within a second on one thread of the 2-core machine we measure on: exact
-#: leave-one-out costs the square of the length (``bot.explain.occlusion``), about 0.7 s at 50
-#: and 1.1 s at 64 (benchmarks/README.md, "/why: exact scores within a second").
-DEFAULT_MAX_TOKENS = 50
+#: ``model.max_tokens`` in the config. 40 is the longest round length whose ``/why`` scores every
+#: word exactly within a second on one quiet thread of the 2-core machine we measure on: exact
+#: leave-one-out costs the square of the length (``bot.explain.occlusion``), about 0.8 s at 40
+#: and 1.2 s at 50 (benchmarks/README.md, "/why: exact scores within a second").
+DEFAULT_MAX_TOKENS = 40
 
 
 @dataclass(frozen=True)

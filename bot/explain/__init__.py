@@ -37,9 +37,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Longest message (in tokens) whose every word is scored exactly. Up to about here that costs
-#: no more than estimating every word and scoring the shown ones exactly (benchmarks/README.md),
-#: and it stays within a second: the default ``max_tokens`` is this length.
+#: Longest message (in tokens) whose every word is scored exactly: the default ``max_tokens``,
+#: chosen so that this stays within a second. Below ~50 tokens, estimating every word and scoring
+#: the shown ones exactly saves nothing (benchmarks/README.md), so the cheaper path starts here.
 EXACT_MAX_TOKENS = DEFAULT_MAX_TOKENS
 #: Tokens recomputed on each side of a left-out word for the estimates of longer messages: the
 #: cheapest of 8, 16 and 32 at 60-64 tokens (8 is too rough: its check scores most words exactly).
