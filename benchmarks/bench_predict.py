@@ -47,7 +47,8 @@ FIRST_WORD_ID = 10  # ids below are DeepMoji's special tokens
 LENGTHS = (12, 30)
 #: The original torchMoji port on the 2-core development machine, as the issue reports it.
 ORIGINAL_PORT = {"12 tokens, ms": 45.0, "messages/s": 240.0}
-#: The issue's targets, side by side against the plain reference.
+#: The targets of the issue that made this path fast, when it was the CPU default (before ONNX
+#: Runtime), side by side against the plain reference.
 TARGETS = {"12 tokens, ms": 5.0, "30 tokens, ms": 5.0, "messages/s": 3.0}
 MEASURES = ("12 tokens, ms", "30 tokens, ms", "messages/s")
 PREDICTORS = ("fast", "reference, autograd", "reference, inference")
@@ -175,14 +176,22 @@ def check_agreement(predictors: dict[str, Callable], batch: list[list[int]]) -> 
     print(f"agreement on a corpus batch: largest difference {worst:.1e}")
 
 
-def report(median: dict[tuple[str, int, str], float], thread_counts: Sequence[int], args) -> None:
+def print_medians(
+    median: dict[tuple[str, int, str], float], names: Sequence[str], thread_counts: Sequence[int], args, width: int
+) -> None:
+    """The table of medians, one row per implementation and thread count (rows without figures left out)."""
     print(f"\nmedians: single messages over {args.rounds * args.repeats} alternating calls, "
           f"messages/s over {args.rounds} alternating rounds")
-    print(f"{'':32}" + "".join(f"{measure:>16}" for measure in MEASURES))
+    print(f"{'':{width}}" + "".join(f"{measure:>16}" for measure in MEASURES))
     for threads in thread_counts:
-        for name in PREDICTORS + FLOORS:
+        for name in names:
             cells = [median.get((name, threads, measure)) for measure in MEASURES]
-            print(f"{f'{name} ({threads} thr)':32}" + "".join(f"{'-' if v is None else f'{v:.1f}':>16}" for v in cells))
+            if cells != [None] * len(MEASURES):
+                print(f"{f'{name} ({threads} thr)':{width}}" + "".join(f"{'-' if v is None else f'{v:.1f}':>16}" for v in cells))
+
+
+def report(median: dict[tuple[str, int, str], float], thread_counts: Sequence[int], args) -> None:
+    print_medians(median, PREDICTORS + FLOORS, thread_counts, args, width=32)
     for length in LENGTHS:
         flops, megabytes = arithmetic(length)
         floor_ms = median[("floor", thread_counts[0], f"{length} tokens, ms")]

@@ -47,13 +47,20 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from benchmarks.bench_predict import corpus_batches, random_ids, rotated, seconds, timing_arguments
+from benchmarks.bench_predict import (
+    LENGTHS,
+    MEASURES,
+    corpus_batches,
+    print_medians,
+    random_ids,
+    rotated,
+    seconds,
+    timing_arguments,
+)
 from bot.deepmoji.engine import DEFAULT_MAX_TOKENS
 from bot.deepmoji.model import DeepMoji
 from bot.deepmoji.seeded import seeded_state_dict
 
-LENGTHS = (12, 30)
-MEASURES = ("12 tokens, ms", "30 tokens, ms", "messages/s")
 WHYMOJI = ("whymoji", "whymoji int8", "whymoji torch")
 BASELINES = ("ORT", "ORT padded", "ORT int8")
 #: Each whymoji figure against the ONNX Runtime figure it answers.
@@ -235,15 +242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def report(median: dict[tuple[str, int, str], float], thread_counts: Sequence[int], args) -> None:
-    print(f"\nmedians: single messages over {args.rounds * args.repeats} alternating calls, "
-          f"messages/s over {args.rounds} alternating rounds")
-    print(f"{'':28}" + "".join(f"{measure:>16}" for measure in MEASURES))
-    for threads in thread_counts:
-        for name in WHYMOJI + BASELINES:
-            cells = [median.get((name, threads, measure)) for measure in MEASURES]
-            if cells == [None] * len(MEASURES):
-                continue
-            print(f"{f'{name} ({threads} thr)':28}" + "".join(f"{'-' if v is None else f'{v:.1f}':>16}" for v in cells))
+    print_medians(median, WHYMOJI + BASELINES, thread_counts, args, width=28)
     print("\nspeed ratios, same thread count (above 1: the first is faster)")
     for threads in thread_counts:
         for ours, theirs in PAIRS:
