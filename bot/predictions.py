@@ -7,9 +7,10 @@ awaits the same future. Entries live a short while (listeners for one message ru
 milliseconds of each other), keyed by message id; the text itself is never kept.
 
 The reading runs in a thread, not on the event loop: tokenizing a 4,000-character message
-takes 4-15 ms, more on a loaded machine (``benchmarks/readability_gate.py``), and a burst of those would stall every
-other event. The worker tokenizes the text again when it predicts, which costs a few percent of
-the model run it precedes and keeps the worker's interface text in, probabilities out.
+takes 4-15 ms, more on a loaded machine (``benchmarks/readability_gate.py``), and a burst of
+those would stall every other event. The worker tokenizes the text again when it predicts,
+which costs about 1% of the model run it precedes for a typical message (up to a quarter for
+the longest texts) and keeps the worker's interface text in, probabilities out.
 """
 
 from __future__ import annotations
