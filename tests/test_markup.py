@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
+from bot import markup
 from bot.markup import normalize_markup
 
 
@@ -79,3 +83,30 @@ def test_mentions_reach_the_tokenizer_as_custom_at(shared_dir):
     words = tokenizer.words(normalize_markup("<@123> look at <#5> **now**"))
     assert words[0] == "CUSTOM_AT"
     assert "**" not in words and "now" in words
+
+
+# The regexes emphasis was once stripped with: the reference for what pairs with what. They
+# rescan the rest of a text from every unclosed marker (quadratic), which ``_unwrap`` must not.
+REFERENCE_EMPHASIS = {
+    "**": re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*", re.DOTALL),
+    "__": re.compile(r"__(?=\S)(.+?)(?<=\S)__", re.DOTALL),
+    "~~": re.compile(r"~~(?=\S)(.+?)(?<=\S)~~", re.DOTALL),
+    "*": re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])", re.DOTALL),
+    "_": re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", re.DOTALL),
+}
+
+
+def test_emphasis_pairs_exactly_as_the_reference_regexes_do():
+    rng = random.Random(7)
+    emphases = dict(zip(REFERENCE_EMPHASIS, markup._EMPHASIS))
+    for _ in range(4000):
+        text = "".join(rng.choice("**__~~ a-é\n.") for _ in range(rng.randrange(0, 24)))
+        for marker, reference in REFERENCE_EMPHASIS.items():
+            assert markup._unwrap(text, emphases[marker]) == reference.sub(r"\1", text), (marker, text)
+
+
+def test_unclosed_markers_stay_as_written():
+    # Many opening markers and no closing one: the inputs that made the reference quadratic.
+    text = "*a-" * 1333
+    assert normalize_markup(text) == text
+    assert normalize_markup("**a " * 1000) == ("**a " * 1000).strip()
