@@ -187,7 +187,7 @@ def test_variables_read_elsewhere_and_development_ones_are_not_settings(tmp_path
     read_elsewhere = {CONFIG_ENV, files.WEIGHTS_ENV, files.VOCABULARY_ENV, files.CACHE_DIR_ENV, *files.OFFLINE_ENVS}
     assert {name for name in read_elsewhere if name.startswith("WHYMOJI_")} <= set(OTHER_VARIABLES)
     environ = dict.fromkeys(OTHER_VARIABLES, "x") | {
-        "WHYMOJI_TEST_POSTGRES_URL": "postgresql://x/y", "WHYMOJI_BENCH_ONEDNN": "0", "WHYMOJI_CI_POSTGRES": "1",
+        "WHYMOJI_TEST_POSTGRES_URL": "postgresql://x/y", "WHYMOJI_BENCH_BACKEND": "torch", "WHYMOJI_CI_POSTGRES": "1",
     }
     assert load_config(None, environ=environ) == Config()
 
