@@ -414,7 +414,7 @@ def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk:
         np.maximum.at(mismatch, chunk.local[variants[tail]], gap)
     with torch.inference_mode():
         projected = full.projected.new_empty(2, len(needed) + hidden.shape[1], full.projected.shape[2])
-        torch.index_select(full.projected, 1, _as_index(needed, device), out=projected[:, : len(needed)])
+        projected[:, : len(needed)] = full.projected[:, _as_index(needed, device)]  # a message's rows: small
     del cells  # only the edge mismatch needed them
     yield from _linear(projections.from_states, hidden, out=projected[:, len(needed) :])
     return _Layer0(projected, forward_rows, backward_rows, mismatch)
