@@ -454,19 +454,25 @@ def _layer_1_inputs(layer_0: _Layer0, plan: _Layer1Plan, bias: Tensor) -> tuple[
     then drop: it is the chunk's largest tensor)."""
     projected = layer_0.projected
     device, gate_size = projected.device, bias.shape[-1]
+    # Per direction, the rows of each plan row's forward and backward layer-0 state.
+    state_rows = [
+        (
+            _as_index(layer_0.forward_rows[plan.local, positions], device),
+            _as_index(layer_0.backward_rows[plan.local, positions], device),
+        )
+        for positions in plan.positions
+    ]
     with torch.inference_mode():
         input_gates = projected.new_empty(2, len(plan.variants), gate_size)
-        for direction, direction_positions in enumerate(plan.positions):
+        for direction, (forward, backward) in enumerate(state_rows):
             columns = slice(direction * gate_size, (direction + 1) * gate_size)
-            forward = _as_index(layer_0.forward_rows[plan.local, direction_positions], device)
-            backward = _as_index(layer_0.backward_rows[plan.local, direction_positions], device)
             torch.index_select(projected[0, :, columns], 0, forward, out=input_gates[direction])
             for start in range(0, len(backward), GATHER_ROWS):  # never a second [rows, 4H] at once
                 rows = slice(start, start + GATHER_ROWS)
                 input_gates[direction, rows] += projected[1, backward[rows], columns]
-            if direction == 0:
-                outputs = projected[0, forward, 2 * gate_size :] + projected[1, backward, 2 * gate_size :]
         input_gates += bias
+        forward, backward = state_rows[0]  # each row's own position
+        outputs = projected[0, forward, 2 * gate_size :] + projected[1, backward, 2 * gate_size :]
     return input_gates, outputs
 
 
