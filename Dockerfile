@@ -39,7 +39,7 @@ VOLUME /data
 EXPOSE 8080
 # Asks /healthz with the bot's own config: 200 once the gateway is connected, 503 otherwise.
 # The start period covers a first start's model download.
-HEALTHCHECK --interval=30s --timeout=10s --start-period=180s --retries=3 CMD ["python", "-m", "bot.health"]
+HEALTHCHECK --interval=30s --timeout=10s --start-period=180s --retries=3 CMD ["python", "-m", "bot.serving.health"]
 # whymoji is PID 1 and handles SIGTERM itself: `docker stop` finishes in-flight work first.
 ENTRYPOINT ["whymoji"]
 CMD ["run"]

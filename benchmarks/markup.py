@@ -1,4 +1,4 @@
-"""Emphasis markup on the worst 4,000-character messages: ``bot.markup``'s pairing against the
+"""Emphasis markup on the worst 4,000-character messages: ``bot.rules.markup``'s pairing against the
 regexes it replaced, side by side (the cogs normalise every message on the event loop).
 
     .venv/bin/python -m benchmarks.markup [--rounds 5]
@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable
 
-from bot import markup
+from bot.rules import markup
 
 #: The regexes emphasis was stripped with before (the tests' reference for the pairing).
 REGEXES = (

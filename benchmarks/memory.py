@@ -103,7 +103,7 @@ async def measure(folder: Path, messages: int, burst: int) -> dict:
 
     from bot.app import WhymojiBot
     from bot.config import load_config
-    from bot.markup import normalize_markup
+    from bot.rules.markup import normalize_markup
 
     stages.append(("imports (torch, discord.py, bot)", status_mb()))
     environ = {

@@ -24,15 +24,15 @@ from discord.ext import commands
 from bot.config import Config
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.threads import runtime_threads
-from bot.endpoints import use_endpoints
+from bot.serving.discord_proxy import use_endpoints
 from bot.errors import WhymojiError
-from bot.explanation_limits import ExplanationLimits
-from bot.health import STARTING, STOPPING, Health, HealthServer, assess
+from bot.rules.explanation_limits import ExplanationLimits
+from bot.serving.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.metrics import Metrics
-from bot.startup import configure_torch, in_daemon_thread, locate_model_files, require_device
+from bot.serving.loading import configure_torch, in_daemon_thread, locate_model_files, require_device
 from bot.store import GuildDefaults, SettingsStore, open_store
 from bot.store.probe import probe_store
-from bot.worker import InferenceWorker
+from bot.serving.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ class WhymojiBot(commands.AutoShardedBot):
 
     def health(self) -> Health:
         """The ``/healthz`` answer: ready only while every shard of this process is connected,
-        the settings store answers and the inference worker moves (``bot.health.assess``)."""
+        the settings store answers and the inference worker moves (``bot.serving.health.assess``)."""
         if self.stopping:
             return Health(STOPPING)
         if not self.is_ready():

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.emoji_parsing import emoji_classes
+from bot.deepmoji.emoji_parsing import emoji_classes
 from bot.errors import WhymojiError
 
 ENV_PREFIX = "WHYMOJI_"

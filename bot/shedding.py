@@ -3,7 +3,7 @@
 The listeners (reactions, moderation hints) run ``with shed_failures(...)`` around their work on
 one message: a ``StoreError`` ends it as shed ``store_unavailable`` (logged once per interval
 through ``failures``, not once per message), a cancellation (shutdown gave up waiting) as shed
-``shutdown`` before it goes on. ``bot.worker.failure_reason`` names the reason for a prediction
+``shutdown`` before it goes on. ``bot.serving.worker.failure_reason`` names the reason for a prediction
 the inference worker failed (the worker itself logs those failures, once per interval).
 """
 

@@ -8,7 +8,7 @@ are skipped, and so are messages the model cannot read (the reactions' readabili
 *minknown*): its scores for them are noise. The reading and the score come from the ones the
 reactions use (``MessagePredictions``), so a message costs one model run, plus one explanation
 when a hint is posted; that explanation takes one of the server's places for explanations
-(``bot.explanation_limits``), and a hint whose server has none free goes out without it. A hint
+(``bot.rules.explanation_limits``), and a hint whose server has none free goes out without it. A hint
 per user and channel at most every ``moderation.cooldown_s`` seconds keeps a heated exchange
 from flooding the moderators. A message that cannot be checked (the settings store or the model
 fails) or whose hint cannot be posted is counted in ``moderation_hints_shed{reason}``; failures
@@ -22,18 +22,18 @@ import logging
 import discord
 from discord.ext import commands
 
-from bot.candidates import is_candidate
-from bot.cooldown import Cooldown
+from bot.rules.candidates import is_candidate
+from bot.rules.cooldown import Cooldown
 from bot.errors import WhymojiError
-from bot.hostility import hostility
-from bot.markup import normalize_markup
-from bot.predictions import shared_predictions
-from bot.reaction_rules import unreadable
-from bot.render import DISCORD_LIMIT, render_markdown
+from bot.rules.hostility import hostility
+from bot.rules.markup import normalize_markup
+from bot.serving.predictions import shared_predictions
+from bot.rules.reactions import unreadable
+from bot.explain.render import DISCORD_LIMIT, render_markdown
 from bot.replies import NO_PINGS
 from bot.shedding import shed_failures
 from bot.throttled_log import ThrottledLog
-from bot.worker import failure_reason
+from bot.serving.worker import failure_reason
 
 log = logging.getLogger(__name__)
 

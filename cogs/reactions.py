@@ -33,15 +33,15 @@ from dataclasses import dataclass, field
 import discord
 from discord.ext import commands
 
-from bot.candidates import is_candidate
-from bot.cooldown import Cooldown
+from bot.rules.candidates import is_candidate
+from bot.rules.cooldown import Cooldown
 from bot.errors import WhymojiError
-from bot.markup import normalize_markup
-from bot.predictions import shared_predictions
-from bot.reaction_rules import Silence, before_model, choose_reactions
+from bot.rules.markup import normalize_markup
+from bot.serving.predictions import shared_predictions
+from bot.rules.reactions import Silence, before_model, choose_reactions
 from bot.shedding import shed_failures
 from bot.throttled_log import ThrottledLog
-from bot.worker import Overloaded, WorkerStopped, failure_reason
+from bot.serving.worker import Overloaded, WorkerStopped, failure_reason
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.deepmoji.emojis import EMOJIS
-from bot.emoji_parsing import parse_emojis
+from bot.deepmoji.emoji_parsing import parse_emojis
 from bot.replies import defer_privately, reply_privately, report_failure
 from bot.store import InvalidSetting
 from bot.throttled_log import ThrottledLog

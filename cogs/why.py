@@ -3,7 +3,7 @@
 ``/why target`` takes a message link (any channel or thread of this server the asker can read;
 a private thread only for its members and those who may manage threads), a message ID (this
 channel), or free text of at most 4,000 characters. Who may start an explanation now is
-decided first, in memory (``bot.explanation_limits``: one at a time per user, a pause per user,
+decided first, in memory (``bot.rules.explanation_limits``: one at a time per user, a pause per user,
 a cap per server). Discord wants a first answer within 3 s, and reading the target may take
 longer (a REST fetch, a settings read), so a private request is deferred privately at once and
 everything after it, refusals included, is a private followup. A public request checks its
@@ -27,9 +27,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import WhymojiError
-from bot.explanation_limits import ExplanationRefused
-from bot.markup import normalize_markup
-from bot.render import render_markdown
+from bot.rules.explanation_limits import ExplanationRefused
+from bot.rules.markup import normalize_markup
+from bot.explain.render import render_markdown
 from bot.replies import NO_PINGS, defer_privately, reply_privately, report_failure
 from bot.throttled_log import ThrottledLog
 

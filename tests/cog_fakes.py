@@ -18,7 +18,7 @@ from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.engine import DEFAULT_MAX_TOKENS, Engine
 from bot.deepmoji.tokenizer import Tokenizer
 from bot.explain.explanation import Explanation, WordScore
-from bot.explanation_limits import ExplanationLimits
+from bot.rules.explanation_limits import ExplanationLimits
 from bot.metrics import Metrics
 from bot.store import GuildSettings
 from bot.store.settings import checked_changes

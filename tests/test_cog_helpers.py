@@ -7,9 +7,9 @@ import asyncio
 import numpy as np
 import pytest
 
-from bot.candidates import is_candidate
-from bot.cooldown import Cooldown
-from bot.predictions import MessagePredictions, shared_predictions
+from bot.rules.candidates import is_candidate
+from bot.rules.cooldown import Cooldown
+from bot.serving.predictions import MessagePredictions, shared_predictions
 from tests.cog_fakes import FakeEngine, FakeMessage, FakeWorker, make_bot
 from tests.conftest import Clock
 

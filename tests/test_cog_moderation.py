@@ -8,10 +8,10 @@ from dataclasses import replace
 import discord
 import pytest
 
-from bot.hostility import HOSTILE_CLASSES
-from bot.predictions import shared_predictions
+from bot.rules.hostility import HOSTILE_CLASSES
+from bot.serving.predictions import shared_predictions
 from bot.store import StoreError
-from bot.worker import ModelError, Overloaded
+from bot.serving.worker import ModelError, Overloaded
 from cogs.moderation import Moderation, format_hint, hint_header
 from cogs.reactions import Reactions
 from tests.cog_fakes import (

@@ -12,7 +12,7 @@ import pytest
 from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.engine import EmptyTextError
 from bot.store import StoreError
-from bot.worker import ModelError, Overloaded, WorkerStopped
+from bot.serving.worker import ModelError, Overloaded, WorkerStopped
 from cogs.reactions import MAX_ATTEMPTS, Reactions, place_reactions, reaction_channel_enabled
 from tests.cog_fakes import (
     AUTHOR_ID,

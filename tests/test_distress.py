@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.class_mass import class_mass
+from bot.rules.class_mass import class_mass
 from bot.deepmoji.emojis import EMOJIS
-from bot.distress import DISTRESS_CLASSES, distress
-from bot.hostility import HOSTILE_CLASSES, hostility
+from bot.rules.distress import DISTRESS_CLASSES, distress
+from bot.rules.hostility import HOSTILE_CLASSES, hostility
 from tests.cog_fakes import probabilities
 
 

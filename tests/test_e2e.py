@@ -17,9 +17,9 @@ from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.files import ModelFiles
 from bot.explain import explain
-from bot.hostility import hostility
-from bot.markup import normalize_markup
-from bot.render import DISCORD_LIMIT, render_markdown
+from bot.rules.hostility import hostility
+from bot.rules.markup import normalize_markup
+from bot.explain.render import DISCORD_LIMIT, render_markdown
 from cogs.moderation import format_hint, hint_header
 from cogs.why import CONTEXT_MENU_NAME
 from tests.fake_discord import FakeDiscord

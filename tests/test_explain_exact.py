@@ -24,7 +24,7 @@ from bot.explain import explain, explain_steps, finish
 from bot.explain.explanation import EXACT, EXACT_SHOWN, EXACT_SHOWN_UNCHECKED
 from bot.explain.highlight import highlighted_indices
 from bot.explain.shown import FIRST_EXACT, shown_steps
-from bot.render import highlighted, render_markdown
+from bot.explain.render import highlighted, render_markdown
 from tests.test_explain import VOCAB, random_ids
 from tests.test_explain import brute_force as brute_force_in_parts
 

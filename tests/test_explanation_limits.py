@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cooldown import Cooldown
-from bot.explanation_limits import ExplanationLimits, ExplanationRefused
+from bot.rules.cooldown import Cooldown
+from bot.rules.explanation_limits import ExplanationLimits, ExplanationRefused
 from tests.conftest import Clock
 
 GUILD, OTHER_GUILD = 1, 2

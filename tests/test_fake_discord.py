@@ -11,7 +11,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.endpoints import EndpointError, current_endpoints, use_endpoints
+from bot.serving.discord_proxy import EndpointError, current_endpoints, use_endpoints
 from tests.fake_discord import CommandNotRegistered, FakeDiscord
 from tests.fake_discord.client import connected
 

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import WhymojiBot
 from bot.config import load_config
-from bot.health import (
+from bot.serving.health import (
     FAILING,
     READY,
     RECONNECTING,
@@ -25,10 +25,10 @@ from bot.health import (
     assess,
     probe_url,
 )
-from bot.health import main as health_main
+from bot.serving.health import main as health_main
 from bot.metrics import Metrics
 from bot.store.status import StoreStatus
-from bot.worker import WorkerStatus
+from bot.serving.worker import WorkerStatus
 from tests.conftest import free_port
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bot.deepmoji.emojis import EMOJIS
-from bot.hostility import HOSTILE_CLASSES, hostility
+from bot.rules.hostility import HOSTILE_CLASSES, hostility
 
 
 def _row_with_hostile_mass(mass: float) -> np.ndarray:

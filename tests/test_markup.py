@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from bot import markup
-from bot.markup import normalize_markup
+from bot.rules import markup
+from bot.rules.markup import normalize_markup
 
 
 @pytest.mark.parametrize(

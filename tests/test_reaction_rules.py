@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bot.deepmoji.emojis import EMOJIS
-from bot.distress import DISTRESS_CLASSES
-from bot.reaction_rules import CHANCE, DISTRESS, UNREADABLE, before_model, choose_reactions, unreadable
+from bot.rules.distress import DISTRESS_CLASSES
+from bot.rules.reactions import CHANCE, DISTRESS, UNREADABLE, before_model, choose_reactions, unreadable
 from bot.store import GuildSettings
 from tests.cog_fakes import FakeEngine, probabilities
 

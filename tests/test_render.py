@@ -11,7 +11,7 @@ from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.engine import Reading
 from bot.deepmoji.tokenizer import Token
 from bot.explain.explanation import Explanation, WordScore
-from bot.render import (
+from bot.explain.render import (
     DISCORD_LIMIT,
     ELLIPSIS,
     escape,

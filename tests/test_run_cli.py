@@ -14,7 +14,7 @@ import pytest
 from bot.app import run_bot
 from bot.cli import main
 from bot.config import load_config
-from bot.endpoints import current_endpoints, use_endpoints
+from bot.serving.discord_proxy import current_endpoints, use_endpoints
 from bot.errors import WhymojiError
 from tests.conftest import REPO_ROOT, free_port
 from tests.fake_discord import FakeDiscord
@@ -230,12 +230,12 @@ def test_the_image_is_cpu_only_non_root_and_runs_whymoji_with_a_healthcheck():
     assert users and users[-1] not in ("root", "0")
     entry = dict(instructions)
     assert (entry["ENTRYPOINT"], entry["CMD"]) == ('["whymoji"]', '["run"]')
-    assert entry["HEALTHCHECK"].endswith('CMD ["python", "-m", "bot.health"]')
+    assert entry["HEALTHCHECK"].endswith('CMD ["python", "-m", "bot.serving.health"]')
 
 
 def test_compose_uses_the_same_healthcheck_an_env_file_and_the_data_volume():
     yaml = pytest.importorskip("yaml")
     service = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]["whymoji"]
-    assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "bot.health"]
+    assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "bot.serving.health"]
     assert service["env_file"] == ".env" and service["restart"] == "unless-stopped"
     assert any(volume.endswith(":/data") for volume in service["volumes"])

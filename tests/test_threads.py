@@ -9,7 +9,7 @@ from bot.config import ModelConfig
 from bot.deepmoji import threads as threads_module
 from bot.deepmoji.model import DeepMoji
 from bot.deepmoji.threads import Threads, resolve_threads, runtime_threads, use_threads
-from bot.startup import configure_torch
+from bot.serving.loading import configure_torch
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ import pytest
 
 from bot.errors import WhymojiError
 from bot.metrics import Metrics
-from bot.worker import InferenceWorker, ModelError, Overloaded, Priority, WorkerStatus, WorkerStopped
+from bot.serving.worker import InferenceWorker, ModelError, Overloaded, Priority, WorkerStatus, WorkerStopped
 
 
 class EmptyText(WhymojiError):
@@ -493,7 +493,7 @@ async def test_close_stops_a_running_explanation_between_slices_and_counts_what_
 async def test_a_slice_still_on_its_thread_when_the_loop_cancels_its_run_is_left_alone(gate, monkeypatch):
     """A slice longer than close's wait, then the event loop ending (asyncio.run cancels every
     task): the generator is running on the pool thread and must not be closed from the loop."""
-    monkeypatch.setattr("bot.worker.STOP_WAIT_S", 0.0)
+    monkeypatch.setattr("bot.serving.worker.STOP_WAIT_S", 0.0)
     loop = asyncio.get_running_loop()
     reported: list[dict] = []
     loop.set_exception_handler(lambda _, context: reported.append(context))
@@ -555,7 +555,7 @@ async def test_model_failures_become_model_errors_counted_and_logged_once_per_ki
     metrics = Metrics()
     worker = await started_worker(engine, max_batch=8, metrics=metrics)
     try:
-        with caplog.at_level(logging.DEBUG, logger="bot.worker"):
+        with caplog.at_level(logging.DEBUG, logger="bot.serving.worker"):
             results = await asyncio.gather(
                 *(worker.predict(f"crash {n}") for n in range(5)),
                 worker.predict("fine"),

@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from bot.worker import InferenceWorker
+from bot.serving.worker import InferenceWorker
 
 
 class GatedEngine:

@@ -125,7 +125,7 @@ async def _store(config: Config) -> str:
 
 async def _device(config: Config) -> str:
     from bot.deepmoji.threads import resolve_threads
-    from bot.startup import require_device  # imports torch: only when checking
+    from bot.serving.loading import require_device  # imports torch: only when checking
 
     require_device(config.model.device)
     threads = resolve_threads(config.model.threads)
@@ -136,7 +136,7 @@ async def _model(config: Config, download: bool) -> str:
     # Imported here: loading torch models is the slow part, and only this check needs it.
     from bot.deepmoji.engine import Engine
     from bot.deepmoji.files import NotDownloaded
-    from bot.startup import locate_model_files
+    from bot.serving.loading import locate_model_files
 
     try:
         files = locate_model_files(config.model, download=False)
@@ -163,7 +163,7 @@ async def _health(config: Config) -> str:
     """Bind the address for a moment: a port in use or an unknown host is the error `run` gives."""
     if not config.health.enabled:
         return "disabled"
-    from bot.health import STARTING, Health, HealthServer
+    from bot.serving.health import STARTING, Health, HealthServer
     from bot.metrics import Metrics
 
     server = HealthServer(Metrics(), lambda: Health(STARTING), host=config.health.host, port=config.health.port)

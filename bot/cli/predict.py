@@ -106,7 +106,7 @@ def _chunks(messages: Iterable[str], size: int) -> Iterator[tuple[int, list[str]
 
 
 def _write_text(text: str, picks: list[tuple[Emoji, float]], reading: Reading) -> None:
-    from bot.render import printable  # imports the explainer, hence torch: only when used
+    from bot.explain.render import printable  # imports the explainer, hence torch: only when used
 
     lines = [printable(text)]
     if reading.words and reading.known_share < FEW_KNOWN_WORDS:

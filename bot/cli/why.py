@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: the explainer imports torch, which is slow to import.
     from bot.cli.progress import finish_with_progress
     from bot.explain import explain_steps
-    from bot.render import render_terminal
+    from bot.explain.render import render_terminal
 
     engine = load_engine(args)
     text = " ".join(args.text)

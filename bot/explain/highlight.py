@@ -1,4 +1,4 @@
-"""Which words a reply shows in bold, with their scores: the rule ``bot.render`` applies and
+"""Which words a reply shows in bold, with their scores: the rule ``bot.explain.render`` applies and
 ``bot.explain.shown`` checks its estimates against (both must agree on it).
 
 The three best-scoring tokens, each only if its score is at least ``HIGHLIGHT_MIN_SCORE`` and at

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import discord
 
-from bot.endpoints import use_endpoints
+from bot.serving.discord_proxy import use_endpoints
 
 from .server import FakeDiscord
 

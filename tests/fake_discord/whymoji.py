@@ -19,7 +19,7 @@ import torch
 
 from bot.app import WhymojiBot
 from bot.config import Config, load_config
-from bot.endpoints import use_endpoints
+from bot.serving.discord_proxy import use_endpoints
 
 from .server import FakeDiscord
 

@@ -8,7 +8,7 @@ keeps the detail (shards, store, worker). ``/metrics`` is the Prometheus text of
 own registry. The server knows nothing about Discord: it asks a probe function, and
 ``assess`` turns plain facts into the answer.
 
-``python -m bot.health`` is the other side, the container's ``HEALTHCHECK``: it reads the same
+``python -m bot.serving.health`` is the other side, the container's ``HEALTHCHECK``: it reads the same
 config as the bot, asks ``/healthz`` and exits 0 only on a 200.
 """
 
@@ -32,7 +32,7 @@ from bot.metrics import Metrics
 
 if TYPE_CHECKING:  # not imported at run time: the container probe stays light
     from bot.store.status import StoreStatus
-    from bot.worker import WorkerStatus
+    from bot.serving.worker import WorkerStatus
 
 log = logging.getLogger(__name__)
 

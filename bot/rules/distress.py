@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.class_mass import class_mass
+from bot.rules.class_mass import class_mass
 
 #: DeepMoji class indices whose emojis express sadness, grief or anguish (see module doc).
 DISTRESS_CLASSES: tuple[int, ...] = (2, 3, 5, 27, 29, 34, 35, 43, 45, 46, 52)

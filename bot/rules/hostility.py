@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.class_mass import class_mass
+from bot.rules.class_mass import class_mass
 
 #: DeepMoji class indices whose emojis express anger, threat or violence (see module doc).
 HOSTILE_CLASSES: tuple[int, ...] = (32, 37, 42, 44, 55, 58)

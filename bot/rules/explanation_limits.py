@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from bot.cooldown import Cooldown
+from bot.rules.cooldown import Cooldown
 from bot.errors import WhymojiError
 
 

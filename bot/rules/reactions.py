@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bot.deepmoji.emojis import Emoji
-from bot.distress import distress
+from bot.rules.distress import distress
 
 UNREADABLE = "unreadable"
 CHANCE = "chance"
