@@ -112,12 +112,25 @@ def shown_error(explanation, truth: np.ndarray) -> tuple[float, bool]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-tokens", type=int, nargs="*", default=[DEFAULT_MAX_TOKENS],
-                        help="caps to measure (none: only --scaling)")
-    parser.add_argument("--compare", type=int, nargs="*", default=[], metavar="WINDOW",
-                        help="also time exact scoring of every word against the shown-words path with these windows")
-    parser.add_argument("--scaling", type=int, nargs="*", default=[], metavar="TOKENS",
-                        help="time exact scoring of every word at these lengths, side by side")
+    parser.add_argument(
+        "--max-tokens", type=int, nargs="*", default=[DEFAULT_MAX_TOKENS], help="caps to measure (none: only --scaling)"
+    )
+    parser.add_argument(
+        "--compare",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="WINDOW",
+        help="also time exact scoring of every word against the shown-words path with these windows",
+    )
+    parser.add_argument(
+        "--scaling",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="TOKENS",
+        help="time exact scoring of every word at these lengths, side by side",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--brute-max", type=int, default=256, help="longest read for which brute force runs")
@@ -129,16 +142,20 @@ def main() -> None:
     model.load_state_dict(seeded_state_dict(1))
     model.eval()
     texts = corpus_texts(tokenizer)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); seeded full-size DeepMoji, "
-          f"real vocabulary; seconds are medians of {args.rounds} interleaved rounds")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); seeded full-size DeepMoji, "
+        f"real vocabulary; seconds are medians of {args.rounds} interleaved rounds"
+    )
     if args.scaling:
         scaling(model, tokenizer, args.scaling, args.rounds)
     for cap in args.max_tokens:
         engine = Engine(tokenizer, model, max_tokens=cap)
         run_steps(explain_steps(engine, texts[1][1]))  # warm up: projections, the kernels' shapes
         print(f"\nmodel.max_tokens = {cap}")
-        print(f"{'message':>15} {'reads':>5} {'scoring':>12} {'exact':>5} {'seconds':>8} {'max slice':>9} "
-              f"{'brute':>8} {'max |err|':>9} {'same bold':>9}")
+        print(
+            f"{'message':>15} {'reads':>5} {'scoring':>12} {'exact':>5} {'seconds':>8} {'max slice':>9} "
+            f"{'brute':>8} {'max |err|':>9} {'same bold':>9}"
+        )
         measured_reads: set[int] = set()
         for label, text in texts:
             reads = len(engine.read(text).tokens)
@@ -149,8 +166,10 @@ def main() -> None:
             measured = interleaved(methods, args.rounds)
             seconds, (explanation, longest_slice) = measured["bot"]
             exact = sum(word.exact for word in explanation.words)
-            row = (f"{label:>15} {reads:>5} {explanation.scoring:>12} {exact:>5} {seconds:8.3f} "
-                   f"{longest_slice * 1e3:7.0f}ms")
+            row = (
+                f"{label:>15} {reads:>5} {explanation.scoring:>12} {exact:>5} {seconds:8.3f} "
+                f"{longest_slice * 1e3:7.0f}ms"
+            )
             if "brute" in measured:
                 brute_seconds, truth = measured["brute"]
                 error, same = shown_error(explanation, truth)
@@ -187,8 +206,11 @@ def compare(engine: Engine, text: str, windows: list[int], rounds: int) -> None:
     base = measured["every word exact"][0]
     for name, (seconds, (explanation, longest_slice)) in measured.items():
         exact = sum(word.exact for word in explanation.words)
-        print(f"{'':>15} {'':>5} {name:>22} {exact:>4} exact {seconds:8.3f}s ({seconds / base:4.2f}x) "
-              f"slice {longest_slice * 1e3:4.0f}ms {explanation.scoring}", flush=True)
+        print(
+            f"{'':>15} {'':>5} {name:>22} {exact:>4} exact {seconds:8.3f}s ({seconds / base:4.2f}x) "
+            f"slice {longest_slice * 1e3:4.0f}ms {explanation.scoring}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -137,13 +137,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     tokens = [len(ids) for batch in batches for ids in batch]
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
-    print(f"corpus: {messages} messages (real tokenizer), mean {np.mean(tokens):.1f} tokens, "
-          f"longest {max(tokens)}, batches of {args.batch_size}")
+    print(
+        f"corpus: {messages} messages (real tokenizer), mean {np.mean(tokens):.1f} tokens, "
+        f"longest {max(tokens)}, batches of {args.batch_size}"
+    )
     check_agreement(predictors, batches[0])
-    floors = {
-        length: {"floor": matmul_floor(fast, length)}
-        for length in LENGTHS
-    }
+    floors = {length: {"floor": matmul_floor(fast, length)} for length in LENGTHS}
 
     figures: dict[tuple[str, int, str], list[float]] = {}
     thread_counts = [int(count) for count in args.threads.split(",")]
@@ -180,14 +179,19 @@ def print_medians(
     median: dict[tuple[str, int, str], float], names: Sequence[str], thread_counts: Sequence[int], args, width: int
 ) -> None:
     """The table of medians, one row per implementation and thread count (rows without figures left out)."""
-    print(f"\nmedians: single messages over {args.rounds * args.repeats} alternating calls, "
-          f"messages/s over {args.rounds} alternating rounds")
+    print(
+        f"\nmedians: single messages over {args.rounds * args.repeats} alternating calls, "
+        f"messages/s over {args.rounds} alternating rounds"
+    )
     print(f"{'':{width}}" + "".join(f"{measure:>16}" for measure in MEASURES))
     for threads in thread_counts:
         for name in names:
             cells = [median.get((name, threads, measure)) for measure in MEASURES]
             if cells != [None] * len(MEASURES):
-                print(f"{f'{name} ({threads} thr)':{width}}" + "".join(f"{'-' if v is None else f'{v:.1f}':>16}" for v in cells))
+                print(
+                    f"{f'{name} ({threads} thr)':{width}}"
+                    + "".join(f"{'-' if v is None else f'{v:.1f}':>16}" for v in cells)
+                )
 
 
 def report(median: dict[tuple[str, int, str], float], thread_counts: Sequence[int], args) -> None:
@@ -195,24 +199,33 @@ def report(median: dict[tuple[str, int, str], float], thread_counts: Sequence[in
     for length in LENGTHS:
         flops, megabytes = arithmetic(length)
         floor_ms = median[("floor", thread_counts[0], f"{length} tokens, ms")]
-        print(f"arithmetic, {length} tokens: {flops / 1e6:.0f} MFLOP, {megabytes:.0f} MB of weights read "
-              f"(W_hh again at every step): {megabytes / floor_ms:.0f} GB/s at the floor's {floor_ms:.1f} ms")
-    print(f"{'original port (issue, not run here)':32}" + "".join(
-        f"{ORIGINAL_PORT[m]:16.1f}" if m in ORIGINAL_PORT else f"{'-':>16}" for m in MEASURES))
+        print(
+            f"arithmetic, {length} tokens: {flops / 1e6:.0f} MFLOP, {megabytes:.0f} MB of weights read "
+            f"(W_hh again at every step): {megabytes / floor_ms:.0f} GB/s at the floor's {floor_ms:.1f} ms"
+        )
+    print(
+        f"{'original port (issue, not run here)':32}"
+        + "".join(f"{ORIGINAL_PORT[m]:16.1f}" if m in ORIGINAL_PORT else f"{'-':>16}" for m in MEASURES)
+    )
 
     print("\nspeed-ups (x), same thread count; target in brackets")
     for threads in thread_counts:
         for fast, floor in zip(FAST, FLOORS):
             for mode in REFERENCES:
                 cells = [speedup(median[(fast, threads, m)], median[(mode, threads, m)], m) for m in MEASURES]
-                verdicts = [f"{value:7.1f} ({TARGETS[m]:.0f}) {'ok' if value >= TARGETS[m] else 'NO'}"
-                            for value, m in zip(cells, MEASURES)]
+                verdicts = [
+                    f"{value:7.1f} ({TARGETS[m]:.0f}) {'ok' if value >= TARGETS[m] else 'NO'}"
+                    for value, m in zip(cells, MEASURES)
+                ]
                 print(f"{f'{fast} vs {mode} ({threads} thr)':50}" + "".join(verdicts))
             at_floor = [median[(floor, threads, m)] / median[(fast, threads, m)] for m in MEASURES[:2]]
             print(f"{f'{floor} / {fast} ({threads} thr), 1 = at it':50}" + "".join(f"{v:13.2f}" for v in at_floor))
         vs_original = [speedup(median[("fast", threads, m)], ORIGINAL_PORT[m], m) for m in ORIGINAL_PORT]
-        print(f"{f'fast vs the issue original port ({threads} thr)':50}" + "".join(f"{v:13.1f}" for v in vs_original)
-              + "   (12 tokens, messages/s; not run here: context only)")
+        print(
+            f"{f'fast vs the issue original port ({threads} thr)':50}"
+            + "".join(f"{v:13.1f}" for v in vs_original)
+            + "   (12 tokens, messages/s; not run here: context only)"
+        )
 
 
 def arithmetic(length: int, embed_dim: int = 256, hidden_size: int = 512) -> tuple[float, float]:

@@ -90,12 +90,22 @@ def baseline_graph(state: dict[str, np.ndarray]) -> onnx.ModelProto:
         keys = [f"lstm_{layer}.{{}}_l0{suffix}" for suffix in ("", "_reverse")]
         w = np.stack([onnx_order(state[key.format("weight_ih")]) for key in keys])
         r = np.stack([onnx_order(state[key.format("weight_hh")]) for key in keys])
-        b = np.stack([np.concatenate([onnx_order(state[key.format("bias_ih")]), onnx_order(state[key.format("bias_hh")])]) for key in keys])
+        b = np.stack(
+            [
+                np.concatenate([onnx_order(state[key.format("bias_ih")]), onnx_order(state[key.format("bias_hh")])])
+                for key in keys
+            ]
+        )
         nodes += [
             helper.make_node(
-                "LSTM", [layer_input, tensor(f"w{layer}", w), tensor(f"r{layer}", r), tensor(f"b{layer}", b), "sequence_lens"],
-                [f"y{layer}"], direction="bidirectional", hidden_size=hidden,
-                activations=["HardSigmoid", "Tanh", "Tanh"] * 2, activation_alpha=[0.2, 0.2], activation_beta=[0.5, 0.5],
+                "LSTM",
+                [layer_input, tensor(f"w{layer}", w), tensor(f"r{layer}", r), tensor(f"b{layer}", b), "sequence_lens"],
+                [f"y{layer}"],
+                direction="bidirectional",
+                hidden_size=hidden,
+                activations=["HardSigmoid", "Tanh", "Tanh"] * 2,
+                activation_alpha=[0.2, 0.2],
+                activation_beta=[0.5, 0.5],
             ),
             helper.make_node("Transpose", [f"y{layer}"], [f"t{layer}"], perm=[0, 2, 1, 3]),
             helper.make_node("Reshape", [f"t{layer}", "flatten_directions"], [f"h{layer}"]),
@@ -103,19 +113,34 @@ def baseline_graph(state: dict[str, np.ndarray]) -> onnx.ModelProto:
         layer_input = f"h{layer}"
     nodes += [
         helper.make_node("Concat", ["h1", "h0", "x0"], ["features"], axis=2),
-        helper.make_node("MatMul", ["features", tensor("attention", state["attention_layer.attention_vector"][:, None])], ["scores"]),
+        helper.make_node(
+            "MatMul", ["features", tensor("attention", state["attention_layer.attention_vector"][:, None])], ["scores"]
+        ),
         helper.make_node("Add", ["scores", "mask"], ["masked"]),
         helper.make_node("Softmax", ["masked"], ["weights"], axis=0),
         helper.make_node("Mul", ["features", "weights"], ["weighted"]),
-        helper.make_node("ReduceSum", ["weighted", tensor("time", np.array([0], dtype=np.int64))], ["pooled"], keepdims=0),
-        helper.make_node("Gemm", ["pooled", tensor("out_w", state["output_layer.0.weight"].T), tensor("out_b", state["output_layer.0.bias"])], ["logits"]),
+        helper.make_node(
+            "ReduceSum", ["weighted", tensor("time", np.array([0], dtype=np.int64))], ["pooled"], keepdims=0
+        ),
+        helper.make_node(
+            "Gemm",
+            [
+                "pooled",
+                tensor("out_w", state["output_layer.0.weight"].T),
+                tensor("out_b", state["output_layer.0.bias"]),
+            ],
+            ["logits"],
+        ),
         helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
     ]
     graph = helper.make_graph(
-        nodes, "deepmoji_baseline",
-        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["T", "B"]),
-         helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, ["B"]),
-         helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["T", "B", 1])],
+        nodes,
+        "deepmoji_baseline",
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, ["T", "B"]),
+            helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, ["B"]),
+            helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["T", "B", 1]),
+        ],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["B", 64])],
         tensors,
     )
@@ -204,14 +229,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     rng = np.random.default_rng(0)
     state = seeded_state_dict(1)
-    batches = [[ids[:DEFAULT_MAX_TOKENS] for ids in batch] for batch in corpus_batches(args.messages, args.batch_size, rng)]
+    batches = [
+        [ids[:DEFAULT_MAX_TOKENS] for ids in batch] for batch in corpus_batches(args.messages, args.batch_size, rng)
+    ]
     messages = sum(len(batch) for batch in batches)
     singles = {length: [random_ids(length, rng)] for length in LENGTHS}
     thread_counts = [int(count) for count in args.threads.split(",")]
     tokens = [len(ids) for batch in batches for ids in batch]
-    print(f"onnxruntime {ort.__version__}, torch {torch.__version__}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at the start")
-    print(f"corpus: {messages} messages, mean {np.mean(tokens):.1f} tokens, longest {max(tokens)}, batches of {args.batch_size}")
+    print(
+        f"onnxruntime {ort.__version__}, torch {torch.__version__}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at the start"
+    )
+    print(
+        f"corpus: {messages} messages, mean {np.mean(tokens):.1f} tokens, longest {max(tokens)}, batches of {args.batch_size}"
+    )
 
     predictors = {threads: implementations(state, threads) for threads in thread_counts}
     print("\nagreement with the torch path on a corpus batch and the two single messages (max |diff|, top-1 same):")
@@ -231,7 +262,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for _ in range(args.repeats):
                     calls += 1
                     for name in rotated(names, calls):
-                        figures.setdefault((name, threads, measure), []).append(1000 * seconds(lambda: run[name](single)))
+                        figures.setdefault((name, threads, measure), []).append(
+                            1000 * seconds(lambda: run[name](single))
+                        )
             calls += 1
             for name in rotated(list(run), calls):
                 elapsed = seconds(lambda: [run[name](batch) for batch in batches])

@@ -90,7 +90,7 @@ async def main() -> None:
         checks: list[float] = []
         for round_number in range(args.rounds):
             names = list(stores)
-            for name in names[round_number % len(names):] + names[: round_number % len(names)]:  # rotate
+            for name in names[round_number % len(names) :] + names[: round_number % len(names)]:  # rotate
                 store = stores[name]
                 for read, micros in (await time_calls(store, args.calls)).items():
                     results[name].setdefault(read, []).append(micros)

@@ -95,7 +95,10 @@ def measure(rounds: int, repeats: int, spinners: int) -> dict[str, list[float]]:
 
     for round_number in range(rounds):
         for condition in CONDITIONS:
-            load = [multiprocessing.Process(target=spin, daemon=True) for _ in range(spinners if condition == "loaded" else 0)]
+            load = [
+                multiprocessing.Process(target=spin, daemon=True)
+                for _ in range(spinners if condition == "loaded" else 0)
+            ]
             for process in load:
                 process.start()
             time.sleep(0.5 if load else 0)
@@ -128,8 +131,18 @@ def run_child(policy: str, args: argparse.Namespace) -> dict[str, list[float]]:
     environ = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
     if policy != "default":
         environ["OMP_WAIT_POLICY"] = policy
-    command = [sys.executable, "-m", "benchmarks.bench_threads", "--child", "--rounds", str(args.rounds),
-               "--repeats", str(args.repeats), "--spinners", str(args.spinners)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_threads",
+        "--child",
+        "--rounds",
+        str(args.rounds),
+        "--repeats",
+        str(args.repeats),
+        "--spinners",
+        str(args.spinners),
+    ]
     result = subprocess.run(command, env=environ, cwd=REPO, capture_output=True, text=True, check=False)
     if result.returncode:
         sys.exit(f"bench_threads: the {policy} child failed:\n{result.stderr}")
@@ -146,7 +159,9 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.rounds, args.repeats, args.spinners)))
         return
-    print(f"{os.cpu_count()} CPUs, {args.spinners} spinner(s) when loaded, load average {os.getloadavg()[0]:.1f} at the start")
+    print(
+        f"{os.cpu_count()} CPUs, {args.spinners} spinner(s) when loaded, load average {os.getloadavg()[0]:.1f} at the start"
+    )
     results = {policy: run_child(policy, args) for policy in OMP_POLICIES}
     print(f"load average {os.getloadavg()[0]:.1f} at the end\n")
     print(f"{'':34}" + "".join(f"{workload:>22}" for workload in WORKLOADS))

@@ -119,27 +119,47 @@ def main() -> None:
     random_scores = lambda ids: rng.permutation(len(ids)).astype(float)  # noqa: E731
 
     short = corpus_ids(tokenizer, 4, 40, args.messages, args.seed)
-    print(f"seeded full-size DeepMoji; {len(short)} corpus messages of 4-40 tokens "
-          f"(mean {np.mean([len(ids) for ids in short]):.1f})")
-    print_table("Short messages: each ranking against exact occlusion, and its deletion curve", evaluate(model, short, {
-        "occlusion": None,
-        "attention": lambda ids: attention(model, ids),
-        "window 2": lambda ids: occlusion(model, ids, window=2),
-        "window 4": lambda ids: occlusion(model, ids, window=4),
-        "random": random_scores,
-    }))
+    print(
+        f"seeded full-size DeepMoji; {len(short)} corpus messages of 4-40 tokens "
+        f"(mean {np.mean([len(ids) for ids in short]):.1f})"
+    )
+    print_table(
+        "Short messages: each ranking against exact occlusion, and its deletion curve",
+        evaluate(
+            model,
+            short,
+            {
+                "occlusion": None,
+                "attention": lambda ids: attention(model, ids),
+                "window 2": lambda ids: occlusion(model, ids, window=2),
+                "window 4": lambda ids: occlusion(model, ids, window=4),
+                "random": random_scores,
+            },
+        ),
+    )
     if args.long:
         long = corpus_ids(tokenizer, EXACT_MAX_TOKENS + 1, 400, args.long, args.seed)
-        print(f"\n{len(long)} corpus messages of {EXACT_MAX_TOKENS + 1}-400 tokens "
-              f"(mean {np.mean([len(ids) for ids in long]):.0f})")
-        print_table("Long messages: windows against exact occlusion", evaluate(model, long, {
-            "occlusion": None,
-            "window 8": lambda ids: occlusion(model, ids, window=8),
-            f"window {LONG_MESSAGE_WINDOW} (the bot's)": lambda ids: occlusion(model, ids, window=LONG_MESSAGE_WINDOW),
-            "window 32": lambda ids: occlusion(model, ids, window=32),
-            "attention": lambda ids: attention(model, ids),
-            "random": random_scores,
-        }))
+        print(
+            f"\n{len(long)} corpus messages of {EXACT_MAX_TOKENS + 1}-400 tokens "
+            f"(mean {np.mean([len(ids) for ids in long]):.0f})"
+        )
+        print_table(
+            "Long messages: windows against exact occlusion",
+            evaluate(
+                model,
+                long,
+                {
+                    "occlusion": None,
+                    "window 8": lambda ids: occlusion(model, ids, window=8),
+                    f"window {LONG_MESSAGE_WINDOW} (the bot's)": lambda ids: occlusion(
+                        model, ids, window=LONG_MESSAGE_WINDOW
+                    ),
+                    "window 32": lambda ids: occlusion(model, ids, window=32),
+                    "attention": lambda ids: attention(model, ids),
+                    "random": random_scores,
+                },
+            ),
+        )
 
 
 if __name__ == "__main__":

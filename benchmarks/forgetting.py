@@ -60,8 +60,10 @@ def main() -> None:
             gaps["layer 0 forward"].append(np.abs(variant_0[gap:, :size] - full_0[gap + 1 :, :size]).max(axis=1))
             gaps["layer 1 forward"].append(np.abs(variant_1[gap:, :size] - full_1[gap + 1 :, :size]).max(axis=1))
             gaps["layer 1 backward"].append(np.abs(variant_1[:gap, size:] - full_1[:gap, size:]).max(axis=1)[::-1])
-    print(f"{len(messages)} corpus messages of {args.length} tokens, gaps at {args.length // 4} and "
-          f"{args.length // 2}; largest |h variant - h full| over the messages, by distance from the gap")
+    print(
+        f"{len(messages)} corpus messages of {args.length} tokens, gaps at {args.length // 4} and "
+        f"{args.length // 2}; largest |h variant - h full| over the messages, by distance from the gap"
+    )
     print(f"{'':>17}" + "".join(f"{distance:>9}" for distance in DISTANCES))
     for name, rows in gaps.items():
         cells = [max((row[d] for row in rows if d < len(row)), default=np.nan) for d in DISTANCES]

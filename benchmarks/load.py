@@ -311,7 +311,9 @@ def report(result: RunResult) -> None:
     )
     print(f"messages/s                {result.rate:8.1f}")
     for name, values in (("first reaction", result.first_latencies), ("all reactions", result.last_latencies)):
-        print(f"latency to {name:15s} p50 {percentile(values, 50) * ms:7.1f} ms  p99 {percentile(values, 99) * ms:7.1f} ms")
+        print(
+            f"latency to {name:15s} p50 {percentile(values, 50) * ms:7.1f} ms  p99 {percentile(values, 99) * ms:7.1f} ms"
+        )
     print(f"model runs {result.batches}, mean batch {result.batch_mean:.1f}, sizes {result.batch_buckets}")
     print(f"shed {result.shed or 'none'}; HTTP 429 seen {result.http_429}")
     if result.why is not None:
@@ -328,7 +330,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=400, help="messages in the burst")
     parser.add_argument(
-        "--model", choices=("seeded-full", "small"), default="seeded-full" if has_vocabulary else "small",
+        "--model",
+        choices=("seeded-full", "small"),
+        default="seeded-full" if has_vocabulary else "small",
         help="published-size seeded weights (needs the shared vocabulary) or the small test model",
     )
     parser.add_argument("--max-batch", type=int, default=32, help="worker.max_batch of the batching run")

@@ -66,5 +66,6 @@ def main() -> None:
             raise SystemExit(f"the two disagree on {name}")
         print(f"{name:40}{best['regexes']:12.2f}{best['pairing']:12.2f}{best['regexes'] / best['pairing']:9.2f}x")
 
+
 if __name__ == "__main__":
     main()

@@ -165,7 +165,11 @@ def run_variant(folder: Path, messages: int, burst: int, variant: str) -> dict:
         environ.update(assignment.split("=", 1) for assignment in variant.split())
     result = subprocess.run(
         [sys.executable, __file__, "--child", str(folder), "--messages", str(messages), "--burst", str(burst)],
-        env=environ, capture_output=True, text=True, check=False, cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
     )
     if result.returncode != 0:
         sys.exit(f"child for {variant} failed:\n{result.stderr}")
@@ -213,6 +217,7 @@ def main() -> None:
         peak = max(values["VmHWM"] for _, values in result["stages"])
         verdict = "under" if peak < TARGET_MB else "OVER"
         print(f"{variant}: peak {peak:.0f} MB, {verdict} the {TARGET_MB} MB target")
+
 
 if __name__ == "__main__":
     main()

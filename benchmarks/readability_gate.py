@@ -107,14 +107,18 @@ async def cost_table(engine: Engine, messages: list[tuple[str, str]], repeats: i
             shift = round_number % len(measures)
             for measure in list(measures)[shift:] + list(measures)[:shift]:
                 figures.setdefault((name, measure), []).append(await milliseconds(lambda: measures[measure](text)))
-    print(f"\nreading vs the model, medians of {repeats} alternating calls (ms; one torch thread, "
-          f"model.max_tokens {engine.max_tokens}):")
+    print(
+        f"\nreading vs the model, medians of {repeats} alternating calls (ms; one torch thread, "
+        f"model.max_tokens {engine.max_tokens}):"
+    )
     print(f"{'message':34}{'tokens':>8}{'read':>10}{'in a thread':>13}{'model':>10}{'read / model':>14}")
     for name, text in samples.items():
         reading = engine.read(text)
         read, threaded, run = (statistics.median(figures[(name, measure)]) for measure in measures)
-        print(f"{name:34}{reading.total:>8}{read:>10.3f}{threaded:>13.3f}{run:>10.1f}{read / run:>14.3f}"
-              f"   (known share {reading.known_share:.2f})")
+        print(
+            f"{name:34}{reading.total:>8}{read:>10.3f}{threaded:>13.3f}{run:>10.1f}{read / run:>14.3f}"
+            f"   (known share {reading.known_share:.2f})"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

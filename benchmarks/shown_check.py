@@ -74,10 +74,12 @@ def main() -> None:
             wrong[window] += shown.checked and not same
             printed = max((abs(shown.scores[index] - exact[index]) for index in bold), default=0.0)
             work = (length * min(length - 1, 2 * window) + shown.exact.sum() * (length - 1)) / (length * (length - 1))
-            row += (f" W{window}: exact {shown.exact.sum():3d} checked {'yes' if shown.checked else 'no':>3}"
-                    f" same bold {'yes' if same else 'NO':>3} printed err {printed:.0e}"
-                    f" err/mismatch {outside / inside:4.2f} work {work:4.2f}"
-                    f" time {seconds / exact_seconds:4.2f} |")
+            row += (
+                f" W{window}: exact {shown.exact.sum():3d} checked {'yes' if shown.checked else 'no':>3}"
+                f" same bold {'yes' if same else 'NO':>3} printed err {printed:.0e}"
+                f" err/mismatch {outside / inside:4.2f} work {work:4.2f}"
+                f" time {seconds / exact_seconds:4.2f} |"
+            )
         print(row, flush=True)
     for window, count in wrong.items():
         print(f"window {window}: {count} of {len(messages)} checks held with other bold words than exact scoring's")

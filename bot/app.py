@@ -24,15 +24,15 @@ from discord.ext import commands
 from bot.config import Config
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.threads import runtime_threads
-from bot.serving.discord_proxy import use_endpoints
 from bot.errors import WhymojiError
-from bot.rules.explanation_limits import ExplanationLimits
-from bot.serving.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.metrics import Metrics
+from bot.rules.explanation_limits import ExplanationLimits
+from bot.serving.discord_proxy import use_endpoints
+from bot.serving.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.serving.loading import configure_torch, in_daemon_thread, locate_model_files, require_device
+from bot.serving.worker import InferenceWorker
 from bot.store import GuildDefaults, SettingsStore, open_store
 from bot.store.probe import probe_store
-from bot.serving.worker import InferenceWorker
 
 log = logging.getLogger(__name__)
 
@@ -290,8 +290,7 @@ async def run_bot(config: Config, *, download: bool = True) -> None:
     token = config.discord.token
     if not token:
         raise MissingToken(
-            "no Discord bot token: set the DISCORD_TOKEN environment variable "
-            "or discord.token_file in the config file"
+            "no Discord bot token: set the DISCORD_TOKEN environment variable or discord.token_file in the config file"
         )
     use_endpoints(config.discord.api_base_url, config.discord.gateway_url)
     await serve(WhymojiBot(config, download=download), token)
@@ -321,7 +320,9 @@ async def serve(bot: WhymojiBot, token: str) -> None:
     except StartAborted:
         log.info("stopped before connecting")
     except discord.LoginFailure as error:
-        raise DiscordRefused(f"Discord refused the bot token ({error}): check DISCORD_TOKEN or discord.token_file") from None
+        raise DiscordRefused(
+            f"Discord refused the bot token ({error}): check DISCORD_TOKEN or discord.token_file"
+        ) from None
     except discord.PrivilegedIntentsRequired:
         raise DiscordRefused(
             "Discord refused the Message Content intent: enable it for the bot in the Developer Portal "

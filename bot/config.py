@@ -292,8 +292,7 @@ class DiscordConfig:
         too_big = [shard for shard in self.shard_ids if shard >= self.shard_count]
         if too_big:
             raise ConfigError(
-                f"discord.shard_ids: every id must be below discord.shard_count "
-                f"({self.shard_count}), got {too_big}"
+                f"discord.shard_ids: every id must be below discord.shard_count ({self.shard_count}), got {too_big}"
             )
 
 
@@ -472,7 +471,7 @@ def _environment_values(environ: Mapping[str, str], problems: list[str]) -> Valu
             continue
         if variable.startswith(DEVELOPMENT_PREFIXES):
             continue
-        section, _, key = variable[len(ENV_PREFIX):].lower().partition("_")
+        section, _, key = variable[len(ENV_PREFIX) :].lower().partition("_")
         if (section, key) == ("discord", "token"):
             problems.append(f"{variable}: the token is read from {TOKEN_ENV}; set that instead")
             continue

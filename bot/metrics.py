@@ -14,18 +14,14 @@ class Metrics:
         self.messages_seen = Counter(
             "whymoji_messages_seen", "Messages seen in channels with reactions enabled", registry=r
         )
-        self.reactions_placed = Counter(
-            "whymoji_reactions_placed", "Emoji reactions placed on messages", registry=r
-        )
+        self.reactions_placed = Counter("whymoji_reactions_placed", "Emoji reactions placed on messages", registry=r)
         self.reactions_shed = Counter(
             "whymoji_reactions_shed",
             "Automatic reactions deliberately dropped",
             ["reason"],
             registry=r,
         )
-        self.hints_posted = Counter(
-            "whymoji_moderation_hints", "Moderation hints posted", registry=r
-        )
+        self.hints_posted = Counter("whymoji_moderation_hints", "Moderation hints posted", registry=r)
         self.hints_shed = Counter(
             "whymoji_moderation_hints_shed",
             "Messages not checked for a moderation hint, or hints not posted",

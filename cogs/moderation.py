@@ -22,28 +22,25 @@ import logging
 import discord
 from discord.ext import commands
 
-from bot.rules.candidates import is_candidate
-from bot.rules.cooldown import Cooldown
 from bot.errors import WhymojiError
-from bot.rules.hostility import hostility
-from bot.rules.markup import normalize_markup
-from bot.serving.predictions import shared_predictions
-from bot.rules.reactions import unreadable
 from bot.explain.render import DISCORD_LIMIT, render_markdown
 from bot.replies import NO_PINGS
+from bot.rules.candidates import is_candidate
+from bot.rules.cooldown import Cooldown
+from bot.rules.hostility import hostility
+from bot.rules.markup import normalize_markup
+from bot.rules.reactions import unreadable
+from bot.serving.predictions import shared_predictions
+from bot.serving.worker import failure_reason
 from bot.shedding import shed_failures
 from bot.throttled_log import ThrottledLog
-from bot.serving.worker import failure_reason
 
 log = logging.getLogger(__name__)
 
 
 def hint_header(*, author_id: int, channel_id: int, jump_url: str, score: float) -> str:
     """The first line of a hint; the author mention renders as a name but pings nobody."""
-    return (
-        f"⚠️ Possibly hostile message (score {score:.2f}) by <@{author_id}> in <#{channel_id}>: "
-        f"{jump_url}"
-    )
+    return f"⚠️ Possibly hostile message (score {score:.2f}) by <@{author_id}> in <#{channel_id}>: {jump_url}"
 
 
 def format_hint(header: str, explanation_markdown: str | None) -> str:
@@ -98,9 +95,7 @@ class Moderation(commands.Cog):
             return
         await self._post_hint(message, text, score, settings.mod_channel_id)
 
-    async def _post_hint(
-        self, message: discord.Message, text: str, score: float, mod_channel_id: int
-    ) -> None:
+    async def _post_hint(self, message: discord.Message, text: str, score: float, mod_channel_id: int) -> None:
         mod_channel = message.guild.get_channel_or_thread(mod_channel_id)
         if mod_channel is None:
             self._report_unusable(mod_channel_id, message.guild.id, "it is gone or hidden from the bot")

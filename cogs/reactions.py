@@ -33,15 +33,15 @@ from dataclasses import dataclass, field
 import discord
 from discord.ext import commands
 
+from bot.errors import WhymojiError
 from bot.rules.candidates import is_candidate
 from bot.rules.cooldown import Cooldown
-from bot.errors import WhymojiError
 from bot.rules.markup import normalize_markup
-from bot.serving.predictions import shared_predictions
 from bot.rules.reactions import Silence, before_model, choose_reactions
+from bot.serving.predictions import shared_predictions
+from bot.serving.worker import Overloaded, WorkerStopped, failure_reason
 from bot.shedding import shed_failures
 from bot.throttled_log import ThrottledLog
-from bot.serving.worker import Overloaded, WorkerStopped, failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +220,7 @@ class Reactions(commands.Cog):
             return
         reactions = [emoji.reaction for emoji in choice.emojis]
         log.debug("message %s: reacting with %s", message.id, " ".join(reactions) or "nothing above the threshold")
-        placement = await place_reactions(
-            message.add_reaction, reactions, sleep=self.sleep, deadline_s=self.deadline_s
-        )
+        placement = await place_reactions(message.add_reaction, reactions, sleep=self.sleep, deadline_s=self.deadline_s)
         if placement.retry_after is not None and self.rate_limited.try_acquire(channel.id, placement.retry_after):
             self.failures.log(
                 "rate_limited",

@@ -21,8 +21,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.emoji_parsing import parse_emojis
+from bot.deepmoji.emojis import EMOJIS
 from bot.replies import defer_privately, reply_privately, report_failure
 from bot.store import InvalidSetting
 from bot.throttled_log import ThrottledLog
@@ -125,9 +125,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         await self._update(interaction, "threshold", value, done)
 
     @app_commands.command(name="cooldown", description="Seconds to pause per channel after reacting")
-    async def cooldown(
-        self, interaction: Interaction, seconds: app_commands.Range[float, 0.0, MAX_COOLDOWN_S]
-    ) -> None:
+    async def cooldown(self, interaction: Interaction, seconds: app_commands.Range[float, 0.0, MAX_COOLDOWN_S]) -> None:
         done = f"I'll pause {seconds:g} s per channel between reactions."
         await self._update(interaction, "cooldown_s", seconds, done)
 
@@ -241,7 +239,9 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         settings = await self.bot.store.update_guild(interaction.guild_id, blocked=blocked)
         self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
         done = "Blocked" if block else "Unblocked"
-        await reply_privately(interaction, f"{done}: {emoji_line(named)}. Never placed now: {emoji_line(settings.blocked)}.")
+        await reply_privately(
+            interaction, f"{done}: {emoji_line(named)}. Never placed now: {emoji_line(settings.blocked)}."
+        )
 
     async def _set_channel(self, interaction: Interaction, channel: Any, *, enabled: bool) -> None:
         if not await self._require_manager(interaction):
@@ -260,9 +260,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
                 message += f" I can't react there yet: please give me {', '.join(missing)}."
         await reply_privately(interaction, message)
 
-    async def cog_app_command_error(
-        self, interaction: Interaction, error: app_commands.AppCommandError
-    ) -> None:
+    async def cog_app_command_error(self, interaction: Interaction, error: app_commands.AppCommandError) -> None:
         """A store outage or other surprise still gets an answer."""
         await report_failure(interaction, error, "I couldn't do that just now; please try again later.", self.failures)
 

@@ -27,10 +27,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import WhymojiError
-from bot.rules.explanation_limits import ExplanationRefused
-from bot.rules.markup import normalize_markup
 from bot.explain.render import render_markdown
 from bot.replies import NO_PINGS, defer_privately, reply_privately, report_failure
+from bot.rules.explanation_limits import ExplanationRefused
+from bot.rules.markup import normalize_markup
 from bot.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,7 @@ MAX_TARGET_CHARS = 4000
 #: How long a public request's target check may take before it is answered "try again".
 TARGET_CHECK_S = 2.0
 
-_MESSAGE_LINK = re.compile(
-    r"^<?https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)/?>?$"
-)
+_MESSAGE_LINK = re.compile(r"^<?https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)/?>?$")
 _MESSAGE_ID = re.compile(r"^\d{15,21}$")
 
 

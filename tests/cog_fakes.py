@@ -18,8 +18,8 @@ from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.engine import DEFAULT_MAX_TOKENS, Engine
 from bot.deepmoji.tokenizer import Tokenizer
 from bot.explain.explanation import Explanation, WordScore
-from bot.rules.explanation_limits import ExplanationLimits
 from bot.metrics import Metrics
+from bot.rules.explanation_limits import ExplanationLimits
 from bot.store import GuildSettings
 from bot.store.settings import checked_changes
 from tests.conftest import small_vocabulary
@@ -263,7 +263,10 @@ class FakeFollowup:
 
 
 def make_interaction(
-    *, user_id: int = ASKER_ID, guild: FakeGuild | None = None, channel: FakeChannel | None = None,
+    *,
+    user_id: int = ASKER_ID,
+    guild: FakeGuild | None = None,
+    channel: FakeChannel | None = None,
     manager: bool = False,
 ) -> SimpleNamespace:
     """An interaction in ``channel`` of ``guild``; ``manager`` grants Manage Server."""

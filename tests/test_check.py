@@ -37,10 +37,7 @@ def write_config(folder, text: str):
 
 
 def model_section(model_dir) -> str:
-    return (
-        f'[model]\nweights = "{model_dir / "pytorch_model.bin"}"\n'
-        f'vocabulary = "{model_dir / "vocabulary.json"}"\n'
-    )
+    return f'[model]\nweights = "{model_dir / "pytorch_model.bin"}"\nvocabulary = "{model_dir / "vocabulary.json"}"\n'
 
 
 def test_a_good_deployment_prints_the_plan_and_exits_0(tmp_path, small_model_dir, monkeypatch, capsys):
@@ -108,7 +105,10 @@ def test_every_problem_is_reported_and_the_exit_code_is_1(tmp_path, monkeypatch,
     [
         ("sqlite:////tmp", "cannot open SQLite database /tmp: it is a folder"),
         ("sqlite:////proc/x/db", "cannot open SQLite database /proc/x/db"),
-        ("postgresql://whymoji:hunter2@127.0.0.1:{port}/whymoji", "cannot connect to PostgreSQL at postgresql://whymoji:***@"),
+        (
+            "postgresql://whymoji:hunter2@127.0.0.1:{port}/whymoji",
+            "cannot connect to PostgreSQL at postgresql://whymoji:***@",
+        ),
     ],
 )
 def test_a_store_the_bot_cannot_use_is_a_problem(monkeypatch, capsys, url, message):
@@ -131,7 +131,9 @@ def test_every_config_problem_is_listed_at_once(tmp_path, monkeypatch, capsys):
     problems = problem_lines(captured.out)
     assert len(problems) == 3 and all(line.startswith("  config: PROBLEM: ") for line in problems)
     assert any("reactions.top_k" in line for line in problems)
-    assert any("WHYMOJI_REACTOINS_TOP_K: unknown setting (did you mean WHYMOJI_REACTIONS_TOP_K?)" in line for line in problems)
+    assert any(
+        "WHYMOJI_REACTOINS_TOP_K: unknown setting (did you mean WHYMOJI_REACTIONS_TOP_K?)" in line for line in problems
+    )
     assert any("WHYMOJI_MODEL_REPO_ID: must be a Hub repository id" in line for line in problems)
     assert captured.out.rstrip().endswith("3 problems found") and captured.err == ""
 
@@ -150,7 +152,11 @@ def test_a_corrupt_checkpoint_is_a_problem_naming_the_file(tmp_path, small_model
 
 @pytest.mark.parametrize(
     ("args", "settings", "problem"),
-    [((), {}, None), (("--no-download",), {}, "downloads are off"), ((), {"WHYMOJI_MODEL_OFFLINE": "1"}, "offline mode is on")],
+    [
+        ((), {}, None),
+        (("--no-download",), {}, "downloads are off"),
+        ((), {"WHYMOJI_MODEL_OFFLINE": "1"}, "offline mode is on"),
+    ],
 )
 def test_a_model_not_downloaded_yet_is_a_note_unless_downloads_are_off(
     tmp_path, small_model_dir, monkeypatch, capsys, args, settings, problem
@@ -162,9 +168,7 @@ def test_a_model_not_downloaded_yet_is_a_note_unless_downloads_are_off(
     try:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
         monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", hub.endpoint)
-        config = write_config(
-            tmp_path, f'[model]\nrepo_id = "{hub.repo_id}"\ncache_dir = "{tmp_path / "cache"}"\n'
-        )
+        config = write_config(tmp_path, f'[model]\nrepo_id = "{hub.repo_id}"\ncache_dir = "{tmp_path / "cache"}"\n')
         code = main(["check", "--config", str(config), *args])
         assert not [path for _, path, _ in hub.requests if "/resolve/" in path or "/cdn/" in path]
     finally:

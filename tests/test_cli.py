@@ -26,8 +26,13 @@ def clean_environ(**extra: str) -> dict[str, str]:
 
 def python(code: str, environ: dict[str, str] | None = None, **options) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
-        env=environ or clean_environ(), **options,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+        env=environ or clean_environ(),
+        **options,
     )
 
 
@@ -74,7 +79,12 @@ def test_an_unwritable_output_is_one_error_line(small_model_dir):
     with open("/dev/full", "w") as full:
         done = subprocess.run(
             [sys.executable, "-m", "bot", "predict", "--weights", str(weights), "--vocabulary", str(vocabulary), "hi"],
-            stdout=full, stderr=subprocess.PIPE, text=True, timeout=120, cwd=REPO_ROOT, env=clean_environ(),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            cwd=REPO_ROOT,
+            env=clean_environ(),
         )
     assert done.returncode == 1
     assert done.stderr.splitlines() == ["whymoji: error: cannot write the results: No space left on device"]
@@ -116,14 +126,24 @@ def bad_invocations(tmp_path: Path, model: list[str]) -> list[tuple[list[str], d
 
 
 def test_no_subcommand_shows_a_traceback_whatever_it_is_given(tmp_path, small_model_dir):
-    model = ["--weights", str(small_model_dir / "pytorch_model.bin"), "--vocabulary", str(small_model_dir / "vocabulary.json")]
+    model = [
+        "--weights",
+        str(small_model_dir / "pytorch_model.bin"),
+        "--vocabulary",
+        str(small_model_dir / "vocabulary.json"),
+    ]
 
     def attempt(argv: list[str], settings: dict[str, str]) -> str | None:
         """What went wrong with one invocation, or None if it failed the way it should."""
         environ = clean_environ(HF_HOME=str(tmp_path / "hf-home"), WHYMOJI_HEALTH_PORT=str(free_port())) | settings
         done = subprocess.run(
-            [sys.executable, "-m", "bot", *argv], capture_output=True, text=True, timeout=120,
-            cwd=tmp_path, env=environ | {"PYTHONPATH": str(REPO_ROOT)}, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "bot", *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env=environ | {"PYTHONPATH": str(REPO_ROOT)},
+            stdin=subprocess.DEVNULL,
         )
         output = done.stdout + done.stderr
         # One-line errors; `check` reports its findings as PROBLEM lines instead.

@@ -25,8 +25,10 @@ def restore_threads():
 @pytest.fixture
 def model_args(small_model_dir) -> list[str]:
     return [
-        "--weights", str(small_model_dir / "pytorch_model.bin"),
-        "--vocabulary", str(small_model_dir / "vocabulary.json"),
+        "--weights",
+        str(small_model_dir / "pytorch_model.bin"),
+        "--vocabulary",
+        str(small_model_dir / "vocabulary.json"),
     ]
 
 

@@ -29,16 +29,16 @@ def clean_environment(monkeypatch):
 @pytest.fixture
 def model_args(small_model_dir) -> list[str]:
     return [
-        "--weights", str(small_model_dir / "pytorch_model.bin"),
-        "--vocabulary", str(small_model_dir / "vocabulary.json"),
+        "--weights",
+        str(small_model_dir / "pytorch_model.bin"),
+        "--vocabulary",
+        str(small_model_dir / "vocabulary.json"),
     ]
 
 
 @pytest.fixture(scope="module")
 def engine(small_model_dir) -> Engine:
-    return Engine.load(
-        ModelFiles(small_model_dir / "pytorch_model.bin", small_model_dir / "vocabulary.json")
-    )
+    return Engine.load(ModelFiles(small_model_dir / "pytorch_model.bin", small_model_dir / "vocabulary.json"))
 
 
 def expected_top(engine: Engine, text: str, k: int) -> list[tuple[int, float]]:
@@ -58,7 +58,7 @@ def test_predict_prints_the_top_emojis_of_each_text(capsys, model_args, engine):
     assert len(lines) == 8
     for block, text in ((lines[1:4], "i love you !!"), (lines[5:8], "so sad")):
         for line, (index, probability) in zip(block, expected_top(engine, text, 3)):
-            percent, reaction, name = line.split()
+            percent, _reaction, name = line.split()
             assert float(percent.rstrip("%")) == pytest.approx(100 * probability, abs=0.051)
             assert name == engine.top(np.eye(64)[index], 1)[0][0].name
 
@@ -132,7 +132,8 @@ def test_blank_stdin_lines_are_skipped_with_a_note_and_the_rest_answered(capsys,
     captured = capsys.readouterr()
     assert [json.loads(line)["text"] for line in captured.out.splitlines()] == ["a", "b", "c", "e"]
     assert error_lines(captured.err) == [
-        "whymoji: note: line 4 is blank: skipped", "whymoji: note: line 5 is blank: skipped"
+        "whymoji: note: line 4 is blank: skipped",
+        "whymoji: note: line 5 is blank: skipped",
     ]
 
 
@@ -197,8 +198,7 @@ def test_a_bad_option_is_one_usage_error_line(capsys, model_args, option, value,
 def test_a_missing_weights_file_is_one_error_line(capsys, small_model_dir, tmp_path):
     missing = tmp_path / "missing.bin"
     code = main(
-        ["predict", "--weights", str(missing), "--vocabulary",
-         str(small_model_dir / "vocabulary.json"), "hello"]
+        ["predict", "--weights", str(missing), "--vocabulary", str(small_model_dir / "vocabulary.json"), "hello"]
     )
     assert code == 1
     [line] = error_lines(capsys.readouterr().err)
@@ -220,9 +220,7 @@ def hub(hub, monkeypatch):
     return hub
 
 
-def test_download_fetches_into_the_cache_and_predict_then_works_offline(
-    capsys, hub, tmp_path, small_model_dir
-):
+def test_download_fetches_into_the_cache_and_predict_then_works_offline(capsys, hub, tmp_path, small_model_dir):
     cache = tmp_path / "cache"
     hub_args = ["--repo-id", hub.repo_id, "--cache-dir", str(cache)]
     assert main(["download", *hub_args]) == 0
@@ -247,9 +245,7 @@ def test_download_failure_is_one_error_line(capsys, hub, tmp_path):
 def run_console_script(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
     script = Path(sys.executable).parent / "whymoji"
     environ = {k: v for k, v in os.environ.items() if k not in MODEL_ENV}
-    return subprocess.run(
-        [str(script), *args], input=stdin, capture_output=True, text=True, timeout=120, env=environ
-    )
+    return subprocess.run([str(script), *args], input=stdin, capture_output=True, text=True, timeout=120, env=environ)
 
 
 def test_the_console_script_predicts_from_stdin_and_fails_cleanly(model_args):

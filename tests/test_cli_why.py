@@ -13,8 +13,10 @@ from bot.cli import main
 @pytest.fixture
 def model_args(small_model_dir) -> list[str]:
     return [
-        "--weights", str(small_model_dir / "pytorch_model.bin"),
-        "--vocabulary", str(small_model_dir / "vocabulary.json"),
+        "--weights",
+        str(small_model_dir / "pytorch_model.bin"),
+        "--vocabulary",
+        str(small_model_dir / "vocabulary.json"),
         "--offline",
     ]
 
@@ -52,8 +54,17 @@ def test_empty_text_is_a_one_line_error(model_args, capsys):
 
 
 def test_missing_weights_is_a_one_line_error(small_model_dir, tmp_path, capsys):
-    code = main(["why", "--weights", str(tmp_path / "nope.bin"),
-                 "--vocabulary", str(small_model_dir / "vocabulary.json"), "--offline", "hi"])
+    code = main(
+        [
+            "why",
+            "--weights",
+            str(tmp_path / "nope.bin"),
+            "--vocabulary",
+            str(small_model_dir / "vocabulary.json"),
+            "--offline",
+            "hi",
+        ]
+    )
     assert code == 1
     error = capsys.readouterr().err.strip()
     assert error.startswith("whymoji: error:") and "nope.bin" in error and "\n" not in error
@@ -124,7 +135,12 @@ def test_a_quick_explanation_draws_nothing_even_on_a_terminal(model_args, capsys
 
 @pytest.mark.parametrize(
     ("argv", "verbose"),
-    [(["-v", "why", "hi"], True), (["why", "-v", "hi"], True), (["why", "hi", "--verbose"], True), (["why", "hi"], False)],
+    [
+        (["-v", "why", "hi"], True),
+        (["why", "-v", "hi"], True),
+        (["why", "hi", "--verbose"], True),
+        (["why", "hi"], False),
+    ],
 )
 def test_verbose_works_before_or_after_the_subcommand(argv, verbose):
     from bot.cli import build_parser

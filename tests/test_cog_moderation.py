@@ -10,8 +10,8 @@ import pytest
 
 from bot.rules.hostility import HOSTILE_CLASSES
 from bot.serving.predictions import shared_predictions
-from bot.store import StoreError
 from bot.serving.worker import ModelError, Overloaded
+from bot.store import StoreError
 from cogs.moderation import Moderation, format_hint, hint_header
 from cogs.reactions import Reactions
 from tests.cog_fakes import (
@@ -164,7 +164,7 @@ async def test_unusable_mod_channel_is_logged_once(problem, caplog):
 
 
 async def test_a_store_outage_is_counted_and_logged_once(caplog):
-    bot, guild, mod_channel = setup()
+    bot, guild, _mod_channel = setup()
     bot.store.error = StoreError("SQLite database x was deleted")
     cog = Moderation(bot)
     for number in range(3):

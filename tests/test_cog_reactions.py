@@ -11,8 +11,8 @@ import pytest
 
 from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.engine import EmptyTextError
-from bot.store import StoreError
 from bot.serving.worker import ModelError, Overloaded, WorkerStopped
+from bot.store import StoreError
 from cogs.reactions import MAX_ATTEMPTS, Reactions, place_reactions, reaction_channel_enabled
 from tests.cog_fakes import (
     AUTHOR_ID,
@@ -225,9 +225,7 @@ async def test_burst_accounts_for_every_reaction():
     waits = []
     cog = Reactions(bot, sleep=lambda seconds: asyncio.sleep(0, waits.append(seconds)))
     rate_limit = http_error(discord.HTTPException, 429)
-    messages = [
-        FakeMessage("hello", id=i, reaction_errors=[rate_limit] * i) for i in range(5)
-    ]
+    messages = [FakeMessage("hello", id=i, reaction_errors=[rate_limit] * i) for i in range(5)]
     for message in messages:
         await cog.on_message(message)
     placed = counter(bot.metrics.reactions_placed)

@@ -92,8 +92,14 @@ async def test_manager_changes_a_value(name, value, field, words):
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("topk", 0), ("topk", 11), ("threshold", 1.5), ("cooldown", -1.0), ("minknown", 1.1), ("distress", -0.5),
-        ("chance", 101), ("chance", -1),
+        ("topk", 0),
+        ("topk", 11),
+        ("threshold", 1.5),
+        ("cooldown", -1.0),
+        ("minknown", 1.1),
+        ("distress", -0.5),
+        ("chance", 101),
+        ("chance", -1),
     ],
 )
 async def test_out_of_range_values_are_refused_clearly(name, value):
@@ -137,8 +143,15 @@ async def test_show_lists_every_setting():
     content = await run(bot, "show", make_interaction(manager=True))
     assert content == describe_settings(bot.store.settings)
     expected_lines = (
-        "<#5>, <#6>", "(topk): 4", "(threshold): 0.1", f"<#{MOD_CHANNEL_ID}>", "(modthreshold): 0.5",
-        "(minknown): 0.5", "(block, unblock): 🔫", "(distress): 0.5", "(chance): 40%",
+        "<#5>, <#6>",
+        "(topk): 4",
+        "(threshold): 0.1",
+        f"<#{MOD_CHANNEL_ID}>",
+        "(modthreshold): 0.5",
+        "(minknown): 0.5",
+        "(block, unblock): 🔫",
+        "(distress): 0.5",
+        "(chance): 40%",
     )
     for expected in expected_lines:
         assert expected in content
@@ -158,7 +171,9 @@ async def test_block_adds_to_the_list_in_any_spelling_and_unblock_removes():
     await run(bot, "unblock", make_interaction(manager=True), "😈💀")
     assert bot.store.settings.blocked == frozenset()
     assert [change[2] for change in bot.store.changes] == [
-        {"blocked": {42, 51, 44, 8}}, {"blocked": {51, 44}}, {"blocked": frozenset()}
+        {"blocked": {42, 51, 44, 8}},
+        {"blocked": {51, 44}},
+        {"blocked": frozenset()},
     ]
     assert bot.dispatched == [("whymoji_settings_changed", GUILD_ID)] * 3
 
@@ -207,8 +222,21 @@ async def test_group_shape_on_a_real_bot():
     group = bot.tree.get_command("whymoji")
     assert group.guild_only and group.default_permissions is None  # optout must stay visible
     assert {c.name for c in group.commands} == {
-        "enable", "disable", "topk", "threshold", "cooldown", "modchannel", "modthreshold", "show",
-        "optout", "optin", "minknown", "block", "unblock", "distress", "chance",
+        "enable",
+        "disable",
+        "topk",
+        "threshold",
+        "cooldown",
+        "modchannel",
+        "modthreshold",
+        "show",
+        "optout",
+        "optin",
+        "minknown",
+        "block",
+        "unblock",
+        "distress",
+        "chance",
     }
     topk = group.get_command("topk")
     assert (topk.parameters[0].min_value, topk.parameters[0].max_value) == (1, 10)

@@ -10,8 +10,8 @@ import pytest
 
 from bot.errors import WhymojiError
 from bot.replies import STORE_UNAVAILABLE
-from bot.store import StoreError
 from bot.serving.worker import Overloaded
+from bot.store import StoreError
 from cogs.why import CONTEXT_MENU_NAME, MessageRef, Why, parse_target
 from tests.cog_fakes import (
     ASKER_ID,

@@ -103,21 +103,21 @@ def test_an_empty_environment_value_unsets_an_optional_key(tmp_path):
         ("[reactions]\ntopk = 3\n", "reactions.topk: unknown key"),
         ("[reaction]\ntop_k = 3\n", "reaction: unknown section"),
         ("reactions = 3\n", "reactions: must be a [reactions] table"),
-        ("[model]\ndevice = \"tpu\"\n", "model.device: must be one of cpu, cuda"),
+        ('[model]\ndevice = "tpu"\n', "model.device: must be one of cpu, cuda"),
         ("[health]\nport = 70000\n", "health.port: must be an integer from 0 to 65535"),
-        ("[database]\nurl = \"mysql://x/y\"\n", "database.url: must be a URL starting with sqlite://"),
+        ('[database]\nurl = "mysql://x/y"\n', "database.url: must be a URL starting with sqlite://"),
         ("[discord]\nshard_ids = [0, 0]\nshard_count = 2\n", "discord.shard_ids: must be a non-empty list"),
         ("[discord]\nshard_ids = [[0]]\nshard_count = 2\n", "discord.shard_ids: must be a non-empty list"),
         ("[discord]\nshard_ids = [0]\n", "discord.shard_ids: needs discord.shard_count"),
         ("[discord]\nshard_ids = [2]\nshard_count = 2\n", "discord.shard_ids: every id must be below"),
-        ("[discord]\napi_base_url = \"127.0.0.1:8080\"\n", "discord.api_base_url: must be a URL"),
+        ('[discord]\napi_base_url = "127.0.0.1:8080"\n', "discord.api_base_url: must be a URL"),
         ("[worker]\nmax_wait_ms = nan\n", "worker.max_wait_ms: must be a number"),
         ("[worker\n", "not valid TOML"),
         ("[reactions]\nmin_known = 2\n", "reactions.min_known: must be a number from 0 to 1"),
         ("[reactions]\ndistress = -1\n", "reactions.distress: must be a number from 0 to 1"),
         ("[reactions]\nchance = 101\n", "reactions.chance: must be an integer from 0 to 100"),
-        ("[reactions]\nblocked = [\"🔫\", \"gun\"]\n", "reactions.blocked: not one of DeepMoji's 64 emojis: gun"),
-        ("[reactions]\nblocked = \"🔫\"\n", "reactions.blocked: must be a list of emojis"),
+        ('[reactions]\nblocked = ["🔫", "gun"]\n', "reactions.blocked: not one of DeepMoji's 64 emojis: gun"),
+        ('[reactions]\nblocked = "🔫"\n', "reactions.blocked: must be a list of emojis"),
         ("[reactions]\nblocked = [42]\n", "reactions.blocked: must be a list of emojis"),
     ],
 )
@@ -152,8 +152,12 @@ def test_every_problem_is_listed_at_once(tmp_path):
     problems = caught.value.problems
     assert len(problems) == 6 and caught.value.lines() == list(problems)
     for start in (
-        "reactions.top_k:", "reactions.threshold:", "nosuch: unknown section",
-        "discord.shard_ids: needs discord.shard_count", "WHYMOJI_HEALTH_PORT:", "WHYMOJI_REACTOINS_TOP_K:",
+        "reactions.top_k:",
+        "reactions.threshold:",
+        "nosuch: unknown section",
+        "discord.shard_ids: needs discord.shard_count",
+        "WHYMOJI_HEALTH_PORT:",
+        "WHYMOJI_REACTOINS_TOP_K:",
     ):
         assert any(problem.startswith(start) for problem in problems), start
     assert str(caught.value) == "; ".join(problems)
@@ -163,7 +167,8 @@ def test_an_unreadable_file_and_a_bad_variable_are_both_reported(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.toml", environ={"WHYMOJI_MODEL_DEVICE": "gpu"})
     assert [problem.split(":")[0] for problem in caught.value.problems] == [
-        f"config file {tmp_path / 'nope.toml'}", "WHYMOJI_MODEL_DEVICE"
+        f"config file {tmp_path / 'nope.toml'}",
+        "WHYMOJI_MODEL_DEVICE",
     ]
 
 
@@ -187,7 +192,9 @@ def test_variables_read_elsewhere_and_development_ones_are_not_settings(tmp_path
     read_elsewhere = {CONFIG_ENV, files.WEIGHTS_ENV, files.VOCABULARY_ENV, files.CACHE_DIR_ENV, *files.OFFLINE_ENVS}
     assert {name for name in read_elsewhere if name.startswith("WHYMOJI_")} <= set(OTHER_VARIABLES)
     environ = dict.fromkeys(OTHER_VARIABLES, "x") | {
-        "WHYMOJI_TEST_POSTGRES_URL": "postgresql://x/y", "WHYMOJI_BENCH_BACKEND": "torch", "WHYMOJI_CI_POSTGRES": "1",
+        "WHYMOJI_TEST_POSTGRES_URL": "postgresql://x/y",
+        "WHYMOJI_BENCH_BACKEND": "torch",
+        "WHYMOJI_CI_POSTGRES": "1",
     }
     assert load_config(None, environ=environ) == Config()
 
@@ -268,9 +275,7 @@ COMMENTED_KEY = re.compile(r"^# (\w+ = .*)$")
 
 def uncommented_example() -> str:
     """The example with its commented-out example values switched on."""
-    return "\n".join(
-        COMMENTED_KEY.sub(r"\1", line) for line in EXAMPLE.read_text().splitlines()
-    )
+    return "\n".join(COMMENTED_KEY.sub(r"\1", line) for line in EXAMPLE.read_text().splitlines())
 
 
 def test_example_as_shipped_equals_the_defaults():

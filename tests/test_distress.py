@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.rules.class_mass import class_mass
 from bot.deepmoji.emojis import EMOJIS
+from bot.rules.class_mass import class_mass
 from bot.rules.distress import DISTRESS_CLASSES, distress
 from bot.rules.hostility import HOSTILE_CLASSES, hostility
 from tests.cog_fakes import probabilities

@@ -17,9 +17,9 @@ from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.files import ModelFiles
 from bot.explain import explain
+from bot.explain.render import DISCORD_LIMIT, render_markdown
 from bot.rules.hostility import hostility
 from bot.rules.markup import normalize_markup
-from bot.explain.render import DISCORD_LIMIT, render_markdown
 from cogs.moderation import format_hint, hint_header
 from cogs.why import CONTEXT_MENU_NAME
 from tests.fake_discord import FakeDiscord
@@ -132,7 +132,9 @@ async def test_why_and_the_context_menu_answer_with_the_rendered_explanation(fak
         menu = await answered(fake, await fake.message_command(fake.alice, target, CONTEXT_MENU_NAME), "menu")
         link = f"https://discord.com/channels/{fake.guild.id}/{fake.general.id}/{target.id}"
         linked = await answered(fake, await fake.slash(fake.alice, fake.general, "why", target=link), "/why link")
-        public = await answered(fake, await fake.slash(fake.alice, fake.general, "why", target=text, public=True), "pub")
+        public = await answered(
+            fake, await fake.slash(fake.alice, fake.general, "why", target=text, public=True), "pub"
+        )
 
     assert record.original.content == render_markdown(explain(engine, normalize_markup(text)))
     assert public.original.content == record.original.content and not public.original.flags & 64
@@ -281,7 +283,9 @@ def model_runs(bot) -> float:
 
 
 async def set_rule(fake: FakeDiscord, command: str, **options):
-    return await answered(fake, await fake.slash(fake.moderator, fake.general, f"whymoji {command}", **options), command)
+    return await answered(
+        fake, await fake.slash(fake.moderator, fake.general, f"whymoji {command}", **options), command
+    )
 
 
 async def test_unreadable_messages_get_no_reactions_and_no_model_run(fake_discord, make_config, engine):

@@ -11,8 +11,8 @@ import asyncio
 from typing import Any
 
 from bot.explain import explain
-from bot.rules.markup import normalize_markup
 from bot.explain.render import render_markdown
+from bot.rules.markup import normalize_markup
 from bot.store import StoreError
 from cogs.why import CONTEXT_MENU_NAME
 from tests.fake_discord import FakeDiscord

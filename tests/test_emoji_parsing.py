@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.deepmoji.emojis import EMOJIS, VS16
 from bot.deepmoji.emoji_parsing import emoji_classes, parse_emojis
+from bot.deepmoji.emojis import EMOJIS, VS16
 
 SKIN_TONES = ["\U0001f3fb", "\U0001f3fc", "\U0001f3fd", "\U0001f3fe", "\U0001f3ff"]
 ZWJ, FEMALE, MALE = "\u200d", "\u2640", "\u2642"

@@ -20,24 +20,67 @@ BMP_EMOJI_PRESENTATION = frozenset(
 
 #: Emoji below U+1F000 whose default presentation is *text* (Emoji_Presentation=No): the
 #: Miscellaneous Symbols and Dingbats ones, the blocks DeepMoji's BMP classes come from.
-BMP_TEXT_PRESENTATION = frozenset(
-    "☀☁☂☃☄☎☑☘☝☠☢☣☦☪☮☯☸☹☺♀♂♟♠♣♥♦♨♻♾⚒⚔⚕⚖⚗⚙⚛⚜⚠⚧⚰⚱⛈⛏⛑⛓⛩⛰⛱⛴⛷⛸⛹"
-    "✂✈✉✌✍✏✒✔✖✝✡✳✴❄❇❣❤➡"
-)
+BMP_TEXT_PRESENTATION = frozenset("☀☁☂☃☄☎☑☘☝☠☢☣☦☪☮☯☸☹☺♀♂♟♠♣♥♦♨♻♾⚒⚔⚕⚖⚗⚙⚛⚜⚠⚧⚰⚱⛈⛏⛑⛓⛩⛰⛱⛴⛷⛸⛹✂✈✉✌✍✏✒✔✖✝✡✳✴❄❇❣❤➡")
 
 #: Code points from U+1F300 up whose default presentation is text; every other assigned
 #: emoji from U+1F300 to U+1FAFF defaults to emoji presentation.
 SUPPLEMENTARY_TEXT_PRESENTATION = frozenset(
     chr(code)
     for code in (
-        *range(0x1F321, 0x1F32D), 0x1F336, 0x1F37D, 0x1F396, 0x1F397, 0x1F399, 0x1F39A,
-        0x1F39B, 0x1F39E, 0x1F39F, *range(0x1F3CB, 0x1F3CF), *range(0x1F3D4, 0x1F3E0),
-        0x1F3F3, 0x1F3F5, 0x1F3F7, 0x1F43F, 0x1F441, 0x1F4FD, 0x1F549, 0x1F54A, 0x1F56F,
-        0x1F570, *range(0x1F573, 0x1F57A), 0x1F587, *range(0x1F58A, 0x1F58E), 0x1F590,
-        0x1F5A5, 0x1F5A8, 0x1F5B1, 0x1F5B2, 0x1F5BC, 0x1F5C2, 0x1F5C3, 0x1F5C4, 0x1F5D1,
-        0x1F5D2, 0x1F5D3, 0x1F5DC, 0x1F5DD, 0x1F5DE, 0x1F5E1, 0x1F5E3, 0x1F5E8, 0x1F5EF,
-        0x1F5F3, 0x1F5FA, 0x1F6CB, 0x1F6CD, 0x1F6CE, 0x1F6CF, *range(0x1F6E0, 0x1F6E6),
-        0x1F6E9, 0x1F6F0, 0x1F6F3,
+        *range(0x1F321, 0x1F32D),
+        0x1F336,
+        0x1F37D,
+        0x1F396,
+        0x1F397,
+        0x1F399,
+        0x1F39A,
+        0x1F39B,
+        0x1F39E,
+        0x1F39F,
+        *range(0x1F3CB, 0x1F3CF),
+        *range(0x1F3D4, 0x1F3E0),
+        0x1F3F3,
+        0x1F3F5,
+        0x1F3F7,
+        0x1F43F,
+        0x1F441,
+        0x1F4FD,
+        0x1F549,
+        0x1F54A,
+        0x1F56F,
+        0x1F570,
+        *range(0x1F573, 0x1F57A),
+        0x1F587,
+        *range(0x1F58A, 0x1F58E),
+        0x1F590,
+        0x1F5A5,
+        0x1F5A8,
+        0x1F5B1,
+        0x1F5B2,
+        0x1F5BC,
+        0x1F5C2,
+        0x1F5C3,
+        0x1F5C4,
+        0x1F5D1,
+        0x1F5D2,
+        0x1F5D3,
+        0x1F5DC,
+        0x1F5DD,
+        0x1F5DE,
+        0x1F5E1,
+        0x1F5E3,
+        0x1F5E8,
+        0x1F5EF,
+        0x1F5F3,
+        0x1F5FA,
+        0x1F6CB,
+        0x1F6CD,
+        0x1F6CE,
+        0x1F6CF,
+        *range(0x1F6E0, 0x1F6E6),
+        0x1F6E9,
+        0x1F6F0,
+        0x1F6F3,
     )
 )
 
@@ -48,11 +91,7 @@ def needs_vs16(char: str) -> bool:
 
 
 def is_emoji(char: str) -> bool:
-    return (
-        char in BMP_EMOJI_PRESENTATION
-        or char in BMP_TEXT_PRESENTATION
-        or 0x1F300 <= ord(char) <= 0x1FAFF
-    )
+    return char in BMP_EMOJI_PRESENTATION or char in BMP_TEXT_PRESENTATION or 0x1F300 <= ord(char) <= 0x1FAFF
 
 
 def is_fully_qualified(reaction: str) -> bool:
@@ -102,7 +141,7 @@ def test_outline_heart_maps_to_the_white_heart_emoji():
     outline = EMOJIS[47]
     assert outline.char == "\u2661"
     assert not is_emoji(outline.char)
-    assert outline.reaction == "\U0001F90D"
+    assert outline.reaction == "\U0001f90d"
 
 
 def test_text_default_classes_carry_vs16():
@@ -113,6 +152,6 @@ def test_text_default_classes_carry_vs16():
 def test_rule_rejects_unqualified_and_over_qualified_forms():
     assert not is_fully_qualified("\u2764")
     assert is_fully_qualified("\u2764" + VS16)
-    assert not is_fully_qualified("\U0001F602" + VS16)
+    assert not is_fully_qualified("\U0001f602" + VS16)
     assert not is_fully_qualified(":)")
     assert not is_fully_qualified("<:custom:123>")

@@ -51,7 +51,9 @@ def test_predict_gives_one_probability_row_per_text(engine):
 def test_predict_runs_the_whole_batch_in_one_model_call(engine, monkeypatch):
     calls = []
     original = engine.model.predict
-    monkeypatch.setattr(engine.model, "predict", lambda batch, **options: calls.append(batch) or original(batch, **options))
+    monkeypatch.setattr(
+        engine.model, "predict", lambda batch, **options: calls.append(batch) or original(batch, **options)
+    )
     engine.predict(TEXTS)
     assert len(calls) == 1 and len(calls[0]) == len(TEXTS)
 
@@ -155,9 +157,7 @@ def test_vocabulary_ids_beyond_the_embedding_are_refused(files, tmp_path):
 
 
 def test_weights_with_other_than_64_classes_are_refused(files, tmp_path):
-    shapes = checkpoint_shapes(
-        vocab_size=len(small_vocabulary()), embed_dim=8, hidden_size=4, num_classes=10
-    )
+    shapes = checkpoint_shapes(vocab_size=len(small_vocabulary()), embed_dim=8, hidden_size=4, num_classes=10)
     weights = tmp_path / "pytorch_model.bin"
     torch.save(seeded_state_dict(seed=3, shapes=shapes), weights)
     with pytest.raises(ModelMismatchError, match="10 classes"):
@@ -184,7 +184,13 @@ def test_read_counts_known_and_unknown_words_but_not_mentions_urls_or_numbers(en
     vocabulary = small_vocabulary()
     names = {index: word for word, index in vocabulary.items()}
     assert [names[index] for index in reading.ids] == [
-        "i", "love", "CUSTOM_UNKNOWN", "CUSTOM_AT", "CUSTOM_URL", "CUSTOM_NUMBER", "CUSTOM_UNKNOWN"
+        "i",
+        "love",
+        "CUSTOM_UNKNOWN",
+        "CUSTOM_AT",
+        "CUSTOM_URL",
+        "CUSTOM_NUMBER",
+        "CUSTOM_UNKNOWN",
     ]
     assert (reading.known, reading.unknown, reading.words) == (2, 2, 4)
     assert reading.known_share == pytest.approx(0.5)

@@ -23,8 +23,8 @@ from bot.deepmoji.seeded import checkpoint_shapes, seeded_state_dict
 from bot.explain import explain, explain_steps, finish
 from bot.explain.explanation import EXACT, EXACT_SHOWN, EXACT_SHOWN_UNCHECKED
 from bot.explain.highlight import highlighted_indices
-from bot.explain.shown import FIRST_EXACT, shown_steps
 from bot.explain.render import highlighted, render_markdown
+from bot.explain.shown import FIRST_EXACT, shown_steps
 from tests.test_explain import VOCAB, random_ids
 from tests.test_explain import brute_force as brute_force_in_parts
 

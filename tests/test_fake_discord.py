@@ -24,9 +24,7 @@ class QuickClient(discord.AutoShardedClient):
         return None
 
 
-def make_client(
-    *, content: bool = True, members: bool = False, shard_count: int | None = None
-) -> QuickClient:
+def make_client(*, content: bool = True, members: bool = False, shard_count: int | None = None) -> QuickClient:
     intents = discord.Intents.default()
     intents.message_content = content
     intents.members = members
@@ -80,7 +78,7 @@ async def test_client_connects_with_zlib_and_sees_the_world():
             assert permissions.add_reactions and permissions.send_messages and permissions.read_message_history
             assert guild.get_member(fake.moderator.id).guild_permissions.manage_guild
             assert not guild.get_member(fake.alice.id).guild_permissions.manage_guild
-            path, query, kind = fake.gateway.connections[0]
+            _path, query, kind = fake.gateway.connections[0]
             assert kind == "identify" and "compress=zlib-stream" in query and "encoding=json" in query
             assert fake.gateway.heartbeats >= 1
         assert fake.unknown_routes == []

@@ -22,9 +22,7 @@ def cache(tmp_path):
 
 def resolve(hub: FakeHub, cache, **options) -> ModelFiles:
     options.setdefault("environ", {})
-    return resolve_model_files(
-        repo_id=hub.repo_id, cache_dir=cache, endpoint=hub.endpoint, progress=False, **options
-    )
+    return resolve_model_files(repo_id=hub.repo_id, cache_dir=cache, endpoint=hub.endpoint, progress=False, **options)
 
 
 def assert_same_files(files: ModelFiles, folder) -> None:
@@ -32,9 +30,7 @@ def assert_same_files(files: ModelFiles, folder) -> None:
     assert files.vocabulary.read_bytes() == (folder / VOCABULARY_FILENAME).read_bytes()
 
 
-def test_first_use_downloads_and_second_use_hits_the_cache_with_the_server_gone(
-    hub, cache, small_model_dir
-):
+def test_first_use_downloads_and_second_use_hits_the_cache_with_the_server_gone(hub, cache, small_model_dir):
     first = resolve(hub, cache)
     assert_same_files(first, small_model_dir)
     assert first.weights.is_relative_to(cache) and first.vocabulary.is_relative_to(cache)
@@ -43,9 +39,7 @@ def test_first_use_downloads_and_second_use_hits_the_cache_with_the_server_gone(
 
     endpoint = hub.endpoint
     hub.stop()
-    second = resolve_model_files(
-        repo_id=hub.repo_id, cache_dir=cache, endpoint=endpoint, progress=False, environ={}
-    )
+    second = resolve_model_files(repo_id=hub.repo_id, cache_dir=cache, endpoint=endpoint, progress=False, environ={})
     assert second == first
     assert_same_files(second, small_model_dir)
 
@@ -93,7 +87,10 @@ def test_a_missing_file_on_the_hub_is_a_clear_error(hub, cache):
 def test_an_unknown_repository_is_a_clear_error(hub, cache):
     with pytest.raises(ModelFilesError, match="could not get pytorch_model.bin"):
         resolve_model_files(
-            repo_id="nobody/nothing", cache_dir=cache, endpoint=hub.endpoint, progress=False,
+            repo_id="nobody/nothing",
+            cache_dir=cache,
+            endpoint=hub.endpoint,
+            progress=False,
             environ={},
         )
 
@@ -122,9 +119,7 @@ def test_an_interrupted_download_is_retried_cleanly(hub, cache, small_model_dir)
     hub.cut_first_get.add(WEIGHTS_FILENAME)
     files = resolve(hub, cache)
     assert_same_files(files, small_model_dir)
-    cdn_gets = [
-        ranged for method, path, ranged in hub.requests if method == "GET" and path.startswith("/cdn/")
-    ]
+    cdn_gets = [ranged for method, path, ranged in hub.requests if method == "GET" and path.startswith("/cdn/")]
     # The client resumes from the last whole piece it wrote (1 MB pieces, files.py: here, from 0).
     assert len(cdn_gets) == 2 and cdn_gets[0] is None
     assert cdn_gets[1] in (None, *(f"bytes={n}-" for n in range(1, files.weights.stat().st_size)))
@@ -139,9 +134,7 @@ def test_explicit_paths_win_and_ask_no_server(hub, cache, small_model_dir):
         vocabulary=str(small_model_dir / VOCABULARY_FILENAME),
         environ={"WHYMOJI_WEIGHTS": "/elsewhere/w.bin", "WHYMOJI_VOCABULARY": "/elsewhere/v.json"},
     )
-    assert files == ModelFiles(
-        small_model_dir / WEIGHTS_FILENAME, small_model_dir / VOCABULARY_FILENAME
-    )
+    assert files == ModelFiles(small_model_dir / WEIGHTS_FILENAME, small_model_dir / VOCABULARY_FILENAME)
     assert hub.requests == []
 
 
@@ -163,9 +156,7 @@ def test_only_the_file_not_given_locally_comes_from_the_hub(hub, cache, small_mo
     assert hub.count("HEAD", VOCABULARY_FILENAME) == 0
 
 
-def test_a_missing_explicit_path_is_an_error_naming_it_and_nothing_is_downloaded(
-    hub, cache, tmp_path
-):
+def test_a_missing_explicit_path_is_an_error_naming_it_and_nothing_is_downloaded(hub, cache, tmp_path):
     missing = tmp_path / "nope" / WEIGHTS_FILENAME
     with pytest.raises(ModelFilesError, match=str(missing)):
         resolve(hub, cache, weights=missing)
@@ -183,7 +174,9 @@ def test_a_missing_env_path_is_an_error_naming_the_variable(hub, cache, tmp_path
 def test_cache_dir_comes_from_the_environment_when_not_given(hub, tmp_path, small_model_dir):
     cache = tmp_path / "from-env"
     files = resolve_model_files(
-        repo_id=hub.repo_id, endpoint=hub.endpoint, progress=False,
+        repo_id=hub.repo_id,
+        endpoint=hub.endpoint,
+        progress=False,
         environ={"WHYMOJI_CACHE_DIR": str(cache)},
     )
     assert files.weights.is_relative_to(cache)
@@ -204,7 +197,9 @@ def test_download_fetches_into_the_cache_and_force_fetches_again(hub, cache, sma
 def test_download_refuses_in_offline_mode(hub, cache):
     with pytest.raises(ModelFilesError, match="offline"):
         download_model_files(
-            repo_id=hub.repo_id, cache_dir=cache, endpoint=hub.endpoint,
+            repo_id=hub.repo_id,
+            cache_dir=cache,
+            endpoint=hub.endpoint,
             environ={"WHYMOJI_OFFLINE": "1"},
         )
     assert hub.requests == []
@@ -226,11 +221,15 @@ def test_a_stalled_hub_is_reported_then_abandoned_with_the_clear_message(hub, ca
     message = str(error.value)
     assert f"could not get {WEIGHTS_FILENAME} from the Hugging Face Hub (no data for 1 s)" in message
     assert "whymoji download" in message and "\n" not in message
-    [notice] = [record.getMessage() for record in caplog.records if "no data from the Hugging Face Hub" in record.getMessage()]
+    [notice] = [
+        record.getMessage() for record in caplog.records if "no data from the Hugging Face Hub" in record.getMessage()
+    ]
     assert WEIGHTS_FILENAME in notice and "giving up after 1 s" in notice
 
 
-def test_a_slow_download_that_keeps_receiving_data_is_not_abandoned(hub, cache, quick_stalls, small_model_dir, monkeypatch):
+def test_a_slow_download_that_keeps_receiving_data_is_not_abandoned(
+    hub, cache, quick_stalls, small_model_dir, monkeypatch
+):
     monkeypatch.setattr("huggingface_hub.constants.DOWNLOAD_CHUNK_SIZE", 1024)
     hub.trickle_s = 0.05  # ~40 pieces of 1 KB: about 2 s in all, longer than the 1 s stall limit
     assert_same_files(resolve(hub, cache), small_model_dir)

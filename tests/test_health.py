@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import WhymojiBot
 from bot.config import load_config
+from bot.metrics import Metrics
 from bot.serving.health import (
     FAILING,
     READY,
@@ -26,9 +27,8 @@ from bot.serving.health import (
     probe_url,
 )
 from bot.serving.health import main as health_main
-from bot.metrics import Metrics
-from bot.store.status import StoreStatus
 from bot.serving.worker import WorkerStatus
+from bot.store.status import StoreStatus
 from tests.conftest import free_port
 
 
@@ -134,6 +134,7 @@ def test_probe_url_reaches_a_wildcard_listener_through_loopback():
 
 # -- what /healthz says of a started bot: shards, the settings store, the inference worker -----
 
+
 def store_status(**changes) -> StoreStatus:
     fields = {"failing": False, "error": None, "last_ok_s_ago": 0.5, "oldest_pending_s": None}
     return StoreStatus(**fields | changes)
@@ -158,7 +159,11 @@ def test_a_bot_whose_parts_all_work_is_ready_and_says_how_they_are():
 @pytest.mark.parametrize(
     ("store", "worker", "problem"),
     [
-        (store_status(failing=True, error="SQLite database x was deleted"), worker_status(), "store: SQLite database x"),
+        (
+            store_status(failing=True, error="SQLite database x was deleted"),
+            worker_status(),
+            "store: SQLite database x",
+        ),
         (store_status(oldest_pending_s=STORE_STALL_S + 1), worker_status(), "store: an access has waited"),
         (store_status(), worker_status(busy_for_s=WORKER_STALL_S + 10), "worker: the current job has run for 40 s"),
         (store_status(), worker_status(busy_for_s=None, oldest_wait_s=WORKER_STALL_S + 1), "worker: a request has"),

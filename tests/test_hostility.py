@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -36,7 +38,7 @@ def test_score_is_the_hostile_mass():
 
 def test_score_rises_with_hostile_mass():
     scores = [hostility(_row_with_hostile_mass(m)) for m in np.linspace(0, 1, 11)]
-    assert all(a < b for a, b in zip(scores, scores[1:]))
+    assert all(a < b for a, b in itertools.pairwise(scores))
 
 
 def test_bounds():

@@ -361,7 +361,9 @@ def test_an_archive_that_unpacks_to_more_than_its_size_is_refused_before_torch_l
         raise AssertionError("torch.load ran on a file that unpacks to 64 MB")
 
     monkeypatch.setattr(torch, "load", no_torch_load)
-    with pytest.raises(ModelFileError, match=r"bomb\.bin: refused, its records would unpack to 64\.\d MB from a 0\.\d MB file"):
+    with pytest.raises(
+        ModelFileError, match=r"bomb\.bin: refused, its records would unpack to 64\.\d MB from a 0\.\d MB file"
+    ):
         load_model(bomb)
 
 

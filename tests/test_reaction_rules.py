@@ -16,8 +16,17 @@ from tests.cog_fakes import FakeEngine, probabilities
 
 ENGINE = FakeEngine()
 SETTINGS = GuildSettings(
-    guild_id=1, enabled_channels=frozenset(), top_k=3, threshold=0.1, cooldown_s=0.0, mod_channel_id=None,
-    mod_threshold=0.5, min_known=0.5, blocked=frozenset({42}), distress=0.5, chance=100,
+    guild_id=1,
+    enabled_channels=frozenset(),
+    top_k=3,
+    threshold=0.1,
+    cooldown_s=0.0,
+    mod_channel_id=None,
+    mod_threshold=0.5,
+    min_known=0.5,
+    blocked=frozenset({42}),
+    distress=0.5,
+    chance=100,
 )
 
 
@@ -129,7 +138,9 @@ def test_distress_1_turns_the_silence_off():
 def test_blocked_emojis_make_room_for_the_next_allowed_above_the_threshold():
     gun_first = row((42, 0.5), (8, 0.3), (4, 0.15), (0, 0.04))
     assert choose_reactions(ENGINE, gun_first, settings(blocked=frozenset())).emojis == (
-        EMOJIS[42], EMOJIS[8], EMOJIS[4]
+        EMOJIS[42],
+        EMOJIS[8],
+        EMOJIS[4],
     )
     # 🔫 blocked: ❤️ and 😍 move up; 😂 would fill the third place but is below the threshold.
     assert choose_reactions(ENGINE, gun_first, settings()).emojis == (EMOJIS[8], EMOJIS[4])

@@ -23,11 +23,66 @@ from bot.explain.render import (
 )
 
 HOSTILE_PIECES = [
-    "*", "**", "_", "__", "~~", "||", "`", "```", "```py\n", ">", ">>> ", "# ", "## ", "-# ", "- ", "+ ",
-    "1. ", "\\", "\\\\", "\\*", "[", "](", ")", "(", "<", ">", "@everyone", "@here", "<@123>", "<@!5>",
-    "<@&1>", "<#1>", "</cmd:1>", "<:e:2>", "<t:1:R>", "https://evil.example/x?a=1", "http://a.b",
-    "[click](https://x.y)", "<https://x.y>", ELLIPSIS, "...", ":", "//", "\n", "\n\n", " ", "  ", "\t",
-    "love", "so", "much", "!!!", "don't", "😂", "❤️", "é", "\u200b", "\x1b[31m", "a_b_c", "x*y*z",
+    "*",
+    "**",
+    "_",
+    "__",
+    "~~",
+    "||",
+    "`",
+    "```",
+    "```py\n",
+    ">",
+    ">>> ",
+    "# ",
+    "## ",
+    "-# ",
+    "- ",
+    "+ ",
+    "1. ",
+    "\\",
+    "\\\\",
+    "\\*",
+    "[",
+    "](",
+    ")",
+    "(",
+    "<",
+    ">",
+    "@everyone",
+    "@here",
+    "<@123>",
+    "<@!5>",
+    "<@&1>",
+    "<#1>",
+    "</cmd:1>",
+    "<:e:2>",
+    "<t:1:R>",
+    "https://evil.example/x?a=1",
+    "http://a.b",
+    "[click](https://x.y)",
+    "<https://x.y>",
+    ELLIPSIS,
+    "...",
+    ":",
+    "//",
+    "\n",
+    "\n\n",
+    " ",
+    "  ",
+    "\t",
+    "love",
+    "so",
+    "much",
+    "!!!",
+    "don't",
+    "😂",
+    "❤️",
+    "é",
+    "\u200b",
+    "\x1b[31m",
+    "a_b_c",
+    "x*y*z",
 ]
 
 
@@ -213,8 +268,15 @@ def test_unknown_words_are_said_and_a_mostly_unknown_message_plainly():
 def test_to_dict_carries_what_the_reply_says():
     text = "ok zzkx qqpl"
     words = (WordScore("ok", 0, 2, 0.3), WordScore("zzkx", 3, 7, 0.2), WordScore("qqpl", 8, 12, 0.0, exact=False))
-    explanation = Explanation(text, words, ((EMOJIS[0], 0.9),), "occlusion", window=16, checked=False,
-                              reading=read_as(text, total=40, unknown=2))
+    explanation = Explanation(
+        text,
+        words,
+        ((EMOJIS[0], 0.9),),
+        "occlusion",
+        window=16,
+        checked=False,
+        reading=read_as(text, total=40, unknown=2),
+    )
     data = explanation.to_dict()
     assert data["scoring"] == "exact-shown-unchecked" and data["approximate"] is True and data["window"] == 16
     assert data["reading"] == {"tokens": 3, "total_tokens": 40, "truncated": True, "known": 1, "words": 3}
@@ -225,7 +287,9 @@ def test_to_dict_carries_what_the_reply_says():
 
 def long_hostile_text(seed: int, words: int = 700) -> str:
     rng = random.Random(seed)
-    return " ".join(rng.choice(["word", "*x*", "@everyone", "<@1>", "a_b", "```", "\\", "love", "|", "é"]) for _ in range(words))
+    return " ".join(
+        rng.choice(["word", "*x*", "@everyone", "<@1>", "a_b", "```", "\\", "love", "|", "é"]) for _ in range(words)
+    )
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -253,7 +317,7 @@ def test_long_messages_are_shortened_visibly_around_the_bold_words(seed, limit):
         assert found + len(original) == len(text) or text[found + len(original)] == " "
         position = found + len(original)
     for i in chosen:
-        assert f"**{escape(text[spans[i][0]:spans[i][1]])}**" in message
+        assert f"**{escape(text[spans[i][0] : spans[i][1]])}**" in message
 
 
 def _split_unescaped(markdown: str, separator: str) -> list[str]:

@@ -14,8 +14,8 @@ import pytest
 from bot.app import run_bot
 from bot.cli import main
 from bot.config import load_config
-from bot.serving.discord_proxy import current_endpoints, use_endpoints
 from bot.errors import WhymojiError
+from bot.serving.discord_proxy import current_endpoints, use_endpoints
 from tests.conftest import REPO_ROOT, free_port
 from tests.fake_discord import FakeDiscord
 from tests.fake_hub import FakeHub
@@ -53,8 +53,15 @@ async def whymoji_process(environ: dict[str, str], log: Path, *args: str):
     """`python -m bot run ARGS` with its output in ``log``; killed if the test leaves it running."""
     with open(log, "wb") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", *args,
-            env=environ, cwd=REPO_ROOT, stdout=output, stderr=output,
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            *args,
+            env=environ,
+            cwd=REPO_ROOT,
+            stdout=output,
+            stderr=output,
         )
     try:
         yield process
@@ -102,16 +109,19 @@ async def test_missing_files_without_downloads_is_one_clear_line(tmp_path, hub, 
 def unreachable_discord_environ(tmp_path: Path, small_model_dir: Path, **settings: str) -> dict[str, str]:
     """A deployment whose Discord endpoints answer nothing: logging in would fail loudly."""
     port = free_port()
-    return clean_environ(
-        DISCORD_TOKEN="token",
-        HF_HOME=str(tmp_path / "hf-home"),
-        WHYMOJI_MODEL_WEIGHTS=str(small_model_dir / "pytorch_model.bin"),
-        WHYMOJI_MODEL_VOCABULARY=str(small_model_dir / "vocabulary.json"),
-        WHYMOJI_DATABASE_URL=f"sqlite:///{tmp_path / 'settings.sqlite3'}",
-        WHYMOJI_HEALTH_PORT=str(free_port()),
-        WHYMOJI_DISCORD_API_BASE_URL=f"http://127.0.0.1:{port}/api/v10",
-        WHYMOJI_DISCORD_GATEWAY_URL=f"ws://127.0.0.1:{port}/",
-    ) | settings
+    return (
+        clean_environ(
+            DISCORD_TOKEN="token",
+            HF_HOME=str(tmp_path / "hf-home"),
+            WHYMOJI_MODEL_WEIGHTS=str(small_model_dir / "pytorch_model.bin"),
+            WHYMOJI_MODEL_VOCABULARY=str(small_model_dir / "vocabulary.json"),
+            WHYMOJI_DATABASE_URL=f"sqlite:///{tmp_path / 'settings.sqlite3'}",
+            WHYMOJI_HEALTH_PORT=str(free_port()),
+            WHYMOJI_DISCORD_API_BASE_URL=f"http://127.0.0.1:{port}/api/v10",
+            WHYMOJI_DISCORD_GATEWAY_URL=f"ws://127.0.0.1:{port}/",
+        )
+        | settings
+    )
 
 
 @pytest.mark.parametrize(
@@ -206,7 +216,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 def test_the_image_environment_is_a_valid_config_for_the_container(tmp_path):
     """The image's ENV, read by the real config loader: health on all interfaces, data in /data."""
     instructions = dockerfile_instructions()
-    runtime = instructions[max(i for i, (name, _) in enumerate(instructions) if name == "FROM"):]
+    runtime = instructions[max(i for i, (name, _) in enumerate(instructions) if name == "FROM") :]
     environ = {}
     for name, arguments in runtime:
         if name == "ENV":

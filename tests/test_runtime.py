@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -142,7 +144,7 @@ def test_groups_cover_every_index_once_in_runs_of_similar_length():
     groups = length_groups(lengths)
     assert sorted(np.concatenate(groups).tolist()) == list(range(64))
     spans = [(min(lengths[i] for i in g), max(lengths[i] for i in g)) for g in groups]
-    assert all(high <= low for (_, high), (low, _) in zip(spans, spans[1:]))  # sorted, no overlap
+    assert all(high <= low for (_, high), (low, _) in itertools.pairwise(spans))  # sorted, no overlap
     assert 1 < len(groups) < 64
 
 

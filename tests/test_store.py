@@ -81,7 +81,10 @@ async def test_a_new_guild_gets_the_defaults(store):
     assert settings.mod_channel_id is None
     assert settings.mod_threshold == 0.5
     assert (settings.min_known, settings.blocked, settings.distress, settings.chance) == (
-        DEFAULTS.min_known, DEFAULTS.blocked, DEFAULTS.distress, DEFAULTS.chance
+        DEFAULTS.min_known,
+        DEFAULTS.blocked,
+        DEFAULTS.distress,
+        DEFAULTS.chance,
     )
 
 
@@ -110,15 +113,19 @@ async def test_unset_values_follow_changed_defaults(url):
     await first.update_guild(GUILD, threshold=0.3)
     await first.close()
     moved = GuildDefaults(
-        top_k=4, threshold=0.9, cooldown_s=1.0, mod_threshold=0.7, min_known=0.2, blocked=frozenset({51}),
-        distress=0.9, chance=50,
+        top_k=4,
+        threshold=0.9,
+        cooldown_s=1.0,
+        mod_threshold=0.7,
+        min_known=0.2,
+        blocked=frozenset({51}),
+        distress=0.9,
+        chance=50,
     )
     second = await open_store(url, moved)
     try:
         settings = await second.get_guild(GUILD)
-        assert (settings.top_k, settings.threshold, settings.cooldown_s, settings.mod_threshold) == (
-            4, 0.3, 1.0, 0.7
-        )
+        assert (settings.top_k, settings.threshold, settings.cooldown_s, settings.mod_threshold) == (4, 0.3, 1.0, 0.7)
         assert (settings.min_known, settings.blocked, settings.distress, settings.chance) == (0.2, {51}, 0.9, 50)
     finally:
         await second.close()
@@ -207,9 +214,7 @@ async def test_migrates_an_older_schema_keeping_its_data(url):
     new = await open_store(url, DEFAULTS)
     try:
         settings = await new.update_guild(GUILD, mod_channel_id=OTHER_CHANNEL)
-        assert (settings.top_k, settings.enabled_channels, settings.mod_channel_id) == (
-            8, {CHANNEL}, OTHER_CHANNEL
-        )
+        assert (settings.top_k, settings.enabled_channels, settings.mod_channel_id) == (8, {CHANNEL}, OTHER_CHANNEL)
         await new.set_opted_out(USER, True)
         assert await new.is_opted_out(USER)
     finally:
@@ -250,17 +255,12 @@ async def test_a_newer_schema_is_refused(url):
 async def test_no_column_can_hold_message_text(store, url):
     if url.startswith("sqlite:"):
         tables = [row[0] for row in await run_sql(url, "SELECT name FROM sqlite_master WHERE type='table'")]
-        columns = {
-            (table, row[1])
-            for table in tables
-            for row in await run_sql(url, f"PRAGMA table_info({table})")
-        }
+        columns = {(table, row[1]) for table in tables for row in await run_sql(url, f"PRAGMA table_info({table})")}
     else:
         columns = set(
             await run_sql(
                 url,
-                "SELECT table_name, column_name FROM information_schema.columns "
-                "WHERE table_schema = current_schema()",
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()",
             )
         )
     # Every column is an id, a number or the migration log; a new column must be added here
@@ -318,9 +318,7 @@ async def test_concurrent_writes_from_two_stores_all_land(url):
             (first if index % 2 else second).set_channel_enabled(GUILD, channel, True)
             for index, channel in enumerate(channels)
         ]
-        writes += [
-            (second if index % 2 else first).set_opted_out(user, True) for index, user in enumerate(users)
-        ]
+        writes += [(second if index % 2 else first).set_opted_out(user, True) for index, user in enumerate(users)]
         writes += [
             (first, second)[index % 2].update_guild(guild, top_k=1 + guild % 10)
             for index, guild in enumerate(range(10, 30))
@@ -408,8 +406,14 @@ def test_guild_defaults_come_from_the_config():
     )
     defaults = GuildDefaults.from_config(config)
     assert defaults == GuildDefaults(
-        top_k=6, threshold=0.1, cooldown_s=2.0, mod_threshold=0.9, min_known=0.7, blocked=frozenset({42, 51}),
-        distress=1.0, chance=30,
+        top_k=6,
+        threshold=0.1,
+        cooldown_s=2.0,
+        mod_threshold=0.9,
+        min_known=0.7,
+        blocked=frozenset({42, 51}),
+        distress=1.0,
+        chance=30,
     )
 
 

@@ -19,7 +19,7 @@ async def test_a_missing_database_is_fine_and_is_not_created(tmp_path):
     assert not (tmp_path / "new").exists() and list(tmp_path.iterdir()) == []
 
 
-async def test_an_opened_database_reports_its_schema_and_is_not_migrated(url):  # noqa: F811
+async def test_an_opened_database_reports_its_schema_and_is_not_migrated(url):
     store = await open_store(url, DEFAULTS, schema_version=1)
     await store.close()
     description = await probe_store(url)
@@ -30,7 +30,7 @@ async def test_an_opened_database_reports_its_schema_and_is_not_migrated(url):  
     assert f"schema version {LATEST_VERSION}, up to date" in await probe_store(url)
 
 
-async def test_an_empty_postgresql_database_or_sqlite_file_counts_as_version_0(url, tmp_path):  # noqa: F811
+async def test_an_empty_postgresql_database_or_sqlite_file_counts_as_version_0(url, tmp_path):
     if url.startswith("sqlite"):  # an empty file is an empty SQLite database
         (tmp_path / "nested" / "folder").mkdir(parents=True)
         (tmp_path / "nested" / "folder" / "settings.sqlite3").write_bytes(b"")
@@ -40,7 +40,10 @@ async def test_an_empty_postgresql_database_or_sqlite_file_counts_as_version_0(u
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("/proc/whymoji/settings.sqlite3", "cannot open SQLite database /proc/whymoji/settings.sqlite3: cannot create it in /proc"),
+        (
+            "/proc/whymoji/settings.sqlite3",
+            "cannot open SQLite database /proc/whymoji/settings.sqlite3: cannot create it in /proc",
+        ),
         ("/tmp", "cannot open SQLite database /tmp: it is a folder"),
     ],
 )

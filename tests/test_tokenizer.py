@@ -149,14 +149,24 @@ def test_spans_cover_what_was_typed(small):
     assert typed(small, "I ❤️ you") == [("i", "I"), ("❤", "❤️"), ("you", "you")]
     assert typed(small, "sooo happy!!!!") == [("soo", "sooo"), ("happy", "happy"), ("!!", "!!!!")]
     assert typed(small, "“Hi” — ok…") == [
-        ('"', "“"), ("hi", "Hi"), ('"', "”"), ("--", "—"), ("ok", "ok"), ("..", "…"),
+        ('"', "“"),
+        ("hi", "Hi"),
+        ('"', "”"),
+        ("--", "—"),
+        ("ok", "ok"),
+        ("..", "…"),
     ]
     assert typed(small, "a\r\nb") == [
-        ("a", "a"), ("CUSTOM_BREAK", "\r"), ("CUSTOM_BREAK", "\n"), ("b", "b"),
+        ("a", "a"),
+        ("CUSTOM_BREAK", "\r"),
+        ("CUSTOM_BREAK", "\n"),
+        ("b", "b"),
     ]
     assert typed(small, "a\\nb") == [("a", "a"), ("CUSTOM_BREAK", "\\n"), ("b", "b")]
     assert typed(small, "go https://x.com/a?b=1 now") == [
-        ("go", "go"), ("CUSTOM_URL", "https://x.com/a?b=1"), ("now", "now"),
+        ("go", "go"),
+        ("CUSTOM_URL", "https://x.com/a?b=1"),
+        ("now", "now"),
     ]
 
 
@@ -188,10 +198,53 @@ def test_fullwidth_and_ligatures_map_back_per_character(small):
 
 def test_random_hostile_texts_keep_spans_sound(small):
     pieces = [
-        "a", "B", "x", ":", "-", "D", "(", ")", "<", "3", "/", "@", "#", ".", "'", "!", " ",
-        "\n", "\r\n", "\\n", "<br>", "www.", "http://", "é", "e\u0301", "\ufe0f", "❤", "😂",
-        "\u200d", "…", "“", "—", "½", "ﬁ", "\u00a0", "İ", "Σ", "ㄱ", "ㅏ", "각", "ᄀ", "ᅡ",
-        "\u0b47", "\u0b3e", "¨", "\u0344", "ְ",
+        "a",
+        "B",
+        "x",
+        ":",
+        "-",
+        "D",
+        "(",
+        ")",
+        "<",
+        "3",
+        "/",
+        "@",
+        "#",
+        ".",
+        "'",
+        "!",
+        " ",
+        "\n",
+        "\r\n",
+        "\\n",
+        "<br>",
+        "www.",
+        "http://",
+        "é",
+        "e\u0301",
+        "\ufe0f",
+        "❤",
+        "😂",
+        "\u200d",
+        "…",
+        "“",
+        "—",
+        "½",
+        "ﬁ",
+        "\u00a0",
+        "İ",
+        "Σ",
+        "ㄱ",
+        "ㅏ",
+        "각",
+        "ᄀ",
+        "ᅡ",
+        "\u0b47",
+        "\u0b3e",
+        "¨",
+        "\u0344",
+        "ְ",
     ]
     generator = random.Random(20240601)
     for _ in range(3000):
@@ -229,8 +282,18 @@ def test_only_ascii_tokens_are_shortened(small):
 def test_special_tokens(small):
     words = small.words("see http://x.co/a @bob me@mail.com 123 4th line\nnext $5")
     assert words == [
-        "see", "CUSTOM_URL", "CUSTOM_AT", "CUSTOM_AT", "CUSTOM_NUMBER", "CUSTOM_NUMBER", "th",
-        "line", "CUSTOM_BREAK", "next", "$", "CUSTOM_NUMBER",
+        "see",
+        "CUSTOM_URL",
+        "CUSTOM_AT",
+        "CUSTOM_AT",
+        "CUSTOM_NUMBER",
+        "CUSTOM_NUMBER",
+        "th",
+        "line",
+        "CUSTOM_BREAK",
+        "next",
+        "$",
+        "CUSTOM_NUMBER",
     ]
     ids = small.encode("http://x.co @bob 7 a\nb")
     names = ("CUSTOM_URL", "CUSTOM_AT", "CUSTOM_NUMBER")
@@ -251,17 +314,45 @@ def test_www_urls_are_shortened_before_the_url_check_and_stay_words(small):
 
 def test_emoticons_hearts_hashtags_and_mentions(small):
     assert small.words(":) :-D ;p =( >:( :'( <3 </3 <<33 ^_^ -_- x_x o.o XD") == [
-        ":)", ":-d", ";p", "=(", ">:(", ":'(", "<3", "</3", "<<33", "^_^", "-_-", "x_x", "o.o",
+        ":)",
+        ":-d",
+        ";p",
+        "=(",
+        ">:(",
+        ":'(",
+        "<3",
+        "</3",
+        "<<33",
+        "^_^",
+        "-_-",
+        "x_x",
+        "o.o",
         "xd",
     ]
     assert small.words("##hello @@user #hash#tag @a@b") == [
-        "#", "#hello", "@", "CUSTOM_AT", "#hash", "#tag", "CUSTOM_AT", "CUSTOM_AT",
+        "#",
+        "#hello",
+        "@",
+        "CUSTOM_AT",
+        "#hash",
+        "#tag",
+        "CUSTOM_AT",
+        "CUSTOM_AT",
     ]
 
 
 def test_contractions_titles_abbreviations_and_compounds(small):
     assert small.words("I'm Mr. Smith, e.g. U.S.A. red-haired well_known etc.") == [
-        "i'm", "mr.", "smith", ",", "e.g.", "u.s.a.", "red-haired", "well_known", "etc", ".",
+        "i'm",
+        "mr.",
+        "smith",
+        ",",
+        "e.g.",
+        "u.s.a.",
+        "red-haired",
+        "well_known",
+        "etc",
+        ".",
     ]
 
 

@@ -199,7 +199,12 @@ async def test_why_requests_run_before_queued_reactions(gate):
     finally:
         await worker.close()
     assert [texts[0] for _, texts in engine.calls] == [
-        "occupier", "why words", "why row", "reaction 0", "reaction 1", "reaction 2"
+        "occupier",
+        "why words",
+        "why row",
+        "reaction 0",
+        "reaction 1",
+        "reaction 2",
     ]
     assert engine.calls[1][0] == "explain"
 

@@ -31,15 +31,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "print how often they agree and how fast each is.",
     )
     parser.add_argument(
-        "messages", type=Path, metavar="FILE",
+        "messages",
+        type=Path,
+        metavar="FILE",
         help='one message per line; a .jsonl file gives each line\'s "text" field',
     )
     parser.add_argument(
-        "--top-k", type=top_count, default=DEFAULT_TOP_K, metavar="K",
+        "--top-k",
+        type=top_count,
+        default=DEFAULT_TOP_K,
+        metavar="K",
         help=f"compare the K most likely emojis as a set (default: {DEFAULT_TOP_K})",
     )
     parser.add_argument(
-        "--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
         help=f"use at most the first N messages (default: {DEFAULT_LIMIT})",
     )
     add_model_arguments(parser)

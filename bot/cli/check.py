@@ -163,8 +163,8 @@ async def _health(config: Config) -> str:
     """Bind the address for a moment: a port in use or an unknown host is the error `run` gives."""
     if not config.health.enabled:
         return "disabled"
-    from bot.serving.health import STARTING, Health, HealthServer
     from bot.metrics import Metrics
+    from bot.serving.health import STARTING, Health, HealthServer
 
     server = HealthServer(Metrics(), lambda: Health(STARTING), host=config.health.host, port=config.health.port)
     await server.start()

@@ -20,9 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "into its cache (or --cache-dir) and print where they are.",
     )
     add_hub_arguments(parser)
-    parser.add_argument(
-        "--force", action="store_true", help="download again even if the cached files are current"
-    )
+    parser.add_argument("--force", action="store_true", help="download again even if the cached files are current")
     parser.set_defaults(handler=run)
 
 

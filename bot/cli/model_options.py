@@ -36,12 +36,17 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
     """``--repo-id``, ``--revision`` and ``--cache-dir``: which Hub files, cached where."""
     group = parser.add_argument_group("Hugging Face Hub")
     group.add_argument(
-        "--repo-id", type=config_rule("repo_id"), default=DEFAULT_REPO_ID, metavar="OWNER/NAME",
+        "--repo-id",
+        type=config_rule("repo_id"),
+        default=DEFAULT_REPO_ID,
+        metavar="OWNER/NAME",
         help=f"Hub repository holding the model files (default: {DEFAULT_REPO_ID})",
     )
     group.add_argument("--revision", metavar="REV", help="branch, tag or commit (default: main)")
     group.add_argument(
-        "--cache-dir", type=Path, metavar="PATH",
+        "--cache-dir",
+        type=Path,
+        metavar="PATH",
         help=f"Hub cache folder (default: ${CACHE_DIR_ENV}, else the Hugging Face cache)",
     )
 
@@ -50,23 +55,34 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Local file paths, offline mode, device, threads and the Hub options."""
     group = parser.add_argument_group("model files")
     group.add_argument(
-        "--weights", type=Path, metavar="PATH",
+        "--weights",
+        type=Path,
+        metavar="PATH",
         help=f"local pytorch_model.bin (default: ${WEIGHTS_ENV}, else the Hub cache)",
     )
     group.add_argument(
-        "--vocabulary", type=Path, metavar="PATH",
+        "--vocabulary",
+        type=Path,
+        metavar="PATH",
         help=f"local vocabulary.json (default: ${VOCABULARY_ENV}, else the Hub cache)",
     )
     group.add_argument(
-        "--offline", action="store_true",
+        "--offline",
+        action="store_true",
         help="never download; use local files or the cache only (also WHYMOJI_OFFLINE=1)",
     )
     group.add_argument(
-        "--device", type=config_rule("device"), default="cpu", metavar="DEVICE",
+        "--device",
+        type=config_rule("device"),
+        default="cpu",
+        metavar="DEVICE",
         help="torch device: cpu or cuda (default: cpu)",
     )
     group.add_argument(
-        "--threads", type=config_rule("threads"), default=0, metavar="N",
+        "--threads",
+        type=config_rule("threads"),
+        default=0,
+        metavar="N",
         help="threads to compute with (default: 0, whymoji's choice: up to 2 for predictions, "
         "1 for explanations; bot.deepmoji.threads)",
     )

@@ -54,7 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="messages (default: stdin lines)")
     parser.add_argument(
-        "--top", type=top_count, default=DEFAULT_TOP, metavar="K",
+        "--top",
+        type=top_count,
+        default=DEFAULT_TOP,
+        metavar="K",
         help=f"emojis per message, 1 to {len(EMOJIS)} (default: {DEFAULT_TOP})",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per message")

@@ -199,9 +199,7 @@ def _existing(path: Path, origin: str) -> Path:
     return path
 
 
-def _fetch(
-    filename: str, source: _HubSource, *, no_download: str | None = None, force: bool = False
-) -> Path:
+def _fetch(filename: str, source: _HubSource, *, no_download: str | None = None, force: bool = False) -> Path:
     """The file from the Hub cache, downloading it unless ``no_download`` says why not."""
     transfer = _Transfer(filename, show=source.progress)
     fetch = functools.partial(
@@ -285,7 +283,9 @@ class _Transfer:
             if quiet >= STALL_NOTICE_S and not noticed:
                 logger.warning(
                     "no data from the Hugging Face Hub for %.0f s while getting %s; giving up after %g s",
-                    quiet, self.filename, STALL_LIMIT_S,
+                    quiet,
+                    self.filename,
+                    STALL_LIMIT_S,
                 )
             noticed = quiet >= STALL_NOTICE_S
             if self._done.wait((STALL_LIMIT_S if noticed else STALL_NOTICE_S) - quiet):
@@ -295,9 +295,7 @@ class _Transfer:
                 return path
 
 
-def _unavailable_message(
-    filename: str, source: _HubSource, no_download: str | None, error: BaseException
-) -> str:
+def _unavailable_message(filename: str, source: _HubSource, no_download: str | None, error: BaseException) -> str:
     """One line: what failed, why, and the three ways to get the file."""
     url = hf_hub_url(source.repo_id, filename, revision=source.revision, endpoint=source.endpoint)
     if no_download and isinstance(error, LocalEntryNotFoundError):

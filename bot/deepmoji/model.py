@@ -453,7 +453,10 @@ class DeepMoji(nn.Module):
 
     def _numpy_state(self) -> dict[str, np.ndarray]:
         """The state_dict as float32 numpy arrays sharing the parameters' memory where it can."""
-        return {name: np.asarray(tensor.detach().cpu().numpy(), dtype=np.float32) for name, tensor in self.state_dict().items()}
+        return {
+            name: np.asarray(tensor.detach().cpu().numpy(), dtype=np.float32)
+            for name, tensor in self.state_dict().items()
+        }
 
 
 #: Most tokens one run of :meth:`DeepMoji.forward` encodes at once (a part of a larger batch).
@@ -549,7 +552,9 @@ def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
         cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         raise ModelFileError(f"{path}: corrupt or truncated weights file ({cause})") from None
     if not isinstance(state, Mapping) or not all(isinstance(value, Tensor) for value in state.values()):
-        raise ModelFileError(f"{path}: not a state_dict (expected a mapping of names to tensors, got {type(state).__name__})")
+        raise ModelFileError(
+            f"{path}: not a state_dict (expected a mapping of names to tensors, got {type(state).__name__})"
+        )
     return state
 
 
@@ -581,7 +586,10 @@ def _check_archive(path: Path) -> None:
 def _expected_shapes(path: Path, state: Mapping[str, Tensor]) -> dict[str, tuple[int, ...]]:
     """The checkpoint shapes for the dimensions this state_dict declares."""
     dims = {}
-    for key, names in (("embed.weight", ("vocab_size", "embed_dim")), ("lstm_0.weight_hh_l0", ("gates", "hidden_size"))):
+    for key, names in (
+        ("embed.weight", ("vocab_size", "embed_dim")),
+        ("lstm_0.weight_hh_l0", ("gates", "hidden_size")),
+    ):
         if key not in state or state[key].dim() != 2:
             found = tuple(state[key].shape) if key in state else "missing"
             raise ModelFileError(f"{path}: cannot read the model's dimensions: {key} is {found}, expected a matrix")
@@ -595,7 +603,9 @@ def _check_tensors(path: Path, state: Mapping[str, Tensor], shapes: Mapping[str,
     missing = [key for key in shapes if key not in state]
     unexpected = [key for key in state if key not in shapes]
     if missing or unexpected:
-        parts = ([f"missing keys {missing}"] if missing else []) + ([f"unexpected keys {unexpected}"] if unexpected else [])
+        parts = ([f"missing keys {missing}"] if missing else []) + (
+            [f"unexpected keys {unexpected}"] if unexpected else []
+        )
         raise ModelFileError(f"{path}: not a DeepMoji state_dict: {'; '.join(parts)}")
     for key, shape in shapes.items():
         tensor = state[key]

@@ -44,10 +44,14 @@ def lstm_initializers(state: Mapping[str, np.ndarray], layer: str) -> tuple[np.n
     directions = ("", "_reverse")
     weights = np.stack([_onnx_gate_rows(state[f"{layer}.weight_ih_l0{s}"]) for s in directions])
     recurrent = np.stack([_onnx_gate_rows(state[f"{layer}.weight_hh_l0{s}"]) for s in directions])
-    biases = np.stack([
-        np.concatenate([_onnx_gate_rows(state[f"{layer}.bias_ih_l0{s}"]), _onnx_gate_rows(state[f"{layer}.bias_hh_l0{s}"])])
-        for s in directions
-    ])
+    biases = np.stack(
+        [
+            np.concatenate(
+                [_onnx_gate_rows(state[f"{layer}.bias_ih_l0{s}"]), _onnx_gate_rows(state[f"{layer}.bias_hh_l0{s}"])]
+            )
+            for s in directions
+        ]
+    )
     return weights, recurrent, biases
 
 
@@ -73,7 +77,13 @@ def build_graph(state: Mapping[str, np.ndarray]) -> onnx.ModelProto:
         weights, recurrent, biases = lstm_initializers(state, f"lstm_{index}")
         both = node(
             "LSTM",
-            [layer_input, constant(f"W{index}", weights), constant(f"R{index}", recurrent), constant(f"B{index}", biases), "lengths"],
+            [
+                layer_input,
+                constant(f"W{index}", weights),
+                constant(f"R{index}", recurrent),
+                constant(f"B{index}", biases),
+                "lengths",
+            ],
             f"lstm_{index}",
             direction="bidirectional",
             hidden_size=hidden_size,
@@ -95,7 +105,11 @@ def build_graph(state: Mapping[str, np.ndarray]) -> onnx.ModelProto:
     pooled = node("ReduceSum", [node("Mul", [features, weights], "weighted"), time_axis], "pooled", keepdims=0)
     scores = node(
         "Gemm",
-        [pooled, constant("output_weight", state["output_layer.0.weight"]), constant("output_bias", state["output_layer.0.bias"])],
+        [
+            pooled,
+            constant("output_weight", state["output_layer.0.weight"]),
+            constant("output_bias", state["output_layer.0.bias"]),
+        ],
         "scores",
         transB=1,
     )

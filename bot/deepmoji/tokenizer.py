@@ -208,8 +208,21 @@ _TOKEN = re.compile(
     f"[{_SPACE}]*+("
     + "|".join(
         (
-            _URL, _EMAIL, _COMPOUND, _HASHTAG, _MENTION, _HEART, _EMOTICON, _CONTRACTION,
-            _TITLE, _ABBREVIATION, _NUMBER, _WORD, _SYMBOL, _HASH_AT, ".",
+            _URL,
+            _EMAIL,
+            _COMPOUND,
+            _HASHTAG,
+            _MENTION,
+            _HEART,
+            _EMOTICON,
+            _CONTRACTION,
+            _TITLE,
+            _ABBREVIATION,
+            _NUMBER,
+            _WORD,
+            _SYMBOL,
+            _HASH_AT,
+            ".",
         )
     )
     + ")"
@@ -256,7 +269,7 @@ class _Sentence:
     ``CUSTOM_BREAK``) maps every one of its characters to its whole original span.
     """
 
-    __slots__ = ("parts", "starts", "ends")
+    __slots__ = ("ends", "parts", "starts")
 
     def __init__(self) -> None:
         self.parts: list[str] = []

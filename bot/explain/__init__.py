@@ -101,7 +101,10 @@ def _explanation_steps(
         scored = yield from shown_steps(engine.model, ids, TOP_EMOJIS, window=window)
     logger.debug(
         "explained %d tokens with %s (%d scores exact, checked: %s)",
-        len(ids), method, scored.exact.sum(), scored.checked,
+        len(ids),
+        method,
+        scored.exact.sum(),
+        scored.checked,
     )
     return Explanation(
         text=text,

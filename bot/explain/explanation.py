@@ -86,7 +86,6 @@ class Explanation:
             },
             "top_emojis": [emoji.to_dict(p) for emoji, p in self.top_emojis],
             "words": [
-                {"word": w.word, "start": w.start, "end": w.end, "score": w.score, "exact": w.exact}
-                for w in self.words
+                {"word": w.word, "start": w.start, "end": w.end, "score": w.score, "exact": w.exact} for w in self.words
             ],
         }

@@ -72,7 +72,6 @@ MIN_STEP_ROWS = 4
 GATHER_ROWS = 256
 
 
-
 @dataclass(frozen=True)
 class _Projections:
     """The model's weights rearranged for per-part feature projections.
@@ -388,10 +387,12 @@ def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk:
     forward_positions = forward_variants[sequence] + 1 + step
     backward_positions = backward_variants[sequence] - 1 - step
     with torch.inference_mode():
-        gates = torch.stack((
-            full.input_gates_0[0, _as_index(forward_positions, device)],
-            full.input_gates_0[1, _as_index(backward_positions, device)],
-        ))
+        gates = torch.stack(
+            (
+                full.input_gates_0[0, _as_index(forward_positions, device)],
+                full.input_gates_0[1, _as_index(backward_positions, device)],
+            )
+        )
         start_forward = _as_index(forward_variants, device)  # into states padded before: state i - 1
         start_backward = _as_index(backward_variants + 1, device)
         initial = tuple(
@@ -406,10 +407,12 @@ def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk:
     # unless the run reached the message's end.
     last = np.flatnonzero(step == lengths[order][running][sequence] - 1)
     mismatch = np.zeros(len(chunk.variants))
-    for direction, (variants, positions, tail) in enumerate((
-        (forward_variants[sequence[last]], forward_positions[last], forward_positions[last] < length - 1),
-        (backward_variants[sequence[last]], backward_positions[last], backward_positions[last] > 0),
-    )):
+    for direction, (variants, positions, tail) in enumerate(
+        (
+            (forward_variants[sequence[last]], forward_positions[last], forward_positions[last] < length - 1),
+            (backward_variants[sequence[last]], backward_positions[last], backward_positions[last] > 0),
+        )
+    ):
         gap = _edge_mismatch((hidden, cells), (full.hidden_0, full.cells_0), direction, last[tail], positions[tail])
         np.maximum.at(mismatch, chunk.local[variants[tail]], gap)
     with torch.inference_mode():
@@ -583,9 +586,7 @@ class Occlusion:
         """The message's probability over the top classes: the score of its only word if it has one."""
         return float(self.probabilities[self.top].sum())
 
-    def scores(
-        self, variants: np.ndarray, window: int | None = None, max_rows: int = DEFAULT_MAX_ROWS
-    ) -> Work[Scored]:
+    def scores(self, variants: np.ndarray, window: int | None = None, max_rows: int = DEFAULT_MAX_ROWS) -> Work[Scored]:
         """The scores of ``variants`` and their mirrors, which cost little more.
 
         Exact unless ``window`` is below ``N - 1`` (see the module docstring).
@@ -654,9 +655,7 @@ def occlusion_steps(
     return in_fractions(_every_score(message, window, max_rows), total)
 
 
-def _every_score(
-    message: Work[Occlusion], window: int | None, max_rows: int
-) -> Work[tuple[np.ndarray, np.ndarray]]:
+def _every_score(message: Work[Occlusion], window: int | None, max_rows: int) -> Work[tuple[np.ndarray, np.ndarray]]:
     occluded = yield from message
     scored = yield from occluded.scores(np.arange(occluded.length), window, max_rows)
     return scored.scores, occluded.probabilities

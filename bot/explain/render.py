@@ -265,8 +265,7 @@ def _notes(explanation: Explanation) -> list[str]:
     reading = explanation.reading
     if reading is not None and reading.truncated:
         notes.append(
-            f"Long message: the model reads only its first {len(reading.tokens)} of {reading.total} "
-            "words and symbols."
+            f"Long message: the model reads only its first {len(reading.tokens)} of {reading.total} words and symbols."
         )
     if reading is not None and reading.unknown:
         only = "only " if reading.known_share < 0.5 else ""
@@ -300,9 +299,7 @@ def render_markdown(explanation: Explanation, limit: int = DISCORD_LIMIT) -> str
 
 def printable(text: str) -> str:
     """Control characters shown as U+FFFD: a message must not drive the terminal."""
-    return "".join(
-        "\ufffd" if unicodedata.category(char) == "Cc" and char not in "\n\t" else char for char in text
-    )
+    return "".join("\ufffd" if unicodedata.category(char) == "Cc" and char not in "\n\t" else char for char in text)
 
 
 def render_terminal(explanation: Explanation, ansi: bool) -> str:
@@ -316,8 +313,8 @@ def render_terminal(explanation: Explanation, ansi: bool) -> str:
         cursor = end
     out.append(printable(text[cursor:]))
     lines = ["".join(out), "", _emoji_line(explanation)]
-    lines += [
-        f"{opening}{printable(_score_word(text, word))}{closing} {word.score:+.3f}" for word in best
-    ] or [NO_HIGHLIGHT]
+    lines += [f"{opening}{printable(_score_word(text, word))}{closing} {word.score:+.3f}" for word in best] or [
+        NO_HIGHLIGHT
+    ]
     lines += _notes(explanation)
     return "\n".join(lines)

@@ -8,8 +8,5 @@ from typing import Any
 def is_candidate(message: Any) -> bool:
     """Ordinary messages by people in servers: no DMs, bots, webhooks or system messages."""
     return (
-        message.guild is not None
-        and not message.author.bot
-        and message.webhook_id is None
-        and not message.is_system()
+        message.guild is not None and not message.author.bot and message.webhook_id is None and not message.is_system()
     )

@@ -19,8 +19,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from bot.rules.cooldown import Cooldown
 from bot.errors import WhymojiError
+from bot.rules.cooldown import Cooldown
 
 
 class ExplanationRefused(WhymojiError):

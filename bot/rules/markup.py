@@ -33,7 +33,7 @@ _ESCAPE = re.compile(rf"\\([{_ESCAPABLE}])")
 #: Escaped characters hide in Supplementary Private Use Area-A until the markup is gone; input
 #: characters from that area (no standard meaning, never in the vocabulary) are dropped first.
 _PLACEHOLDER_BASE = 0xF0000
-_PRIVATE_USE = re.compile("[\U000F0000-\U000FFFFF]")
+_PRIVATE_USE = re.compile("[\U000f0000-\U000fffff]")
 
 _CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 _INLINE_CODE = re.compile(r"(`+)(?!`)(.*?)(?<!`)\1(?!`)", re.DOTALL)

@@ -31,8 +31,8 @@ from bot.errors import WhymojiError
 from bot.metrics import Metrics
 
 if TYPE_CHECKING:  # not imported at run time: the container probe stays light
-    from bot.store.status import StoreStatus
     from bot.serving.worker import WorkerStatus
+    from bot.store.status import StoreStatus
 
 log = logging.getLogger(__name__)
 

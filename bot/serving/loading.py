@@ -32,8 +32,10 @@ def require_device(device: str, setting: str = "model.device") -> None:
     ``setting`` names where the device came from (``model.device``, or the CLI's ``--device``).
     """
     if device == "cuda" and not torch.cuda.is_available():
-        build = f"torch {torch.__version__} has no CUDA support" if torch.version.cuda is None else (
-            f"torch {torch.__version__} sees no CUDA device"
+        build = (
+            f"torch {torch.__version__} has no CUDA support"
+            if torch.version.cuda is None
+            else (f"torch {torch.__version__} sees no CUDA device")
         )
         raise DeviceError(
             f'{setting} is "cuda" but {build}; use cpu instead, or install a CUDA build of torch '
@@ -97,7 +99,6 @@ def locate_model_files(model: ModelConfig, *, download: bool = True) -> ModelFil
     files = resolve_model_files(**where, download=True)
     log.info("model files downloaded: %s, %s", files.weights, files.vocabulary)
     return files
-
 
 
 async def in_daemon_thread(work: Callable[[], Result], name: str) -> Result:

@@ -37,14 +37,10 @@ async def _connect(url: str):
         from bot.store.postgres import PostgresDatabase
 
         return await PostgresDatabase.connect(url)
-    raise StoreError(
-        f"unsupported database URL {redact_url(url)!r}: use sqlite:///path or postgresql://..."
-    )
+    raise StoreError(f"unsupported database URL {redact_url(url)!r}: use sqlite:///path or postgresql://...")
 
 
-async def open_store(
-    url: str, defaults: GuildDefaults, *, schema_version: int = LATEST_VERSION
-) -> SettingsStore:
+async def open_store(url: str, defaults: GuildDefaults, *, schema_version: int = LATEST_VERSION) -> SettingsStore:
     """Connect, migrate the schema up to ``schema_version`` (the latest unless testing an
     upgrade), and return the store. Problems raise ``StoreError`` without the password."""
     database = await _connect(url)

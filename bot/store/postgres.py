@@ -68,7 +68,6 @@ class _Connection:
 
 
 class PostgresDatabase:
-
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
         self._where = redact_url(url)

@@ -90,8 +90,7 @@ def _class_set_rule() -> Option:
 
     def check(value: Any) -> frozenset[int]:
         if not isinstance(value, set | frozenset | list | tuple) or not all(
-            isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(EMOJIS)
-            for index in value
+            isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(EMOJIS) for index in value
         ):
             raise ValueError(f"must be a set of emoji class indices from 0 to {len(EMOJIS) - 1}, got {value!r}")
         return frozenset(value)
@@ -172,13 +171,9 @@ class SettingsStore:
 
     async def get_guild(self, guild_id: int) -> GuildSettings:
         check_id("guild_id", guild_id)
-        rows = await self._fetch(
-            f"SELECT {', '.join(COLUMNS)} FROM guild_settings WHERE guild_id = ?", guild_id
-        )
+        rows = await self._fetch(f"SELECT {', '.join(COLUMNS)} FROM guild_settings WHERE guild_id = ?", guild_id)
         stored = dict(zip(COLUMNS, rows[0])) if rows else dict.fromkeys(COLUMNS)
-        channels = await self._fetch(
-            "SELECT channel_id FROM enabled_channels WHERE guild_id = ?", guild_id
-        )
+        channels = await self._fetch("SELECT channel_id FROM enabled_channels WHERE guild_id = ?", guild_id)
         return GuildSettings(
             guild_id=guild_id,
             enabled_channels=frozenset(row[0] for row in channels),
@@ -188,9 +183,7 @@ class SettingsStore:
             mod_channel_id=stored["mod_channel_id"],
             mod_threshold=self._or_default(stored["mod_threshold"], self.defaults.mod_threshold),
             min_known=self._or_default(stored["min_known"], self.defaults.min_known),
-            blocked=(
-                self.defaults.blocked if stored["blocked"] is None else _classes_from_column(stored["blocked"])
-            ),
+            blocked=(self.defaults.blocked if stored["blocked"] is None else _classes_from_column(stored["blocked"])),
             distress=self._or_default(stored["distress"], self.defaults.distress),
             chance=self._or_default(stored["chance"], self.defaults.chance),
         )
@@ -212,8 +205,7 @@ class SettingsStore:
             await self._execute(
                 f"INSERT INTO guild_settings (guild_id, {', '.join(names)}) "
                 f"VALUES (?{', ?' * len(names)}) "
-                f"ON CONFLICT (guild_id) DO UPDATE SET "
-                + ", ".join(f"{name} = excluded.{name}" for name in names),
+                f"ON CONFLICT (guild_id) DO UPDATE SET " + ", ".join(f"{name} = excluded.{name}" for name in names),
                 guild_id,
                 *values,
             )

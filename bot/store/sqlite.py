@@ -37,10 +37,9 @@ def database_path(url: str) -> str:
     """``sqlite:///relative``, ``sqlite:////absolute`` or ``sqlite:///:memory:`` -> path."""
     if not url.startswith(PREFIX) or len(url) == len(PREFIX):
         raise StoreError(
-            f"bad SQLite URL {url!r}: use sqlite:///relative/path, sqlite:////absolute/path "
-            f"or sqlite:///:memory:"
+            f"bad SQLite URL {url!r}: use sqlite:///relative/path, sqlite:////absolute/path or sqlite:///:memory:"
         )
-    return url[len(PREFIX):]
+    return url[len(PREFIX) :]
 
 
 def file_identity(path: str) -> tuple[int, int]:
@@ -50,7 +49,6 @@ def file_identity(path: str) -> tuple[int, int]:
 
 
 class SqliteDatabase:
-
     def __init__(self, connection: aiosqlite.Connection, path: str) -> None:
         self._connection = connection
         self.path = path

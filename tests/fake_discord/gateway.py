@@ -165,9 +165,9 @@ class Gateway:
         elif op == RESUME:
             return await self._resume(request, connection, data)
         elif op == REQUEST_MEMBERS and session is not None:
-            await session.dispatch("GUILD_MEMBERS_CHUNK", self._members_chunk(int(data["guild_id"])) | {
-                "nonce": data.get("nonce")
-            })
+            await session.dispatch(
+                "GUILD_MEMBERS_CHUNK", self._members_chunk(int(data["guild_id"])) | {"nonce": data.get("nonce")}
+            )
         elif op in (PRESENCE, VOICE):
             log.debug("fake gateway: ignoring op %s", op)
         else:

@@ -81,16 +81,18 @@ class CommandRegistry:
         stored = []
         for command in commands:
             key = (command["name"], command.get("type", CHAT_INPUT))
-            stored.append({
-                "type": CHAT_INPUT,
-                "description": "",
-                "options": [],
-                **command,
-                "id": existing.get(key) or str(self.world.ids.next()),
-                "application_id": str(self.application_id),
-                "version": str(self.world.ids.next()),
-                **({"guild_id": str(guild_id)} if guild_id is not None else {}),
-            })
+            stored.append(
+                {
+                    "type": CHAT_INPUT,
+                    "description": "",
+                    "options": [],
+                    **command,
+                    "id": existing.get(key) or str(self.world.ids.next()),
+                    "application_id": str(self.application_id),
+                    "version": str(self.world.ids.next()),
+                    **({"guild_id": str(guild_id)} if guild_id is not None else {}),
+                }
+            )
         if guild_id is None:
             self.global_commands = stored
         else:

@@ -161,29 +161,33 @@ class RestApi:
 
     async def application(self, request: web.Request) -> web.Response:
         owner = self.world.users[self.fake.owner.id]
-        return json_reply({
-            "id": str(self.fake.application_id),
-            "name": self.fake.bot_user.name,
-            "icon": None,
-            "description": "whymoji under test",
-            "bot_public": True,
-            "bot_require_code_grant": False,
-            "owner": owner.payload(),
-            "verify_key": "0" * 64,
-            "team": None,
-            "flags": 0,
-            "summary": "",
-        })
+        return json_reply(
+            {
+                "id": str(self.fake.application_id),
+                "name": self.fake.bot_user.name,
+                "icon": None,
+                "description": "whymoji under test",
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": owner.payload(),
+                "verify_key": "0" * 64,
+                "team": None,
+                "flags": 0,
+                "summary": "",
+            }
+        )
 
     async def gateway(self, request: web.Request) -> web.Response:
         return json_reply({"url": self.fake.gateway_url})
 
     async def gateway_bot(self, request: web.Request) -> web.Response:
-        return json_reply({
-            "url": self.fake.gateway_url,
-            "shards": self.fake.shard_count,
-            "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1},
-        })
+        return json_reply(
+            {
+                "url": self.fake.gateway_url,
+                "shards": self.fake.shard_count,
+                "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1},
+            }
+        )
 
     # -- application commands ---------------------------------------------------------------
 
@@ -228,8 +232,12 @@ class RestApi:
             return too_many_requests(self.fake.message_bucket.window_s, headers)
         body = await read_body(request)
         message = self.world.add_message(
-            channel_id, self.fake.bot_user, body.get("content") or "",
-            embeds=body.get("embeds") or [], flags=body.get("flags") or 0, body=body,
+            channel_id,
+            self.fake.bot_user,
+            body.get("content") or "",
+            embeds=body.get("embeds") or [],
+            flags=body.get("flags") or 0,
+            body=body,
         )
         return json_reply(message.payload(self.world), headers=headers)
 
@@ -335,8 +343,13 @@ class RestApi:
 
     def _webhook_message(self, record: InteractionRecord, data: dict[str, Any], flags: int) -> Message:
         return self.world.add_message(
-            record.channel_id, self.fake.bot_user, data.get("content") or "",
-            embeds=data.get("embeds") or [], flags=flags, body=data, webhook_id=self.fake.application_id,
+            record.channel_id,
+            self.fake.bot_user,
+            data.get("content") or "",
+            embeds=data.get("embeds") or [],
+            flags=flags,
+            body=data,
+            webhook_id=self.fake.application_id,
         )
 
     def _webhook_payload(self, message: Message) -> dict[str, Any]:

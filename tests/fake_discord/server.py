@@ -175,7 +175,13 @@ class FakeDiscord:
         return self.world.add_channel(guild or self.guild, name)
 
     def add_thread(
-        self, parent: Channel, name: str, *, private: bool = False, archived: bool = False, members: tuple[User, ...] = ()
+        self,
+        parent: Channel,
+        name: str,
+        *,
+        private: bool = False,
+        archived: bool = False,
+        members: tuple[User, ...] = (),
     ) -> Channel:
         """A thread of ``parent`` started by its first member (or the owner); the bot is a member
         too. Archived threads are not in GUILD_CREATE: the bot learns of them over REST."""
@@ -329,8 +335,7 @@ class FakeDiscord:
         """Messages the bot created in ``channel`` (posts and interaction answers), oldest first."""
         channel_id = getattr(channel, "id", channel)
         return [
-            m for m in self.world.messages.values()
-            if m.channel_id == channel_id and m.author.id == self.bot_user.id
+            m for m in self.world.messages.values() if m.channel_id == channel_id and m.author.id == self.bot_user.id
         ]
 
     def calls(self, method: str, path_part: str) -> list[RestCall]:

@@ -10,7 +10,7 @@ import itertools
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
@@ -30,8 +30,13 @@ MANAGE_THREADS = 1 << 34
 ALL_PERMISSIONS = (1 << 50) - 1
 
 EVERYONE_PERMISSIONS = (
-    VIEW_CHANNEL | SEND_MESSAGES | ADD_REACTIONS | READ_MESSAGE_HISTORY | EMBED_LINKS
-    | USE_EXTERNAL_EMOJIS | USE_APPLICATION_COMMANDS
+    VIEW_CHANNEL
+    | SEND_MESSAGES
+    | ADD_REACTIONS
+    | READ_MESSAGE_HISTORY
+    | EMBED_LINKS
+    | USE_EXTERNAL_EMOJIS
+    | USE_APPLICATION_COMMANDS
 )
 BOT_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_MESSAGES
 MODERATOR_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_MESSAGES | MANAGE_GUILD | MANAGE_THREADS
@@ -59,7 +64,7 @@ class Snowflakes:
 
 
 def iso_now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -348,8 +353,14 @@ class World:
         self, parent: Channel, name: str, owner: User, *, private: bool, archived: bool, members: tuple[User, ...]
     ) -> Channel:
         thread = Channel(
-            self.ids.next(), name, parent.guild_id, type=PRIVATE_THREAD if private else PUBLIC_THREAD,
-            parent_id=parent.id, owner_id=owner.id, archived=archived, members={user.id for user in members},
+            self.ids.next(),
+            name,
+            parent.guild_id,
+            type=PRIVATE_THREAD if private else PUBLIC_THREAD,
+            parent_id=parent.id,
+            owner_id=owner.id,
+            archived=archived,
+            members={user.id for user in members},
         )
         self.guilds[parent.guild_id].threads.append(thread)
         self.channels[thread.id] = thread
