@@ -14,7 +14,8 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
@@ -30,11 +31,14 @@ from bot.rules.explanation_limits import ExplanationLimits
 from bot.serving.discord_proxy import use_endpoints
 from bot.serving.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.serving.loading import configure_torch, in_daemon_thread, locate_model_files, require_device
+from bot.serving.predictions import MessagePredictions
 from bot.serving.worker import InferenceWorker
 from bot.store import GuildDefaults, SettingsStore, open_store
 from bot.store.probe import probe_store
 
 log = logging.getLogger(__name__)
+
+Part = TypeVar("Part")
 
 #: The features, one cog each, loaded in this order.
 EXTENSIONS = ("cogs.reactions", "cogs.why", "cogs.moderation", "cogs.settings")
@@ -62,6 +66,10 @@ class StartAborted(Exception):
     """Shutdown was requested while the bot was still setting up."""
 
 
+class NotPrepared(RuntimeError):
+    """A part of the bot was asked for before ``prepare`` built it."""
+
+
 def bot_intents() -> discord.Intents:
     """Only what the features read: guilds, guild messages and their text (privileged)."""
     intents = discord.Intents.none()
@@ -72,8 +80,8 @@ def bot_intents() -> discord.Intents:
 
 
 class WhymojiBot(commands.AutoShardedBot):
-    """The bot; cogs reach ``.config .engine .worker .store .metrics .explanation_limits``
-    through it.
+    """The bot; cogs reach ``.config .engine .worker .store .predictions .metrics
+    .explanation_limits`` through it (the first four once ``prepare`` has built them).
 
     Every feature is an application command or a listener, so there are no prefix commands:
     the prefix is a mention of the bot (it can never clash with other bots' prefixes) and
@@ -87,19 +95,19 @@ class WhymojiBot(commands.AutoShardedBot):
         metrics: Metrics | None = None,
         extensions: Sequence[str] = EXTENSIONS,
         download: bool = True,
-        **client_options,
+        **client_options: Any,
     ) -> None:
         """``client_options`` go to discord.py (tests pass a short ``guild_ready_timeout``)."""
         # The bot has no voice: discord.py's warnings about missing voice libraries would mislead.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-        shard_ids = config.discord.shard_ids
+        if config.discord.shard_ids is not None:  # else discord.py runs every shard
+            client_options["shard_ids"] = list(config.discord.shard_ids)
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
             intents=bot_intents(),
             allowed_mentions=discord.AllowedMentions.none(),
             shard_count=config.discord.shard_count,
-            shard_ids=list(shard_ids) if shard_ids is not None else None,
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
             **client_options,
         )
@@ -108,15 +116,40 @@ class WhymojiBot(commands.AutoShardedBot):
         self.explanation_limits = ExplanationLimits(
             cooldown_s=config.why.cooldown_s, max_per_server=config.why.max_per_server
         )
-        self.engine: Engine | None = None
-        self.worker: InferenceWorker | None = None
-        self.store: SettingsStore | None = None
+        self._engine: Engine | None = None
+        self._worker: InferenceWorker | None = None
+        self._store: SettingsStore | None = None
+        self._predictions: MessagePredictions | None = None
         self.health_server: HealthServer | None = None
         self.stopping = False
         self._extensions = tuple(extensions)
         self._download = download
-        self._setup_task: asyncio.Task | None = None
-        self._shutdown_task: asyncio.Task | None = None
+        self._setup_task: asyncio.Task[None] | None = None
+        self._shutdown_task: asyncio.Task[None] | None = None
+
+    # -- what prepare builds -------------------------------------------------------------
+
+    @property
+    def prepared(self) -> bool:
+        """Whether ``prepare`` finished: engine, worker, store and predictions exist."""
+        return self._predictions is not None
+
+    @property
+    def engine(self) -> Engine:
+        return _built(self._engine, "engine")
+
+    @property
+    def worker(self) -> InferenceWorker:
+        return _built(self._worker, "worker")
+
+    @property
+    def store(self) -> SettingsStore:
+        return _built(self._store, "store")
+
+    @property
+    def predictions(self) -> MessagePredictions:
+        """One reading and one model run per message, shared by reactions and moderation."""
+        return _built(self._predictions, "predictions")
 
     # -- start -------------------------------------------------------------------------
 
@@ -133,7 +166,8 @@ class WhymojiBot(commands.AutoShardedBot):
         try:
             await self._setup_task
         except asyncio.CancelledError:
-            if asyncio.current_task().cancelling():
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
                 raise
             raise StartAborted("shutdown requested during start") from None
 
@@ -160,13 +194,13 @@ class WhymojiBot(commands.AutoShardedBot):
         require_device(config.model.device)
         await probe_store(config.database.url)  # refuses what `whymoji check` refuses, in its words
         # open_store logs the (redacted) URL.
-        self.store = await open_store(config.database.url, GuildDefaults.from_config(config))
+        self._store = await open_store(config.database.url, GuildDefaults.from_config(config))
 
         # A daemon thread: Ctrl-C during a first start's download stops the process at once.
-        self.engine = await in_daemon_thread(self._load_engine, "whymoji model loading")
+        engine = self._engine = await in_daemon_thread(self._load_engine, "whymoji model loading")
 
         worker = InferenceWorker(
-            self.engine,
+            engine,
             max_batch=config.worker.max_batch,
             max_wait_ms=config.worker.max_wait_ms,
             queue_size=config.worker.queue_size,
@@ -174,8 +208,9 @@ class WhymojiBot(commands.AutoShardedBot):
             explanations_in_progress=config.worker.explanations_in_progress,
             metrics=self.metrics,
         )
-        self.worker = worker
+        self._worker = worker
         await worker.start()
+        self._predictions = MessagePredictions(worker, engine)
 
     def _load_engine(self) -> Engine:
         """Runs in a thread: finding (maybe downloading) and loading the model takes seconds."""
@@ -226,11 +261,13 @@ class WhymojiBot(commands.AutoShardedBot):
         if not self.is_ready():
             return Health(STARTING)
         shards = {shard_id: not shard.is_closed() for shard_id, shard in self.shards.items()}
-        return assess(shards, self.store.status(), self.worker.status(), guilds=len(self.guilds))
+        if self._store is None or self._worker is None:
+            return Health(STARTING)
+        return assess(shards, self._store.status(), self._worker.status(), guilds=len(self.guilds))
 
     # -- stop --------------------------------------------------------------------------
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         # discord.py's version only waits for its own part of close() once one has started.
         await self.close()
 
@@ -251,8 +288,8 @@ class WhymojiBot(commands.AutoShardedBot):
             await _logged(f"unloading {extension}", self.unload_extension(extension))
         await _logged("finishing in-flight work", self._drain())
         await _logged("closing the gateway", super().close())
-        if self.store is not None:
-            await _logged("closing the settings store", self.store.close())
+        if self._store is not None:
+            await _logged("closing the settings store", self._store.close())
         if self.health_server is not None:
             await _logged("closing the health server", self.health_server.close())
         log.info("shut down")
@@ -260,8 +297,8 @@ class WhymojiBot(commands.AutoShardedBot):
     async def _drain(self) -> None:
         """Let queued predictions and running handlers (a `/why` being answered) finish."""
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        if self.worker is not None:
-            await self.worker.close(timeout=DRAIN_TIMEOUT_S)  # it fails what it could not finish
+        if self._worker is not None:
+            await self._worker.close(timeout=DRAIN_TIMEOUT_S)  # it fails what it could not finish
         current = asyncio.current_task()
         handlers = [
             task
@@ -276,7 +313,13 @@ class WhymojiBot(commands.AutoShardedBot):
                     task.cancel()
 
 
-async def _logged(step: str, work) -> None:
+def _built(part: Part | None, name: str) -> Part:
+    if part is None:
+        raise NotPrepared(f"the bot's {name} is built by prepare(), which has not finished")
+    return part
+
+
+async def _logged(step: str, work: Awaitable[object]) -> None:
     """Await one shutdown step; a failure is logged and the next steps still run."""
     try:
         await work
@@ -300,7 +343,7 @@ async def serve(bot: WhymojiBot, token: str) -> None:
     """Run ``bot`` until Discord closes it or a signal arrives: the first SIGTERM/SIGINT shuts
     down in order, a second one exits at once. Discord's refusals become one-line errors."""
     loop = asyncio.get_running_loop()
-    shutdowns: list[asyncio.Task] = []  # keeps the shutdown task referenced while it runs
+    shutdowns: list[asyncio.Task[None]] = []  # keeps the shutdown task referenced while it runs
 
     def on_signal(signum: int) -> None:
         name = signal.Signals(signum).name

@@ -22,6 +22,7 @@ import logging
 import discord
 from discord.ext import commands
 
+from bot.app import WhymojiBot
 from bot.errors import WhymojiError
 from bot.explain.render import DISCORD_LIMIT, render_markdown
 from bot.replies import NO_PINGS
@@ -30,9 +31,8 @@ from bot.rules.cooldown import Cooldown
 from bot.rules.hostility import hostility
 from bot.rules.markup import normalize_markup
 from bot.rules.reactions import unreadable
-from bot.serving.predictions import shared_predictions
+from bot.rules.shedding import ShedReason, shed_failures
 from bot.serving.worker import failure_reason
-from bot.shedding import shed_failures
 from bot.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,9 @@ def format_hint(header: str, explanation_markdown: str | None) -> str:
 class Moderation(commands.Cog):
     """Scores every readable message; posts a hint when a server's threshold is passed."""
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: WhymojiBot) -> None:
         self.bot = bot
-        self.predictions = shared_predictions(bot)
+        self.predictions = bot.predictions
         self.cooldown = Cooldown()
         #: Mod channels already reported as unusable, so the log says it once.
         self.unusable_mod_channels: set[int] = set()
@@ -67,7 +67,7 @@ class Moderation(commands.Cog):
         with shed_failures(self._shed, self.failures, "messages are not checked for hints"):
             await self._check(message)
 
-    def _shed(self, reason: str) -> None:
+    def _shed(self, reason: ShedReason) -> None:
         self.bot.metrics.hints_shed.labels(reason=reason).inc()
 
     async def _check(self, message: discord.Message) -> None:
@@ -84,7 +84,7 @@ class Moderation(commands.Cog):
         try:
             score = hostility(await self.predictions.predict(message.id, text))
         except WhymojiError as error:  # Overloaded, ModelError, no known words...
-            self._shed(failure_reason(error))
+            self._shed(ShedReason(failure_reason(error)))
             log.debug("message %s not scored: %s", message.id, error)
             return
         if score < settings.mod_threshold:
@@ -116,7 +116,7 @@ class Moderation(commands.Cog):
             self._report_unusable(mod_channel_id, message.guild.id, "the bot may not send messages there")
             return
         except (discord.HTTPException, discord.RateLimited) as error:
-            self._shed("post_failed")
+            self._shed(ShedReason.POST_FAILED)
             self.failures.log("post_failed", logging.WARNING, "moderation hint not posted: %s", error)
             return
         self.unusable_mod_channels.discard(mod_channel_id)
@@ -124,11 +124,11 @@ class Moderation(commands.Cog):
         log.info("moderation hint posted for message %s (score %.2f)", message.id, score)
 
     def _report_unusable(self, channel_id: int, guild_id: int, why: str) -> None:
-        self._shed("channel_unusable")
+        self._shed(ShedReason.CHANNEL_UNUSABLE)
         if channel_id not in self.unusable_mod_channels:
             self.unusable_mod_channels.add(channel_id)
             log.warning("moderators' channel %s of guild %s unusable: %s", channel_id, guild_id, why)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: WhymojiBot) -> None:
     await bot.add_cog(Moderation(bot))

@@ -1,6 +1,6 @@
 """Reactions: the emojis DeepMoji predicts, placed on each message in enabled channels.
 
-Which emojis, if any, is up to the server's rules (``bot/reaction_rules.py``): a message the
+Which emojis, if any, is up to the server's rules (``bot/rules/reactions.py``): a message the
 model cannot read, one left out by the reaction chance, or one that reads as distress gets
 none, counted as shed (``unreadable``, ``chance``, ``distress``); blocked emojis are never
 placed.
@@ -9,8 +9,8 @@ Every message ends with its reactions placed or deliberately shed (counted in
 ``reactions_shed{reason}``), never lost to an exception: the settings store failing sheds the
 message (``store_unavailable``, logged once per interval, not per message), and so do a
 shutdown that interrupts it (``shutdown``), the model failing (``model_error``) and a text it
-cannot read (``refused``); the inference worker counts what it sheds itself (``overload``, and
-``shutdown`` for requests it had queued).
+cannot read (``refused``), the worker being full (``overload``) or stopping (``shutdown``): this
+feature counts every message it sheds (``ShedReason``).
 
 Rate limits: discord.py sleeps out a 429's ``retry_after`` up to ``bot.app.MAX_RATELIMIT_WAIT_S``
 and raises ``RateLimited`` beyond; one that escapes is retried a bounded number of times here.
@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 import discord
 from discord.ext import commands
 
+from bot.app import WhymojiBot
 from bot.errors import WhymojiError
 from bot.rules.candidates import is_candidate
 from bot.rules.cooldown import Cooldown
 from bot.rules.markup import normalize_markup
 from bot.rules.reactions import Silence, before_model, choose_reactions
-from bot.serving.predictions import shared_predictions
-from bot.serving.worker import Overloaded, WorkerStopped, failure_reason
-from bot.shedding import shed_failures
+from bot.rules.shedding import ShedReason, shed_failures
+from bot.serving.worker import failure_reason
 from bot.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
@@ -66,12 +66,12 @@ class Placement:
     """What happened to one message's reactions."""
 
     placed: int = 0
-    shed: dict[str, int] = field(default_factory=dict)
+    shed: dict[ShedReason, int] = field(default_factory=dict)
     channel_forbidden: bool = False
     #: Seconds Discord asked the channel to wait, when that was too long to wait for.
     retry_after: float | None = None
 
-    def shed_one(self, reason: str, count: int = 1) -> None:
+    def shed_one(self, reason: ShedReason, count: int = 1) -> None:
         self.shed[reason] = self.shed.get(reason, 0) + count
 
 
@@ -120,30 +120,30 @@ async def place_reactions(
                 async with asyncio.timeout_at(deadline):
                     await add_reaction(reaction)
             except TimeoutError:
-                placement.shed_one("rate_limited", remaining)
+                placement.shed_one(ShedReason.RATE_LIMITED, remaining)
                 log.debug("%d reaction(s) shed: not placed within %g s", remaining, deadline_s)
                 return placement
             except discord.Forbidden as error:
                 if error.code == REACTION_BLOCKED:
-                    placement.shed_one("blocked", remaining)
+                    placement.shed_one(ShedReason.BLOCKED, remaining)
                 else:
                     placement.channel_forbidden = True
-                    placement.shed_one("forbidden", remaining)
+                    placement.shed_one(ShedReason.FORBIDDEN, remaining)
                 return placement
             except discord.NotFound as error:
                 if error.code == UNKNOWN_EMOJI:
-                    placement.shed_one("unknown_emoji")
+                    placement.shed_one(ShedReason.UNKNOWN_EMOJI)
                     break
-                placement.shed_one("message_gone", remaining)
+                placement.shed_one(ShedReason.MESSAGE_GONE, remaining)
                 return placement
             except (discord.HTTPException, discord.RateLimited) as error:
                 wait = _retry_wait(error, attempt)
                 if _is_rate_limit(error) and loop.time() + wait > deadline:
-                    placement.shed_one("rate_limited", remaining)
+                    placement.shed_one(ShedReason.RATE_LIMITED, remaining)
                     placement.retry_after = wait
                     return placement
                 if not _is_retryable(error) or attempt + 1 == MAX_ATTEMPTS:
-                    reason = "rate_limited" if _is_rate_limit(error) else "http_error"
+                    reason = ShedReason.RATE_LIMITED if _is_rate_limit(error) else ShedReason.HTTP_ERROR
                     placement.shed_one(reason)
                     log.warning("reaction shed (%s) after %d attempt(s): %s", reason, attempt + 1, error)
                     break
@@ -159,7 +159,7 @@ class Reactions(commands.Cog):
 
     def __init__(
         self,
-        bot: commands.Bot,
+        bot: WhymojiBot,
         *,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         roll: Callable[[], float] = random.random,
@@ -168,7 +168,7 @@ class Reactions(commands.Cog):
         self.sleep = sleep  # how retries wait; tests pass a recorder
         self.roll = roll  # the reaction chance's dice, uniform in [0, 1); tests pass fixed ones
         self.deadline_s = REACTION_DEADLINE_S
-        self.predictions = shared_predictions(bot)
+        self.predictions = bot.predictions
         self.cooldown = Cooldown()
         #: Channels Discord asked to wait longer than the deadline, until the wait is over.
         self.rate_limited = Cooldown()
@@ -196,7 +196,7 @@ class Reactions(commands.Cog):
         if not text or await self.bot.store.is_opted_out(message.author.id):
             return
         if self.rate_limited.remaining(channel.id) > 0:
-            self._shed("rate_limited")
+            self._shed(ShedReason.RATE_LIMITED)
             return
         reading = await self.predictions.read(message.id, text)
         silence = before_model(reading, settings, self.roll())
@@ -204,17 +204,15 @@ class Reactions(commands.Cog):
             self._silence(message, silence)
             return
         if not self.cooldown.try_acquire(channel.id, settings.cooldown_s):
-            self._shed("cooldown")
+            self._shed(ShedReason.COOLDOWN)
             return
         try:
             probabilities = await self.predictions.predict(message.id, text)
-        except (Overloaded, WorkerStopped):  # the worker counts the reactions it sheds
-            return
-        except WhymojiError as error:  # the model failed, or the text has nothing it can read
-            self._shed(failure_reason(error))
+        except WhymojiError as error:  # overloaded, stopping, the model failed, nothing readable
+            self._shed(ShedReason(failure_reason(error)))
             log.debug("message %s gets no reactions: %s", message.id, error)
             return
-        choice = choose_reactions(self.bot.engine, probabilities, settings)
+        choice = choose_reactions(probabilities, settings)
         if choice.silence is not None:
             self._silence(message, choice.silence)
             return
@@ -231,7 +229,7 @@ class Reactions(commands.Cog):
             )
         self._account(message, placement)
 
-    def _shed(self, reason: str) -> None:
+    def _shed(self, reason: ShedReason) -> None:
         """A whole message gets no reactions, for ``reason``."""
         self.bot.metrics.reactions_shed.labels(reason=reason).inc()
 
@@ -261,5 +259,5 @@ class Reactions(commands.Cog):
             del self.forbidden_channels[channel_id]
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: WhymojiBot) -> None:
     await bot.add_cog(Reactions(bot))

@@ -21,6 +21,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app import WhymojiBot
 from bot.deepmoji.emoji_parsing import parse_emojis
 from bot.deepmoji.emojis import EMOJIS
 from bot.replies import defer_privately, reply_privately, report_failure
@@ -99,7 +100,7 @@ def missing_bot_permissions(channel: Any, me: Any, *, needs_send: bool = False) 
 class Settings(commands.GroupCog, group_name="whymoji", group_description="whymoji settings and opt-out"):
     """Server settings (Manage Server) and the users' own opt-out."""
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: WhymojiBot) -> None:
         self.bot = bot
         self.failures = ThrottledLog(log)
 
@@ -265,5 +266,5 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         await report_failure(interaction, error, "I couldn't do that just now; please try again later.", self.failures)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: WhymojiBot) -> None:
     await bot.add_cog(Settings(bot))

@@ -26,6 +26,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app import WhymojiBot
 from bot.errors import WhymojiError
 from bot.explain.render import render_markdown
 from bot.replies import NO_PINGS, defer_privately, reply_privately, report_failure
@@ -72,7 +73,7 @@ def parse_target(target: str) -> MessageRef | str:
 class Why(commands.Cog):
     """Explains predictions on request, to the asker only unless they make it public."""
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: WhymojiBot) -> None:
         self.bot = bot
         self.context_menu = app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=self.why_message)
         self.target_check_s = TARGET_CHECK_S
@@ -236,5 +237,5 @@ class Why(commands.Cog):
         )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: WhymojiBot) -> None:
     await bot.add_cog(Why(bot))

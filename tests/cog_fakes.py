@@ -20,6 +20,7 @@ from bot.deepmoji.tokenizer import Tokenizer
 from bot.explain.explanation import Explanation, WordScore
 from bot.metrics import Metrics
 from bot.rules.explanation_limits import ExplanationLimits
+from bot.serving.predictions import MessagePredictions
 from bot.store import GuildSettings
 from bot.store.settings import checked_changes
 from tests.conftest import small_vocabulary
@@ -149,6 +150,7 @@ def make_bot(**store_settings: Any) -> SimpleNamespace:
         dispatched=[],
         tree=SimpleNamespace(),
     )
+    bot.predictions = MessagePredictions(bot.worker, bot.engine)
     bot.dispatch = lambda event, *args: bot.dispatched.append((event, *args))
     return bot
 

@@ -98,6 +98,7 @@ async def test_setup_wires_every_piece_from_the_config_without_discord(tmp_path,
         assert torch.get_num_threads() == 1
         assert bot.engine.model.vocab_size == len(bot.engine.tokenizer.vocabulary)
         assert (await bot.worker.predict("i love you so much")).shape == (64,)
+        assert bot.predictions is bot.predictions and bot.prepared  # one per bot, built by prepare
         assert (bot.worker.max_explanations, bot.worker.explanations_in_progress) == (2, 2)
         settings = await bot.store.get_guild(123)
         assert (settings.top_k, settings.mod_threshold) == (5, 0.25)
@@ -153,7 +154,7 @@ async def test_cuda_without_cuda_fails_setup_clearly(tmp_path, small_model_dir):
     async with bot:
         with pytest.raises(DeviceError, match='model.device is "cuda"'):
             await bot.setup_hook()
-    assert bot.worker is None and bot.store is None
+    assert not bot.prepared
 
 
 async def test_end_to_end_ready_healthy_commands_synced_then_closed(tmp_path, small_model_dir):

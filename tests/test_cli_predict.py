@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bot.cli import main
-from bot.deepmoji.emojis import EMOJIS
+from bot.deepmoji.emojis import EMOJIS, top_emojis
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.files import ModelFiles
 
@@ -42,7 +42,7 @@ def engine(small_model_dir) -> Engine:
 
 
 def expected_top(engine: Engine, text: str, k: int) -> list[tuple[int, float]]:
-    picks = engine.top(engine.predict([text])[0], k)
+    picks = top_emojis(engine.predict([text])[0], k)
     return [(emoji.index, p) for emoji, p in picks]
 
 
@@ -60,7 +60,7 @@ def test_predict_prints_the_top_emojis_of_each_text(capsys, model_args, engine):
         for line, (index, probability) in zip(block, expected_top(engine, text, 3)):
             percent, _reaction, name = line.split()
             assert float(percent.rstrip("%")) == pytest.approx(100 * probability, abs=0.051)
-            assert name == engine.top(np.eye(64)[index], 1)[0][0].name
+            assert name == top_emojis(np.eye(64)[index], 1)[0][0].name
 
 
 def test_predict_json_has_text_known_words_and_top_emojis(capsys, model_args, engine):

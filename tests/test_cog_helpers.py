@@ -9,8 +9,8 @@ import pytest
 
 from bot.rules.candidates import is_candidate
 from bot.rules.cooldown import Cooldown
-from bot.serving.predictions import MessagePredictions, shared_predictions
-from tests.cog_fakes import FakeEngine, FakeMessage, FakeWorker, make_bot
+from bot.serving.predictions import MessagePredictions
+from tests.cog_fakes import FakeEngine, FakeMessage, FakeWorker
 from tests.conftest import Clock
 
 
@@ -123,12 +123,6 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_run():
     impatient.cancel()
     release.set()
     assert (await patient).shape == (64,)
-
-
-def test_shared_predictions_is_one_per_bot():
-    bot = make_bot()
-    assert shared_predictions(bot) is shared_predictions(bot)
-    assert shared_predictions(make_bot()) is not shared_predictions(bot)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ import discord
 import pytest
 
 from bot.rules.hostility import HOSTILE_CLASSES
-from bot.serving.predictions import shared_predictions
 from bot.serving.worker import ModelError, Overloaded
 from bot.store import StoreError
 from cogs.moderation import Moderation, format_hint, hint_header
@@ -125,7 +124,7 @@ async def test_reactions_and_hints_share_one_prediction():
     bot, guild, mod_channel = setup()
     message = message_in(guild)
     reactions, moderation = Reactions(bot), Moderation(bot)
-    assert reactions.predictions is moderation.predictions is shared_predictions(bot)
+    assert reactions.predictions is moderation.predictions is bot.predictions
     await asyncio.gather(reactions.on_message(message), moderation.on_message(message))
     assert bot.worker.predicted == ["you are an idiot"]
     assert message.reactions and len(mod_channel.sent) == 1

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bot.config import Config
-from bot.deepmoji.emojis import EMOJIS
+from bot.deepmoji.emojis import EMOJIS, top_emojis
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.files import ModelFiles
 from bot.explain import explain
@@ -69,7 +69,7 @@ def expected_reactions(engine: Engine, content: str, top_k: int = TOP_K) -> list
     """What the bot should place: the model's top-k allowed emojis (by default all but 🔫) for
     the text it sees, best first."""
     probabilities = engine.predict([normalize_markup(content)])[0]
-    picks = engine.top(probabilities, top_k, 0.0, exclude=Config().reactions.blocked)
+    picks = top_emojis(probabilities, top_k, 0.0, exclude=Config().reactions.blocked)
     return [emoji.reaction for emoji, _ in picks]
 
 

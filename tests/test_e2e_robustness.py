@@ -72,7 +72,7 @@ async def test_every_command_is_acknowledged_before_a_hung_store_answers(fake_di
     target = fake.world.add_message(fake.general.id, fake.moderator, "i love you so much !!")
     async with running_whymoji(fake, make_config(fake)) as bot:
         real_store = bot.store
-        bot.store = store = GatedStore(real_store, fake)
+        bot._store = store = GatedStore(real_store, fake)
         records = {
             "optout": await fake.slash(fake.alice, fake.general, "whymoji optout"),
             "topk": await fake.slash(fake.moderator, fake.general, "whymoji topk", count=2),
@@ -103,7 +103,7 @@ async def test_a_write_that_fails_is_reported_as_not_done(fake_discord, make_con
     fake = fake_discord
     async with running_whymoji(fake, make_config(fake)) as bot:
         real_store = bot.store
-        bot.store = store = GatedStore(real_store, fake)
+        bot._store = store = GatedStore(real_store, fake)
         topk = await fake.slash(fake.moderator, fake.general, "whymoji topk", count=2)
         await fake.wait_for(lambda: topk.acknowledged and store.waiting, WAIT_S, "the deferral, then the write")
         store.error = StoreError("SQLite database settings.sqlite3: database is locked")
@@ -119,7 +119,7 @@ async def test_a_public_why_is_refused_in_time_and_never_explained_later(fake_di
     target = fake.world.add_message(fake.general.id, fake.moderator, "i love you so much !!")
     async with running_whymoji(fake, make_config(fake)) as bot:
         bot.get_cog("Why").target_check_s = 0.2
-        bot.store = store = GatedStore(bot.store, fake)
+        bot._store = store = GatedStore(bot.store, fake)
         public = await fake.slash(fake.alice, fake.general, "why", target=link(fake, target), public=True)
         await answered(fake, public, "the refusal")
         assert not store.gate.is_set()
@@ -136,7 +136,7 @@ async def test_one_why_at_a_time_per_user(fake_discord, make_config):
     fake = fake_discord
     target = fake.world.add_message(fake.general.id, fake.moderator, "i love you so much !!")
     async with running_whymoji(fake, make_config(fake)) as bot:
-        bot.store = store = GatedStore(bot.store, fake)
+        bot._store = store = GatedStore(bot.store, fake)
         first = await fake.slash(fake.alice, fake.general, "why", target=link(fake, target))
         await fake.wait_for(lambda: store.waiting, WAIT_S, "the first request to read the store")
         second = await answered(fake, await fake.slash(fake.alice, fake.general, "why", target="so happy"), "no")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bot.deepmoji.emojis import EMOJIS
+from bot.deepmoji.emojis import EMOJIS, top_emojis
 from bot.deepmoji.engine import EmptyTextError, Engine, ModelMismatchError
 from bot.deepmoji.files import ModelFiles
 from bot.deepmoji.seeded import checkpoint_shapes, seeded_state_dict
@@ -90,7 +90,7 @@ def test_a_bare_string_is_refused_rather_than_split_into_characters(engine):
 
 def test_top_sorts_by_probability_and_keeps_k(engine):
     row = engine.predict(["i love you"])[0]
-    picks = engine.top(row, 5)
+    picks = top_emojis(row, 5)
     assert len(picks) == 5
     assert [p for _, p in picks] == sorted((p for _, p in picks), reverse=True)
     assert picks[0][0] is EMOJIS[int(np.argmax(row))]
@@ -102,36 +102,33 @@ def test_top_sorts_by_probability_and_keeps_k(engine):
 def test_top_drops_emojis_below_the_threshold():
     row = np.zeros(64, dtype=np.float32)
     row[[3, 8, 40]] = [0.5, 0.3, 0.2]
-    engine = Engine.__new__(Engine)  # top() needs no model: avoid loading one
-    picks = engine.top(row, 10, threshold=0.25)
+    picks = top_emojis(row, 10, threshold=0.25)
     assert [(emoji.index, p) for emoji, p in picks] == [(3, 0.5), (8, pytest.approx(0.3))]
-    assert engine.top(row, 2, threshold=0.0)[1][0] is EMOJIS[8]
+    assert top_emojis(row, 2, threshold=0.0)[1][0] is EMOJIS[8]
 
 
 def test_top_leaves_excluded_classes_out_before_choosing_k():
     row = np.zeros(64, dtype=np.float32)
     row[[42, 3, 8, 40]] = [0.4, 0.3, 0.2, 0.1]
-    engine = Engine.__new__(Engine)
-    picks = engine.top(row, 2, exclude={42})
+    picks = top_emojis(row, 2, exclude={42})
     assert [emoji.index for emoji, _ in picks] == [3, 8]
-    assert [emoji.index for emoji, _ in engine.top(row, 3, 0.15, exclude=frozenset({42, 8}))] == [3]
+    assert [emoji.index for emoji, _ in top_emojis(row, 3, 0.15, exclude=frozenset({42, 8}))] == [3]
 
 
 def test_top_breaks_ties_by_class_order():
-    engine = Engine.__new__(Engine)
-    picks = engine.top(np.full(64, 1 / 64), 3)
+    picks = top_emojis(np.full(64, 1 / 64), 3)
     assert [emoji.index for emoji, _ in picks] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("k", [0, 65, -1])
 def test_top_rejects_k_out_of_range(k):
     with pytest.raises(ValueError, match="k must be from 1 to 64"):
-        Engine.__new__(Engine).top(np.full(64, 1 / 64), k)
+        top_emojis(np.full(64, 1 / 64), k)
 
 
 def test_top_rejects_a_batch_instead_of_a_row():
     with pytest.raises(ValueError, match="one row of 64"):
-        Engine.__new__(Engine).top(np.full((2, 64), 1 / 64), 3)
+        top_emojis(np.full((2, 64), 1 / 64), 3)
 
 
 def test_vocabulary_and_weights_of_different_sizes_are_refused(files, tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from bot.deepmoji.emojis import top_emojis
 from bot.deepmoji.engine import EmptyTextError, Engine
 from bot.deepmoji.files import ModelFiles
 from bot.deepmoji.model import DeepMoji, PackedLayout
@@ -149,7 +150,7 @@ def test_explain_scores_every_token_with_its_span(engine):
     ids = [t.id for t in tokens]
     np.testing.assert_allclose([w.score for w in explanation.words], occlusion(engine.model, ids), atol=1e-12)
     assert explanation.method == "occlusion" and not explanation.approximate and explanation.window is None
-    predicted = engine.top(engine.predict([text])[0], 5)
+    predicted = top_emojis(engine.predict([text])[0], 5)
     assert [emoji for emoji, _ in explanation.top_emojis] == [emoji for emoji, _ in predicted]
     assert [p for _, p in explanation.top_emojis] == pytest.approx([p for _, p in predicted], abs=1e-6)
 

@@ -206,11 +206,11 @@ class StatusOnly:
 def test_the_bots_health_asks_its_store_and_worker_and_not_the_heartbeat():
     bot = WhymojiBot(load_config(None, environ={}))
     bot.is_ready = lambda: True
-    bot.store, bot.worker = StatusOnly(store_status()), StatusOnly(worker_status())
+    bot._store, bot._worker = StatusOnly(store_status()), StatusOnly(worker_status())
     health = bot.health()
     assert health.healthy and health.details["worker"]["queued"] == 2
     assert "latency_ms" not in str(health.details)  # discord.py's heartbeat figure is not a latency
-    bot.worker.current = worker_status(busy_for_s=WORKER_STALL_S * 2)
+    bot._worker.current = worker_status(busy_for_s=WORKER_STALL_S * 2)
     assert bot.health().state == FAILING
     bot.store.current = store_status(failing=True, error="gone")
     assert bot.health().details["problems"][0] == "store: gone"

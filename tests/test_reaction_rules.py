@@ -10,7 +10,8 @@ import pytest
 
 from bot.deepmoji.emojis import EMOJIS
 from bot.rules.distress import DISTRESS_CLASSES
-from bot.rules.reactions import CHANCE, DISTRESS, UNREADABLE, before_model, choose_reactions, unreadable
+from bot.rules.reactions import before_model, choose_reactions, unreadable
+from bot.rules.shedding import ShedReason
 from bot.store import GuildSettings
 from tests.cog_fakes import FakeEngine, probabilities
 
@@ -54,7 +55,7 @@ def test_known_words_pass_the_default_gate():
 def test_text_the_model_cannot_read_is_stopped_with_its_figures():
     reading = ENGINE.read("我今天很开心 <3")  # six unknown characters, one known word
     silence = unreadable(reading, 0.5)
-    assert silence.reason == UNREADABLE
+    assert silence.reason == ShedReason.UNREADABLE
     assert silence.detail == "the model knows 1 of 7 words, below 0.5"
     assert "我" not in silence.detail  # figures only, never the text
 
@@ -91,7 +92,7 @@ def test_chance_lets_through_rolls_below_it(chance, roll, silenced):
     silence = before_model(ENGINE.read("i love you"), settings(chance=chance), roll)
     assert (silence is not None) == silenced
     if silenced:
-        assert silence.reason == CHANCE and f"{chance}%" in silence.detail
+        assert silence.reason == ShedReason.CHANCE and f"{chance}%" in silence.detail
 
 
 def test_seeded_chance_reacts_to_about_its_share_of_messages():
@@ -103,7 +104,7 @@ def test_seeded_chance_reacts_to_about_its_share_of_messages():
 
 def test_the_gate_comes_before_the_chance():
     silence = before_model(ENGINE.read("我我我"), settings(chance=0), 0.5)
-    assert silence.reason == UNREADABLE
+    assert silence.reason == ShedReason.UNREADABLE
 
 
 # -- distress -------------------------------------------------------------------------------
@@ -114,22 +115,22 @@ def distressed(mass: float) -> np.ndarray:
 
 
 def test_distress_at_or_above_the_level_silences():
-    choice = choose_reactions(ENGINE, distressed(0.6), settings(distress=0.5))
-    assert choice.emojis == () and choice.silence.reason == DISTRESS
+    choice = choose_reactions(distressed(0.6), settings(distress=0.5))
+    assert choice.emojis == () and choice.silence.reason == ShedReason.DISTRESS
     assert choice.silence.detail.startswith("distress score 0.6")
-    assert choose_reactions(ENGINE, distressed(0.6), settings(distress=0.7)).silence is None
+    assert choose_reactions(distressed(0.6), settings(distress=0.7)).silence is None
 
 
 def test_distress_0_silences_every_message():
     happy = probabilities(0, 4, 8)
-    assert choose_reactions(ENGINE, happy, settings(distress=0.0)).silence.reason == DISTRESS
+    assert choose_reactions(happy, settings(distress=0.0)).silence.reason == ShedReason.DISTRESS
 
 
 def test_distress_1_turns_the_silence_off():
     all_grief = row((3, 0.6), (46, 0.4))  # 😭 and 💔 only: a distress score of 1
-    choice = choose_reactions(ENGINE, all_grief, settings(distress=1.0))
+    choice = choose_reactions(all_grief, settings(distress=1.0))
     assert choice.silence is None and choice.emojis == (EMOJIS[3], EMOJIS[46])
-    assert choose_reactions(ENGINE, all_grief, settings(distress=0.99)).silence.reason == DISTRESS
+    assert choose_reactions(all_grief, settings(distress=0.99)).silence.reason == ShedReason.DISTRESS
 
 
 # -- the block list -------------------------------------------------------------------------
@@ -137,16 +138,16 @@ def test_distress_1_turns_the_silence_off():
 
 def test_blocked_emojis_make_room_for_the_next_allowed_above_the_threshold():
     gun_first = row((42, 0.5), (8, 0.3), (4, 0.15), (0, 0.04))
-    assert choose_reactions(ENGINE, gun_first, settings(blocked=frozenset())).emojis == (
+    assert choose_reactions(gun_first, settings(blocked=frozenset())).emojis == (
         EMOJIS[42],
         EMOJIS[8],
         EMOJIS[4],
     )
     # 🔫 blocked: ❤️ and 😍 move up; 😂 would fill the third place but is below the threshold.
-    assert choose_reactions(ENGINE, gun_first, settings()).emojis == (EMOJIS[8], EMOJIS[4])
-    assert choose_reactions(ENGINE, gun_first, settings(threshold=0.0)).emojis == (EMOJIS[8], EMOJIS[4], EMOJIS[0])
+    assert choose_reactions(gun_first, settings()).emojis == (EMOJIS[8], EMOJIS[4])
+    assert choose_reactions(gun_first, settings(threshold=0.0)).emojis == (EMOJIS[8], EMOJIS[4], EMOJIS[0])
 
 
 def test_a_block_list_of_everything_places_nothing():
-    choice = choose_reactions(ENGINE, probabilities(0, 4, 8), settings(blocked=frozenset(range(64))))
+    choice = choose_reactions(probabilities(0, 4, 8), settings(blocked=frozenset(range(64))))
     assert choice.emojis == () and choice.silence is None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.cli.model_options import add_model_arguments, load_engine
 from bot.cli.output import emit, note
-from bot.deepmoji.emojis import EMOJIS, Emoji
+from bot.deepmoji.emojis import EMOJIS, Emoji, top_emojis
 from bot.errors import WhymojiError
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     write = _write_json if args.json else _write_text
     for first, chunk in _chunks(messages, size):
         for text, row in zip(chunk, _predict(engine, chunk, first)):
-            write(text, engine.top(row, args.top), engine.read(text))
+            write(text, top_emojis(row, args.top), engine.read(text))
     return 0
 
 

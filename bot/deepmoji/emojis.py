@@ -12,7 +12,10 @@ characters whose default presentation is text (``❤ ☺ ♥ ✌``) get U+FE0F a
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+
+import numpy as np
 
 VS16 = "\ufe0f"
 
@@ -107,3 +110,18 @@ _TABLE = (
 EMOJIS: tuple[Emoji, ...] = tuple(
     Emoji(index, name, char, reaction) for index, (name, char, reaction) in enumerate(_TABLE)
 )
+
+
+def top_emojis(
+    probabilities: np.ndarray, k: int, threshold: float = 0.0, *, exclude: Collection[int] = ()
+) -> list[tuple[Emoji, float]]:
+    """The ``k`` most likely emojis of one row, most likely first, dropping those below
+    ``threshold``; ties keep class order so results are reproducible. Classes in ``exclude``
+    are left out before the ``k`` are chosen, so the next ones fill in."""
+    row = np.asarray(probabilities, dtype=np.float64)
+    if row.shape != (len(EMOJIS),):
+        raise ValueError(f"expected one row of {len(EMOJIS)} probabilities, got shape {row.shape}")
+    if not 1 <= k <= len(EMOJIS):
+        raise ValueError(f"k must be from 1 to {len(EMOJIS)}, got {k}")
+    order = [index for index in np.argsort(-row, kind="stable") if index not in exclude][:k]
+    return [(EMOJIS[index], float(row[index])) for index in order if row[index] >= threshold]

@@ -7,12 +7,12 @@ tokenizing, batching and the class table are done one way everywhere.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from bot.deepmoji.emojis import EMOJIS, Emoji
+from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.files import ModelFiles
 from bot.deepmoji.model import PRECISIONS, DeepMoji, load_model
 from bot.deepmoji.tokenizer import Token, Tokenizer
@@ -163,17 +163,3 @@ class Engine:
             if not ids:
                 raise EmptyTextError(index, len(batch))
         return self.model.predict(batch, precision=self.precision)  # no texts: an empty [0, 64] matrix
-
-    def top(
-        self, probabilities: np.ndarray, k: int, threshold: float = 0.0, *, exclude: Collection[int] = ()
-    ) -> list[tuple[Emoji, float]]:
-        """The ``k`` most likely emojis of one row, most likely first, dropping those below
-        ``threshold``; ties keep class order so results are reproducible. Classes in ``exclude``
-        are left out before the ``k`` are chosen, so the next ones fill in."""
-        row = np.asarray(probabilities, dtype=np.float64)
-        if row.shape != (len(EMOJIS),):
-            raise ValueError(f"expected one row of {len(EMOJIS)} probabilities, got shape {row.shape}")
-        if not 1 <= k <= len(EMOJIS):
-            raise ValueError(f"k must be from 1 to {len(EMOJIS)}, got {k}")
-        order = [index for index in np.argsort(-row, kind="stable") if index not in exclude][:k]
-        return [(EMOJIS[index], float(row[index])) for index in order if row[index] >= threshold]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.deepmoji.emojis import top_emojis
 from bot.deepmoji.engine import DEFAULT_MAX_TOKENS, EmptyTextError, Engine, Reading
 from bot.explain.attention import attention
 from bot.explain.explanation import METHODS, Explanation, WordScore
@@ -112,7 +113,7 @@ def _explanation_steps(
             WordScore(token.word, token.start, token.end, float(score), bool(exact))
             for token, score, exact in zip(reading.tokens, scored.scores, scored.exact)
         ),
-        top_emojis=tuple(engine.top(scored.probabilities, TOP_EMOJIS)),
+        top_emojis=tuple(top_emojis(scored.probabilities, TOP_EMOJIS)),
         method=method,
         window=None if scored.exact.all() else window,
         checked=scored.checked,

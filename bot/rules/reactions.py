@@ -7,7 +7,7 @@ A server's settings (``GuildSettings``) hold four rules on top of *topk* and *th
   noise. It runs before the model, so unreadable messages cost no inference; moderation
   hints use the same gate;
 - the chance (percent): busy servers ask for fewer reactions; also before the model;
-- distress silence (``distress``): no reactions on sad or hurt messages (``bot/distress.py``);
+- distress silence (``distress``): no reactions on sad or hurt messages (``bot/rules/distress.py``);
   1 turns it off;
 - the block list (``blocked``): those emojis are left out before the top *topk* are chosen.
 
@@ -18,23 +18,21 @@ that decided it; never the message text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from bot.deepmoji.emojis import Emoji
+from bot.deepmoji.emojis import Emoji, top_emojis
+from bot.deepmoji.engine import Reading
 from bot.rules.distress import distress
-
-UNREADABLE = "unreadable"
-CHANCE = "chance"
-DISTRESS = "distress"
+from bot.rules.shedding import ShedReason
+from bot.store.settings import GuildSettings
 
 
 @dataclass(frozen=True)
 class Silence:
     """Why a message gets no reactions: the shed reason and the figures behind it."""
 
-    reason: str
+    reason: ShedReason
     detail: str
 
 
@@ -46,15 +44,15 @@ class Choice:
     silence: Silence | None = None
 
 
-def unreadable(reading: Any, min_known: float) -> Silence | None:
+def unreadable(reading: Reading, min_known: float) -> Silence | None:
     """The gate: a silence when the model knows less than ``min_known`` of the words."""
     if reading.known_share >= min_known:
         return None
     detail = f"the model knows {reading.known} of {reading.words} words, below {min_known:g}"
-    return Silence(UNREADABLE, detail)
+    return Silence(ShedReason.UNREADABLE, detail)
 
 
-def before_model(reading: Any, settings: Any, roll: float) -> Silence | None:
+def before_model(reading: Reading, settings: GuildSettings, roll: float) -> Silence | None:
     """What silences a message before the model runs: the gate, then the chance.
 
     ``roll`` is uniform in [0, 1) (``random.random()``; tests pass fixed ones): a chance of
@@ -62,15 +60,15 @@ def before_model(reading: Any, settings: Any, roll: float) -> Silence | None:
     """
     silence = unreadable(reading, settings.min_known)
     if silence is None and roll * 100 >= settings.chance:
-        silence = Silence(CHANCE, f"not among the {settings.chance}% of messages reacted to")
+        silence = Silence(ShedReason.CHANCE, f"not among the {settings.chance}% of messages reacted to")
     return silence
 
 
-def choose_reactions(engine: Any, probabilities: np.ndarray, settings: Any) -> Choice:
+def choose_reactions(probabilities: np.ndarray, settings: GuildSettings) -> Choice:
     """The emojis a message gets once the model has spoken: none on distress, else the top
-    *topk* allowed emojis at or above *threshold* (``engine.top`` leaves the blocked out)."""
+    *topk* allowed emojis at or above *threshold* (``top_emojis`` leaves the blocked out)."""
     score = distress(probabilities)
     if settings.distress < 1 and score >= settings.distress:
-        return Choice(silence=Silence(DISTRESS, f"distress score {score:.2f} >= {settings.distress:g}"))
-    picks = engine.top(probabilities, settings.top_k, settings.threshold, exclude=settings.blocked)
+        return Choice(silence=Silence(ShedReason.DISTRESS, f"distress score {score:.2f} >= {settings.distress:g}"))
+    picks = top_emojis(probabilities, settings.top_k, settings.threshold, exclude=settings.blocked)
     return Choice(emojis=tuple(emoji for emoji, _ in picks))

@@ -19,9 +19,26 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Protocol, TypeVar, cast
 
 import numpy as np
+
+from bot.deepmoji.engine import Reading
+
+Result = TypeVar("Result")
+
+
+class Reader(Protocol):
+    """What the model reads of a text (``Engine``)."""
+
+    def read(self, text: str) -> Reading: ...
+
+
+class Predictor(Protocol):
+    """A text's 64 probabilities, computed away from the event loop (``InferenceWorker``)."""
+
+    async def predict(self, text: str) -> np.ndarray: ...
+
 
 #: How long a finished prediction stays available to late listeners.
 DEFAULT_TTL_S = 30.0
@@ -33,8 +50,8 @@ class MessagePredictions:
 
     def __init__(
         self,
-        worker: Any,
-        engine: Any,
+        worker: Predictor,
+        engine: Reader,
         *,
         ttl_s: float = DEFAULT_TTL_S,
         clock: Callable[[], float] = time.monotonic,
@@ -44,9 +61,9 @@ class MessagePredictions:
         self._ttl_s = ttl_s
         self._clock = clock
         #: message id -> (created, kind -> future)
-        self._entries: OrderedDict[int, tuple[float, dict[str, asyncio.Future]]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[float, dict[str, asyncio.Future[object]]]] = OrderedDict()
 
-    async def read(self, message_id: int, text: str) -> Any:
+    async def read(self, message_id: int, text: str) -> Reading:
         """What the model reads of this message (``Engine.read``), computed in a thread."""
         return await self._once(message_id, "reading", lambda: asyncio.to_thread(self._engine.read, text))
 
@@ -54,17 +71,17 @@ class MessagePredictions:
         """The probabilities for this message; errors (``Overloaded``) reach every caller."""
         return await self._once(message_id, "probabilities", lambda: self._worker.predict(text))
 
-    async def _once(self, message_id: int, kind: str, start: Callable[[], Awaitable[Any]]) -> Any:
+    async def _once(self, message_id: int, kind: str, start: Callable[[], Awaitable[Result]]) -> Result:
         self._expire()
         if message_id not in self._entries:
             self._entries[message_id] = (self._clock(), {})
         futures = self._entries[message_id][1]
         future = futures.get(kind)
         if future is None:
-            future = futures[kind] = asyncio.ensure_future(start())
+            future = futures[kind] = cast("asyncio.Future[object]", asyncio.ensure_future(start()))
             future.add_done_callback(_retrieve_exception)
         # shield: one caller being cancelled must not cancel the work the others wait for.
-        return await asyncio.shield(future)
+        return cast(Result, await asyncio.shield(future))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -78,16 +95,7 @@ class MessagePredictions:
             self._entries.popitem(last=False)
 
 
-def _retrieve_exception(future: asyncio.Future) -> None:
+def _retrieve_exception(future: asyncio.Future[object]) -> None:
     """Mark the error seen: callers that were cancelled never look at it."""
     if not future.cancelled():
         future.exception()
-
-
-def shared_predictions(bot: Any) -> MessagePredictions:
-    """The bot's one ``MessagePredictions``, created by whichever cog asks first."""
-    predictions = getattr(bot, "message_predictions", None)
-    if predictions is None:
-        predictions = MessagePredictions(bot.worker, bot.engine)
-        bot.message_predictions = predictions
-    return predictions

@@ -19,8 +19,9 @@ tokens of any text. One bad text fails its own request, not its batch.
 Every request ends one way, counted in ``whymoji_worker_requests{kind, outcome}``: ``done``,
 ``refused`` (the text itself, e.g. ``EmptyTextError``), ``overload``, ``shutdown``
 (``WorkerStopped``), ``model_error`` (the engine failed: ``ModelError``, the cause chained) or
-``abandoned`` (the caller stopped waiting). The worker also counts the reactions it sheds
-itself, ``overload`` and ``shutdown``, in ``whymoji_reactions_shed``; callers count the rest.
+``abandoned`` (the caller stopped waiting): ``Outcome``. What a failed request costs a feature
+(a message without reactions) is that feature's to count: the worker raises, it never writes
+another feature's metric.
 """
 
 from __future__ import annotations
@@ -34,13 +35,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import numpy as np
 
 from bot.errors import WhymojiError
 from bot.metrics import Metrics
 from bot.throttled_log import ThrottledLog
+
+if TYPE_CHECKING:
+    from bot.deepmoji.engine import Engine
+    from bot.explain.explanation import Explanation
+    from bot.explain.steps import Steps
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +55,27 @@ STOP_WAIT_S = 2.0
 #: Most of the model's time explanations take while predictions (reactions) wait.
 EXPLANATION_SHARE = 1 / 3
 
-PREDICT = "predict"
-EXPLAIN = "explain"
+
+class RequestKind(enum.StrEnum):
+    """What a request asks of the model; the ``kind`` label of the worker's metrics."""
+
+    PREDICT = "predict"
+    EXPLAIN = "explain"
+
+
+PREDICT = RequestKind.PREDICT
+EXPLAIN = RequestKind.EXPLAIN
+
+
+class Outcome(enum.StrEnum):
+    """How a request ended; the ``outcome`` label of ``whymoji_worker_requests_total``."""
+
+    DONE = "done"
+    REFUSED = "refused"  # the text itself (EmptyTextError)
+    OVERLOAD = "overload"  # Overloaded
+    SHUTDOWN = "shutdown"  # WorkerStopped
+    MODEL_ERROR = "model_error"  # ModelError
+    ABANDONED = "abandoned"  # the caller stopped waiting
 
 
 class Priority(enum.IntEnum):
@@ -83,7 +108,10 @@ class WorkerStatus:
     running: bool  #: started, not closing, and its dispatcher alive
 
 
-def _default_explain_steps(engine: Any, text: str) -> Any:
+ExplainSteps = Callable[["Engine", str], "Steps[Explanation]"]
+
+
+def _default_explain_steps(engine: Engine, text: str) -> Steps[Explanation]:
     """``bot.explain.explain_steps``, imported on first use so the worker does not need it to load."""
     from bot.explain import explain_steps
 
@@ -92,13 +120,13 @@ def _default_explain_steps(engine: Any, text: str) -> Any:
 
 @dataclass(eq=False)
 class _Request:
-    kind: str  # PREDICT or EXPLAIN
+    kind: RequestKind
     text: str
     priority: Priority
     future: asyncio.Future
     queued_at: float
     started: bool = False  # an explanation: its first slice was handed to a thread
-    steps: Any = None  # an explanation's generator of slices, once its first slice has run
+    steps: Steps[Explanation] | None = None  # an explanation's slices, once its first slice has run
 
 
 #: What a slice returns when its explanation has more slices to run.
@@ -110,7 +138,7 @@ class InferenceWorker:
 
     def __init__(
         self,
-        engine: Any,
+        engine: Engine,
         *,
         max_batch: int = 32,
         max_wait_ms: float = 5.0,
@@ -119,7 +147,7 @@ class InferenceWorker:
         explanations_in_progress: int = 1,
         threads: int = 1,
         metrics: Metrics | None = None,
-        explain_steps: Callable[[Any, str], Any] = _default_explain_steps,
+        explain_steps: ExplainSteps = _default_explain_steps,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if min(max_batch, queue_size, max_explanations, explanations_in_progress, threads) < 1 or max_wait_ms < 0:
@@ -212,11 +240,11 @@ class InferenceWorker:
 
     async def predict(self, text: str, priority: Priority = Priority.REACTION) -> np.ndarray:
         """The 64 emoji probabilities of ``text``, computed in a batch with other requests."""
-        return await self._submit(PREDICT, text, Priority(priority))
+        return cast(np.ndarray, await self._submit(PREDICT, text, Priority(priority)))
 
-    async def explain(self, text: str) -> Any:
+    async def explain(self, text: str) -> Explanation:
         """Which words made the model pick its emojis (``bot.explain.Explanation``), in slices."""
-        return await self._submit(EXPLAIN, text, Priority.WHY)
+        return cast("Explanation", await self._submit(EXPLAIN, text, Priority.WHY))
 
     def depth(self) -> int:
         """Requests waiting (predictions not yet handed to the model, explanations not started)."""
@@ -244,13 +272,13 @@ class InferenceWorker:
     def _is_running(self) -> bool:
         return self._dispatcher is not None and not self._closing and not self._dispatcher.done()
 
-    async def _submit(self, kind: str, text: str, priority: Priority) -> Any:
+    async def _submit(self, kind: RequestKind, text: str, priority: Priority) -> object:
         if not self._is_running():
             state = "not started" if self._dispatcher is None else "shutting down" if self._closing else "broken"
-            self._refuse(kind, priority, WorkerStopped(f"the inference worker is {state}"))
+            self._refuse(kind, WorkerStopped(f"the inference worker is {state}"))
         self._drop_ended()
         if kind == EXPLAIN and len(self._explanations) >= self.max_explanations:
-            self._refuse(kind, priority, Overloaded("too many explanations are running; try again in a moment"))
+            self._refuse(kind, Overloaded("too many explanations are running; try again in a moment"))
         if kind == PREDICT and self._waiting_predictions() >= self.queue_size:
             self._make_room(priority)
         request = _Request(kind, text, priority, asyncio.get_running_loop().create_future(), self._clock())
@@ -268,11 +296,11 @@ class InferenceWorker:
         """Predictions are full: refuse a reaction, or evict the oldest reaction for a /why."""
         if priority is Priority.REACTION:
             error = Overloaded("too many messages are waiting for the model; this one was skipped")
-            self._refuse(PREDICT, priority, error)
+            self._refuse(PREDICT, error)
         reactions = self._predictions[Priority.REACTION]
         if not reactions:
             error = Overloaded("too many /why requests are waiting; try again in a moment")
-            self._refuse(PREDICT, priority, error)
+            self._refuse(PREDICT, error)
         self._fail(reactions.popleft(), Overloaded("dropped to make room for a /why request"))
 
     # --- accounting -----------------------------------------------------------------------
@@ -280,24 +308,22 @@ class InferenceWorker:
     def _ended(self, request: _Request, future: asyncio.Future) -> None:
         """Every admitted request passes here exactly once, however it ended."""
         if future.cancelled():
-            self._count(request.kind, request.priority, "abandoned")
+            self._count(request.kind, Outcome.ABANDONED)
         else:
             error = future.exception()
-            self._count(request.kind, request.priority, "done" if error is None else failure_reason(error), error)
+            self._count(request.kind, Outcome.DONE if error is None else failure_reason(error), error)
 
-    def _refuse(self, kind: str, priority: Priority, error: WhymojiError) -> NoReturn:
+    def _refuse(self, kind: RequestKind, error: WhymojiError) -> NoReturn:
         """Count a request refused at the door, then raise its error."""
-        self._count(kind, priority, failure_reason(error), error)
+        self._count(kind, failure_reason(error), error)
         raise error
 
-    def _count(self, kind: str, priority: Priority, outcome: str, error: BaseException | None = None) -> None:
-        """The worker's ledger; reactions it sheds itself also go to ``reactions_shed``."""
+    def _count(self, kind: RequestKind, outcome: Outcome, error: BaseException | None = None) -> None:
+        """The worker's ledger."""
         self.metrics.worker_requests.labels(kind=kind, outcome=outcome).inc()
-        if kind == PREDICT and priority is Priority.REACTION and outcome in ("overload", "shutdown"):
-            self.metrics.reactions_shed.labels(reason=outcome).inc()
-        if outcome == "overload":
+        if outcome is Outcome.OVERLOAD:
             self._log.log(f"overload:{kind}", logging.WARNING, "inference worker full: refusing %s requests", kind)
-        elif outcome == "model_error":
+        elif outcome is Outcome.MODEL_ERROR:
             cause = error.__cause__ if error is not None else None
             name = type(cause).__name__
             message = "the model failed on a %s request: %s: %s"
@@ -307,7 +333,7 @@ class InferenceWorker:
         if not request.future.done():
             request.future.set_exception(error)
 
-    def _settle(self, request: _Request, outcome: Any) -> None:
+    def _settle(self, request: _Request, outcome: object) -> None:
         """Hand a finished request its result or error (unless it already ended)."""
         if request.future.done():
             return
@@ -482,13 +508,14 @@ class InferenceWorker:
         self._end_explanation(request)
 
 
-def failure_reason(error: BaseException) -> str:
-    """Why a worker request failed, as the metrics name it: ``overload``, ``shutdown``,
-    ``model_error``, or ``refused`` (the text itself, e.g. no tokens)."""
-    for kind, label in ((Overloaded, "overload"), (WorkerStopped, "shutdown"), (ModelError, "model_error")):
+def failure_reason(error: BaseException) -> Outcome:
+    """Why a worker request failed: ``OVERLOAD``, ``SHUTDOWN``, ``MODEL_ERROR``, or ``REFUSED``
+    (the text itself, e.g. no tokens)."""
+    failures = ((Overloaded, Outcome.OVERLOAD), (WorkerStopped, Outcome.SHUTDOWN), (ModelError, Outcome.MODEL_ERROR))
+    for kind, outcome in failures:
         if isinstance(error, kind):
-            return label
-    return "refused"
+            return outcome
+    return Outcome.REFUSED
 
 
 def _failure(error: Exception) -> WhymojiError:
@@ -500,7 +527,7 @@ def _failure(error: Exception) -> WhymojiError:
     return failure
 
 
-def _next_slice(explain_steps: Callable[[Any, str], Any], engine: Any, request: _Request) -> Any:
+def _next_slice(explain_steps: ExplainSteps, engine: Engine, request: _Request) -> object:
     """Runs in the pool: one slice of an explanation; ``_MORE``, its result, or its error."""
     try:
         if request.steps is None:
@@ -513,7 +540,7 @@ def _next_slice(explain_steps: Callable[[Any, str], Any], engine: Any, request: 
         return _failure(error)
 
 
-def _predict_batch(engine: Any, texts: Sequence[str]) -> list[Any]:
+def _predict_batch(engine: Engine, texts: Sequence[str]) -> list[np.ndarray | WhymojiError]:
     """Runs in the pool: one model call for the batch; if it fails, each text on its own.
 
     The retry isolates a bad text (e.g. one without tokens) so that only its request fails.
@@ -527,7 +554,7 @@ def _predict_batch(engine: Any, texts: Sequence[str]) -> list[Any]:
         if len(texts) == 1:
             return [_failure(error)]
         logger.debug("batch of %d failed (%s); running its texts one by one", len(texts), type(error).__name__)
-    outcomes: list[Any] = []
+    outcomes: list[np.ndarray | WhymojiError] = []
     for text in texts:
         try:
             outcomes.append(np.array(engine.predict([text])[0], copy=True))
