@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 import discord
@@ -95,7 +95,7 @@ class WhymojiBot(commands.AutoShardedBot):
         metrics: Metrics | None = None,
         extensions: Sequence[str] = EXTENSIONS,
         download: bool = True,
-        **client_options: Any,
+        **client_options: Any,  # discord.py's own options, passed through
     ) -> None:
         """``client_options`` go to discord.py (tests pass a short ``guild_ready_timeout``)."""
         # The bot has no voice: discord.py's warnings about missing voice libraries would mislead.

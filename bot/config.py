@@ -69,18 +69,18 @@ class Option:
     the loader prefixes it with the key or variable name.
     """
 
-    check: Callable[[Any], Any]
-    from_text: Callable[[str], Any]
+    check: Callable[[object], object]
+    from_text: Callable[[str], object]
     optional: bool = False
 
-    def parse_text(self, text: str) -> Any:
+    def parse_text(self, text: str) -> object:
         """Check an environment value; an empty one unsets an optional key."""
         if self.optional and not text.strip():
             return None
         return self.check(self.from_text(text))
 
 
-def _got(value: Any) -> str:
+def _got(value: object) -> str:
     return f"got {value!r}"
 
 
@@ -130,7 +130,7 @@ def integer(low: int | None = None, high: int | None = None, *, optional: bool =
     """An integer in ``[low, high]`` (either bound may be open)."""
     wanted = f"must be an integer {_range_words(low, high)}".rstrip()
 
-    def check(value: Any) -> int:
+    def check(value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{wanted}, {_got(value)}")
         if (low is not None and value < low) or (high is not None and value > high):
@@ -144,7 +144,7 @@ def number(low: float | None = None, high: float | None = None) -> Option:
     """A finite number in ``[low, high]``; TOML integers are accepted and become floats."""
     wanted = f"must be a number {_range_words(low, high)}".rstrip()
 
-    def check(value: Any) -> float:
+    def check(value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError(f"{wanted}, {_got(value)}")
         if (low is not None and value < low) or (high is not None and value > high):
@@ -155,7 +155,7 @@ def number(low: float | None = None, high: float | None = None) -> Option:
 
 
 def boolean() -> Option:
-    def check(value: Any) -> bool:
+    def check(value: object) -> bool:
         if not isinstance(value, bool):
             raise ValueError(f"must be true or false, {_got(value)}")
         return value
@@ -166,7 +166,7 @@ def boolean() -> Option:
 def text(choices: tuple[str, ...] | None = None, *, upper: bool = False, optional: bool = False) -> Option:
     """A non-empty string, optionally one of ``choices`` (compared after ``upper``-casing)."""
 
-    def check(value: Any) -> str:
+    def check(value: object) -> str:
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"must be a non-empty string, {_got(value)}")
         value = value.strip().upper() if upper else value.strip()
@@ -178,7 +178,7 @@ def text(choices: tuple[str, ...] | None = None, *, upper: bool = False, optiona
 
 
 def path() -> Option:
-    def check(value: Any) -> Path:
+    def check(value: object) -> Path:
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"must be a non-empty path, {_got(value)}")
         return Path(value.strip()).expanduser()
@@ -189,7 +189,7 @@ def path() -> Option:
 def url(schemes: tuple[str, ...], *, optional: bool = False) -> Option:
     """A URL whose scheme is one of ``schemes`` and that names a host (or, for sqlite, a path)."""
 
-    def check(value: Any) -> str:
+    def check(value: object) -> str:
         if not isinstance(value, str):
             raise ValueError(f"must be a URL string, {_got(value)}")
         parts = urlsplit(value.strip())
@@ -205,7 +205,7 @@ def url(schemes: tuple[str, ...], *, optional: bool = False) -> Option:
 def repo_id() -> Option:
     """A Hugging Face Hub repository id (``owner/name``), checked by huggingface_hub's own rules."""
 
-    def check(value: Any) -> str:
+    def check(value: object) -> str:
         # Imported here: the Hub client is slow to import and only a configured id needs it.
         from huggingface_hub.errors import HFValidationError
         from huggingface_hub.utils import validate_repo_id
@@ -227,7 +227,7 @@ def repo_id() -> Option:
 def integer_list(low: int = 0) -> Option:
     """A non-empty list of distinct integers >= ``low``, kept as a tuple (configs are frozen)."""
 
-    def check(value: Any) -> tuple[int, ...]:
+    def check(value: object) -> tuple[int, ...]:
         wanted = f"must be a non-empty list of distinct integers >= {low}, {_got(value)}"
         if not isinstance(value, list | tuple) or not value:
             raise ValueError(wanted)
@@ -245,7 +245,7 @@ def emoji_set() -> Option:
     """DeepMoji emojis as people type them (a TOML list of strings; in the environment one
     string, e.g. ``🔫,💀``), kept as the set of their class indices; ``[]`` is none."""
 
-    def check(value: Any) -> frozenset[int]:
+    def check(value: object) -> frozenset[int]:
         if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
             raise ValueError(f'must be a list of emojis such as ["🔫", "💀"], {_got(value)}')
         return emoji_classes(" ".join(value))
@@ -268,7 +268,7 @@ def redact_url(value: str) -> str:
     return parts._replace(netloc=netloc, query=query).geturl()
 
 
-def _key(default: Any, option: Option) -> Any:
+def _key(default: Any, option: Option) -> Any:  # Any: a field() stands where the field's own type is declared
     """A dataclass field that is also a config key read through ``option``."""
     return field(default=default, metadata={"option": option})
 
@@ -398,7 +398,7 @@ def option_of(section_type: type, key: str) -> Option:
     return options(section_type)[key]
 
 
-def _read_file(config_path: Path) -> dict[str, Any]:
+def _read_file(config_path: Path) -> dict[str, object]:
     try:
         with open(config_path, "rb") as handle:
             return tomllib.load(handle)
@@ -410,10 +410,10 @@ def _read_file(config_path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {config_path}: not valid TOML ({error})") from None
 
 
-Values = dict[tuple[str, str], Any]
+Values = dict[tuple[str, str], object]
 
 
-def _file_values(data: Mapping[str, Any], problems: list[str]) -> Values:
+def _file_values(data: Mapping[str, object], problems: list[str]) -> Values:
     """(section, key) -> checked value for everything in the TOML document; problems appended."""
     known = sections()
     values: Values = {}

@@ -18,6 +18,7 @@ are logged once per interval.
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import discord
 from discord.ext import commands
@@ -62,16 +63,17 @@ class Moderation(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if not is_candidate(message):
+        guild = message.guild
+        if guild is None or not is_candidate(message):
             return
         with shed_failures(self._shed, self.failures, "messages are not checked for hints"):
-            await self._check(message)
+            await self._check(message, guild)
 
     def _shed(self, reason: ShedReason) -> None:
         self.bot.metrics.hints_shed.labels(reason=reason).inc()
 
-    async def _check(self, message: discord.Message) -> None:
-        settings = await self.bot.store.get_guild(message.guild.id)
+    async def _check(self, message: discord.Message, guild: discord.Guild) -> None:
+        settings = await self.bot.store.get_guild(guild.id)
         if settings.mod_channel_id is None or message.channel.id == settings.mod_channel_id:
             return
         text = normalize_markup(message.content)
@@ -93,18 +95,21 @@ class Moderation(commands.Cog):
         if not self.cooldown.try_acquire(key, self.bot.config.moderation.cooldown_s):
             log.debug("message %s: hostile (%.2f) but the hint is cooling down", message.id, score)
             return
-        await self._post_hint(message, text, score, settings.mod_channel_id)
+        await self._post_hint(message, guild, text, score, settings.mod_channel_id)
 
-    async def _post_hint(self, message: discord.Message, text: str, score: float, mod_channel_id: int) -> None:
-        mod_channel = message.guild.get_channel_or_thread(mod_channel_id)
-        if mod_channel is None:
-            self._report_unusable(mod_channel_id, message.guild.id, "it is gone or hidden from the bot")
+    async def _post_hint(
+        self, message: discord.Message, guild: discord.Guild, text: str, score: float, mod_channel_id: int
+    ) -> None:
+        found = guild.get_channel_or_thread(mod_channel_id)
+        if found is None or not hasattr(found, "send"):  # gone, hidden, or a category or forum
+            self._report_unusable(mod_channel_id, guild.id, "it is gone or hidden from the bot")
             return
+        mod_channel = cast("discord.abc.Messageable", found)
         header = hint_header(
             author_id=message.author.id, channel_id=message.channel.id, jump_url=message.jump_url, score=score
         )
         try:
-            with self.bot.explanation_limits.slot(message.guild.id):
+            with self.bot.explanation_limits.slot(guild.id):
                 explained = await self.bot.worker.explain(text)
             explanation = render_markdown(explained, limit=DISCORD_LIMIT - len(header) - 1)
         except WhymojiError as error:  # no free place, Overloaded...: the score alone is worth a hint
@@ -113,7 +118,7 @@ class Moderation(commands.Cog):
         try:
             await mod_channel.send(format_hint(header, explanation), allowed_mentions=NO_PINGS)
         except discord.Forbidden:
-            self._report_unusable(mod_channel_id, message.guild.id, "the bot may not send messages there")
+            self._report_unusable(mod_channel_id, guild.id, "the bot may not send messages there")
             return
         except (discord.HTTPException, discord.RateLimited) as error:
             self._shed(ShedReason.POST_FAILED)

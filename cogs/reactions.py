@@ -55,7 +55,7 @@ UNKNOWN_EMOJI = 10014
 REACTION_BLOCKED = 90001
 
 
-def reaction_channel_enabled(channel: object, enabled_channels: frozenset[int]) -> bool:
+def reaction_channel_enabled(channel: discord.abc.Snowflake, enabled_channels: frozenset[int]) -> bool:
     """A channel is enabled by its own id; a thread also by its parent channel's."""
     parent_id = getattr(channel, "parent_id", None)
     return channel.id in enabled_channels or (parent_id is not None and parent_id in enabled_channels)
@@ -75,24 +75,28 @@ class Placement:
         self.shed[reason] = self.shed.get(reason, 0) + count
 
 
-def _retry_wait(error: Exception, attempt: int) -> float:
+DiscordError = discord.HTTPException | discord.RateLimited
+
+
+def _retry_wait(error: DiscordError, attempt: int) -> float:
     """Seconds to wait before retrying: Discord's ``retry_after`` when known, else backoff."""
-    retry_after = getattr(error, "retry_after", None)
+    retry_after: float | None = getattr(error, "retry_after", None)
     if retry_after is None:
         headers = getattr(getattr(error, "response", None), "headers", None) or {}
+        header = headers.get("Retry-After")
         try:
-            retry_after = float(headers.get("Retry-After"))
+            retry_after = None if header is None else float(header)
         except (TypeError, ValueError):
             retry_after = None
     return float(retry_after) if retry_after is not None else 0.5 * 2**attempt
 
 
-def _is_rate_limit(error: Exception) -> bool:
+def _is_rate_limit(error: DiscordError) -> bool:
     return isinstance(error, discord.RateLimited) or error.status == 429
 
 
-def _is_retryable(error: Exception) -> bool:
-    return _is_rate_limit(error) or error.status >= 500
+def _is_retryable(error: DiscordError) -> bool:
+    return isinstance(error, discord.RateLimited) or error.status == 429 or error.status >= 500
 
 
 async def place_reactions(
@@ -178,16 +182,17 @@ class Reactions(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if not is_candidate(message):
+        guild = message.guild
+        if guild is None or not is_candidate(message):
             return
         with shed_failures(self._shed, self.failures, "messages get no reactions"):
-            await self._react(message)
+            await self._react(message, guild)
 
-    async def _react(self, message: discord.Message) -> None:
+    async def _react(self, message: discord.Message, guild: discord.Guild) -> None:
         channel = message.channel
         if channel.id in self.forbidden_channels:
             return
-        settings = await self.bot.store.get_guild(message.guild.id)
+        settings = await self.bot.store.get_guild(guild.id)
         if not reaction_channel_enabled(channel, settings.enabled_channels):
             return
         metrics = self.bot.metrics
@@ -227,7 +232,7 @@ class Reactions(commands.Cog):
                 placement.retry_after,
                 channel.id,
             )
-        self._account(message, placement)
+        self._account(message, guild, placement)
 
     def _shed(self, reason: ShedReason) -> None:
         """A whole message gets no reactions, for ``reason``."""
@@ -237,17 +242,17 @@ class Reactions(commands.Cog):
         self._shed(silence.reason)
         log.debug("message %s gets no reactions (%s): %s", message.id, silence.reason, silence.detail)
 
-    def _account(self, message: discord.Message, placement: Placement) -> None:
+    def _account(self, message: discord.Message, guild: discord.Guild, placement: Placement) -> None:
         metrics = self.bot.metrics
         metrics.reactions_placed.inc(placement.placed)
         for reason, count in placement.shed.items():
             metrics.reactions_shed.labels(reason=reason).inc(count)
         if placement.channel_forbidden and message.channel.id not in self.forbidden_channels:
-            self.forbidden_channels[message.channel.id] = message.guild.id
+            self.forbidden_channels[message.channel.id] = guild.id
             log.warning(
                 "no permission to react in channel %s of guild %s; skipping it until settings change",
                 message.channel.id,
-                message.guild.id,
+                guild.id,
             )
         elif placement.shed:
             log.info("message %s: reactions shed %s", message.id, placement.shed)

@@ -15,10 +15,12 @@ what was not understood.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Iterable
+from typing import cast
 
 import discord
 from discord import app_commands
+from discord.abc import GuildChannel
 from discord.ext import commands
 
 from bot.app import WhymojiBot
@@ -26,6 +28,7 @@ from bot.deepmoji.emoji_parsing import parse_emojis
 from bot.deepmoji.emojis import EMOJIS
 from bot.replies import defer_privately, reply_privately, report_failure
 from bot.store import InvalidSetting
+from bot.store.settings import GuildSettings
 from bot.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
@@ -45,7 +48,7 @@ def is_manager(permissions: discord.Permissions) -> bool:
     return permissions.manage_guild or permissions.administrator
 
 
-def emoji_line(classes: Any) -> str:
+def emoji_line(classes: Iterable[int]) -> str:
     """Class indices as the emojis the bot places, in class order; ``none`` for none."""
     return " ".join(EMOJIS[index].reaction for index in sorted(classes)) or "none"
 
@@ -54,7 +57,7 @@ def distress_words(level: float) -> str:
     return "off" if level >= 1 else f"{level:g}"
 
 
-def describe_settings(settings: Any) -> str:
+def describe_settings(settings: GuildSettings) -> str:
     """``/whymoji show``: every setting on its own line, channels as (non-pinging) mentions."""
     channels = ", ".join(f"<#{c}>" for c in sorted(settings.enabled_channels)) or "none"
     mod_channel = f"<#{settings.mod_channel_id}>" if settings.mod_channel_id is not None else "off"
@@ -85,7 +88,9 @@ def not_understood_reply(pieces: tuple[str, ...]) -> str:
     return f"Not changed: {problem}. I react only with these: {emoji_line(range(len(EMOJIS)))}"
 
 
-def missing_bot_permissions(channel: Any, me: Any, *, needs_send: bool = False) -> list[str]:
+def missing_bot_permissions(
+    channel: GuildChannel | discord.Thread, me: discord.Member, *, needs_send: bool = False
+) -> list[str]:
     """Names of the permissions the bot lacks in ``channel`` for a feature to work there."""
     allowed = channel.permissions_for(me)
     wanted = {"View Channel": allowed.view_channel, "Read Message History": allowed.read_message_history}
@@ -94,6 +99,19 @@ def missing_bot_permissions(channel: Any, me: Any, *, needs_send: bool = False) 
     else:
         wanted["Add Reactions"] = allowed.add_reactions
     return [name for name, granted in wanted.items() if not granted]
+
+
+def server(interaction: Interaction) -> discord.Guild:
+    """The server a settings command runs in: the group is guild-only, so Discord sends one."""
+    if interaction.guild is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild
+
+
+def server_id(interaction: Interaction) -> int:
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild_id
 
 
 @app_commands.guild_only()
@@ -169,13 +187,13 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
             return
         await defer_privately(interaction)
         mod_channel_id = channel.id if channel else None
-        await self.bot.store.update_guild(interaction.guild_id, mod_channel_id=mod_channel_id)
-        self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
+        await self.bot.store.update_guild(server_id(interaction), mod_channel_id=mod_channel_id)
+        self.bot.dispatch("whymoji_settings_changed", server_id(interaction))
         if channel is None:
             await reply_privately(interaction, "Moderator hints are off.")
             return
         message = f"Moderator hints will go to {channel.mention}."
-        missing = missing_bot_permissions(channel, interaction.guild.me, needs_send=True)
+        missing = missing_bot_permissions(channel, server(interaction).me, needs_send=True)
         if missing:
             message += f" I can't post there yet: please give me {', '.join(missing)}."
         await reply_privately(interaction, message)
@@ -185,7 +203,7 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
         if not await self._require_manager(interaction):
             return
         await defer_privately(interaction)
-        settings = await self.bot.store.get_guild(interaction.guild_id)
+        settings = await self.bot.store.get_guild(server_id(interaction))
         await reply_privately(interaction, describe_settings(settings))
 
     # -- everyone --------------------------------------------------------------------------
@@ -219,11 +237,11 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
             return
         await defer_privately(interaction)
         try:
-            await self.bot.store.update_guild(interaction.guild_id, **{field: value})
+            await self.bot.store.update_guild(server_id(interaction), **{field: value})
         except InvalidSetting as error:  # Discord checks the ranges too, but trust no client
             await reply_privately(interaction, f"Not changed: {error}.")
             return
-        self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
+        self.bot.dispatch("whymoji_settings_changed", server_id(interaction))
         await reply_privately(interaction, done)
 
     async def _change_blocked(self, interaction: Interaction, typed: str, *, block: bool) -> None:
@@ -235,28 +253,30 @@ class Settings(commands.GroupCog, group_name="whymoji", group_description="whymo
             return
         await defer_privately(interaction)
         named = {emoji.index for emoji in parsed.emojis}
-        blocked = (await self.bot.store.get_guild(interaction.guild_id)).blocked
+        blocked = (await self.bot.store.get_guild(server_id(interaction))).blocked
         blocked = blocked | named if block else blocked - named
-        settings = await self.bot.store.update_guild(interaction.guild_id, blocked=blocked)
-        self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
+        settings = await self.bot.store.update_guild(server_id(interaction), blocked=blocked)
+        self.bot.dispatch("whymoji_settings_changed", server_id(interaction))
         done = "Blocked" if block else "Unblocked"
         await reply_privately(
             interaction, f"{done}: {emoji_line(named)}. Never placed now: {emoji_line(settings.blocked)}."
         )
 
-    async def _set_channel(self, interaction: Interaction, channel: Any, *, enabled: bool) -> None:
+    async def _set_channel(self, interaction: Interaction, channel: ReactableChannel | None, *, enabled: bool) -> None:
         if not await self._require_manager(interaction):
             return
         await defer_privately(interaction)
-        channel = channel or interaction.channel
-        await self.bot.store.set_channel_enabled(interaction.guild_id, channel.id, enabled)
-        self.bot.dispatch("whymoji_settings_changed", interaction.guild_id)
+        target = channel or interaction.channel
+        if target is None:
+            raise app_commands.NoPrivateMessage()
+        await self.bot.store.set_channel_enabled(server_id(interaction), target.id, enabled)
+        self.bot.dispatch("whymoji_settings_changed", server_id(interaction))
         if not enabled:
-            await reply_privately(interaction, f"Reactions are off in {channel.mention}.")
+            await reply_privately(interaction, f"Reactions are off in <#{target.id}>.")
             return
-        message = f"Reactions are on in {channel.mention}."
-        if hasattr(channel, "permissions_for"):
-            missing = missing_bot_permissions(channel, interaction.guild.me)
+        message = f"Reactions are on in <#{target.id}>."
+        if hasattr(target, "permissions_for"):
+            missing = missing_bot_permissions(cast("GuildChannel", target), server(interaction).me)
             if missing:
                 message += f" I can't react there yet: please give me {', '.join(missing)}."
         await reply_privately(interaction, message)

@@ -21,16 +21,18 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 import discord
 from discord import app_commands
+from discord.abc import GuildChannel
 from discord.ext import commands
 
 from bot.app import WhymojiBot
 from bot.errors import WhymojiError
 from bot.explain.render import render_markdown
 from bot.replies import NO_PINGS, defer_privately, reply_privately, report_failure
-from bot.rules.explanation_limits import ExplanationRefused
+from bot.rules.explanation_limits import ExplanationLimitReached
 from bot.rules.markup import normalize_markup
 from bot.throttled_log import ThrottledLog
 
@@ -46,7 +48,7 @@ _MESSAGE_LINK = re.compile(r"^<?https?://(?:(?:ptb|canary)\.)?discord(?:app)?\.c
 _MESSAGE_ID = re.compile(r"^\d{15,21}$")
 
 
-class WhyRefusal(WhymojiError):
+class UnexplainableTarget(WhymojiError):
     """A `/why` request that cannot be answered; the message says why, politely."""
 
 
@@ -122,7 +124,7 @@ class Why(commands.Cog):
                     await defer_privately(interaction)
                     text = await read_text()
                 await self._answer(interaction, text, public=public)
-        except (WhyRefusal, ExplanationRefused) as refusal:
+        except (UnexplainableTarget, ExplanationLimitReached) as refusal:
             await reply_privately(interaction, str(refusal))
 
     async def _within_first_answer(self, reading: Awaitable[str]) -> str:
@@ -131,7 +133,9 @@ class Why(commands.Cog):
             async with asyncio.timeout(self.target_check_s):
                 return await reading
         except TimeoutError:
-            raise WhyRefusal("Discord or my settings are slow right now; please try again in a moment.") from None
+            raise UnexplainableTarget(
+                "Discord or my settings are slow right now; please try again in a moment."
+            ) from None
 
     async def _target_text(self, interaction: discord.Interaction, target: str) -> str:
         parsed = parse_target(target)
@@ -139,30 +143,33 @@ class Why(commands.Cog):
             return await self._message_text(interaction, await self._fetch(interaction, parsed))
         text = normalize_markup(parsed)
         if not text:
-            raise WhyRefusal("There is no text there for me to read: only markup or code.")
+            raise UnexplainableTarget("There is no text there for me to read: only markup or code.")
         return text
 
     async def _fetch(self, interaction: discord.Interaction, ref: MessageRef) -> discord.Message:
         """The referenced message, if the asker may read it and the bot can fetch it."""
         if ref.channel_id is not None and ref.guild_id != interaction.guild_id:
-            raise WhyRefusal("That link points to another server or a DM; I only explain messages from here.")
+            raise UnexplainableTarget("That link points to another server or a DM; I only explain messages from here.")
+        channel: object | None
         if ref.channel_id is None or ref.channel_id == interaction.channel_id:
             channel = interaction.channel  # the asker is here: no need to check they can read it
         else:
             channel = await self._readable_channel(interaction, ref.channel_id)
-        if channel is None or not hasattr(channel, "fetch_message"):
-            raise WhyRefusal("I can't see the channel of that message.")
+        if channel is None or not hasattr(channel, "fetch_message"):  # a category or forum has no messages
+            raise UnexplainableTarget("I can't see the channel of that message.")
         try:
-            return await channel.fetch_message(ref.message_id)
+            return await cast("discord.abc.Messageable", channel).fetch_message(ref.message_id)
         except discord.NotFound:
-            raise WhyRefusal("I couldn't find that message; it may have been deleted.") from None
+            raise UnexplainableTarget("I couldn't find that message; it may have been deleted.") from None
         except discord.Forbidden:
-            raise WhyRefusal("I don't have permission to read messages in that channel.") from None
+            raise UnexplainableTarget("I don't have permission to read messages in that channel.") from None
         except (discord.HTTPException, discord.RateLimited) as error:
             log.warning("fetching message %s for /why failed: %s", ref.message_id, error)
-            raise WhyRefusal("Discord didn't give me that message just now; please try again.") from None
+            raise UnexplainableTarget("Discord didn't give me that message just now; please try again.") from None
 
-    async def _readable_channel(self, interaction: discord.Interaction, channel_id: int) -> object | None:
+    async def _readable_channel(
+        self, interaction: discord.Interaction, channel_id: int
+    ) -> GuildChannel | discord.Thread | None:
         """The channel or thread, once the asker is known to be able to read it (else a refusal).
 
         Threads take their permissions from the parent channel, but a private thread is
@@ -176,25 +183,29 @@ class Why(commands.Cog):
         if channel is None:
             return None
         try:
-            allowed = channel.permissions_for(interaction.user)
+            allowed = channel.permissions_for(cast("discord.Member", interaction.user))  # in a server: a Member
         except discord.ClientException:  # a thread whose parent channel the bot cannot see
             return None
         if not (allowed.view_channel and allowed.read_message_history):
-            raise WhyRefusal("You can't read that channel, so I won't explain messages from it.")
-        private = isinstance(channel, discord.Thread) and channel.is_private()
-        if private and not allowed.manage_threads and not await self._in_thread(channel, interaction.user.id):
-            raise WhyRefusal("That is a private thread you're not in, so I won't explain messages from it.")
+            raise UnexplainableTarget("You can't read that channel, so I won't explain messages from it.")
+        if (
+            isinstance(channel, discord.Thread)
+            and channel.is_private()
+            and not allowed.manage_threads
+            and not await self._in_thread(channel, interaction.user.id)
+        ):
+            raise UnexplainableTarget("That is a private thread you're not in, so I won't explain messages from it.")
         return channel
 
     @staticmethod
-    async def _fetch_channel(guild: discord.Guild, channel_id: int) -> object | None:
+    async def _fetch_channel(guild: discord.Guild, channel_id: int) -> GuildChannel | discord.Thread | None:
         try:
             return await guild.fetch_channel(channel_id)
         except (discord.NotFound, discord.Forbidden, discord.InvalidData):
             return None
         except (discord.HTTPException, discord.RateLimited) as error:
             log.warning("fetching channel %s for /why failed: %s", channel_id, error)
-            raise WhyRefusal("Discord didn't tell me about that channel just now; please try again.") from None
+            raise UnexplainableTarget("Discord didn't tell me about that channel just now; please try again.") from None
 
     @staticmethod
     async def _in_thread(thread: discord.Thread, user_id: int) -> bool:
@@ -204,16 +215,16 @@ class Why(commands.Cog):
             return False
         except (discord.HTTPException, discord.RateLimited) as error:
             log.warning("checking membership of thread %s for /why failed: %s", thread.id, error)
-            raise WhyRefusal("I couldn't check who is in that thread just now; please try again.") from None
+            raise UnexplainableTarget("I couldn't check who is in that thread just now; please try again.") from None
         return True
 
     async def _message_text(self, interaction: discord.Interaction, message: discord.Message) -> str:
         """The message's text as the model sees it, unless its author opted out."""
         if message.author.id != interaction.user.id and await self.bot.store.is_opted_out(message.author.id):
-            raise WhyRefusal("The author of that message opted out of whymoji, so I won't explain it. Sorry!")
+            raise UnexplainableTarget("The author of that message opted out of whymoji, so I won't explain it. Sorry!")
         text = normalize_markup(message.content)
         if not text:
-            raise WhyRefusal("That message has no text for me to read.")
+            raise UnexplainableTarget("That message has no text for me to read.")
         return text
 
     async def _answer(self, interaction: discord.Interaction, text: str, *, public: bool) -> None:

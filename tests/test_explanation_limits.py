@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.rules.cooldown import Cooldown
-from bot.rules.explanation_limits import ExplanationLimits, ExplanationRefused
+from bot.rules.explanation_limits import ExplanationLimits, ExplanationLimitReached
 from tests.conftest import Clock
 
 GUILD, OTHER_GUILD = 1, 2
@@ -19,7 +19,7 @@ def limits(clock=None, *, cooldown_s=10.0, max_per_server=2) -> ExplanationLimit
 def test_one_explanation_at_a_time_per_user_even_across_servers():
     limited = limits(cooldown_s=0.0)
     with limited.slot(GUILD, ALICE):
-        with pytest.raises(ExplanationRefused, match="one at a time"):
+        with pytest.raises(ExplanationLimitReached, match="one at a time"):
             with limited.slot(OTHER_GUILD, ALICE):
                 pass
         with limited.slot(GUILD, BOB):  # somebody else may
@@ -34,7 +34,7 @@ def test_a_user_waits_between_requests_and_is_told_how_long():
     with limited.slot(GUILD, ALICE):
         pass
     clock.now += 3.5
-    with pytest.raises(ExplanationRefused, match="wait 7 s"):
+    with pytest.raises(ExplanationLimitReached, match="wait 7 s"):
         with limited.slot(GUILD, ALICE):
             pass
     clock.now += 6.5
@@ -46,7 +46,7 @@ def test_a_refused_request_does_not_start_a_pause():
     clock = Clock()
     limited = limits(clock, cooldown_s=10.0, max_per_server=1)
     with limited.slot(GUILD, BOB):
-        with pytest.raises(ExplanationRefused, match="this server"):
+        with pytest.raises(ExplanationLimitReached, match="this server"):
             with limited.slot(GUILD, ALICE):
                 pass
     with limited.slot(GUILD, ALICE):  # no pause: her refused request did not count
@@ -56,10 +56,10 @@ def test_a_refused_request_does_not_start_a_pause():
 def test_a_server_has_a_cap_that_moderation_hints_count_against():
     limited = limits(cooldown_s=0.0, max_per_server=2)
     with limited.slot(GUILD), limited.slot(GUILD, ALICE):  # a hint's explanation and a /why
-        with pytest.raises(ExplanationRefused, match="this server"):
+        with pytest.raises(ExplanationLimitReached, match="this server"):
             with limited.slot(GUILD, BOB):
                 pass
-        with pytest.raises(ExplanationRefused):
+        with pytest.raises(ExplanationLimitReached):
             with limited.slot(GUILD):
                 pass
         with limited.slot(OTHER_GUILD, CAROL):  # other servers are not affected

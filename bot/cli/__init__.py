@@ -14,6 +14,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from bot import __version__
 from bot.errors import WhymojiError
@@ -27,7 +28,7 @@ VERBOSE_HELP = "log debug details"
 class Parser(argparse.ArgumentParser):
     """argparse with usage errors in whymoji's one-line form, pointing at ``--help``."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("whymoji").strip()
         where = f"{command}: " if command else ""
         self.exit(2, f"whymoji: error: {where}{message} (see `{self.prog} --help`)\n")

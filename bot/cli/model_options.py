@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.config import DEFAULT_REPO_ID, ModelConfig, option_of
 from bot.deepmoji.files import CACHE_DIR_ENV, VOCABULARY_ENV, WEIGHTS_ENV, resolve_model_files
@@ -19,11 +19,11 @@ if TYPE_CHECKING:
     from bot.deepmoji.engine import Engine
 
 
-def config_rule(key: str) -> Callable[[str], Any]:
+def config_rule(key: str) -> Callable[[str], object]:
     """An argparse ``type`` that applies the rule of the config key ``model.<key>``."""
     option = option_of(ModelConfig, key)
 
-    def convert(text: str) -> Any:
+    def convert(text: str) -> object:
         try:
             return option.parse_text(text)
         except ValueError as error:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import discord
 
 
-def is_candidate(message: Any) -> bool:
+def is_candidate(message: discord.Message) -> bool:
     """Ordinary messages by people in servers: no DMs, bots, webhooks or system messages."""
     return (
         message.guild is not None and not message.author.bot and message.webhook_id is None and not message.is_system()

@@ -23,7 +23,7 @@ from bot.errors import WhymojiError
 from bot.rules.cooldown import Cooldown
 
 
-class ExplanationRefused(WhymojiError):
+class ExplanationLimitReached(WhymojiError):
     """An explanation may not start now; the message says why, politely, for the asker."""
 
 
@@ -41,7 +41,7 @@ class ExplanationLimits:
 
     @contextmanager
     def slot(self, guild_id: int | None, user_id: int | None = None) -> Iterator[None]:
-        """Admit one explanation or raise ``ExplanationRefused``; the place is freed on exit.
+        """Admit one explanation or raise ``ExplanationLimitReached``; the place is freed on exit.
 
         ``user_id`` is the person who asked; without one (a moderation hint) only the server's
         cap applies. The user's pause starts when a request is admitted, not when refused.
@@ -61,10 +61,10 @@ class ExplanationLimits:
 
     def _admit(self, guild_id: int | None, user_id: int | None) -> None:
         if user_id in self._busy_users:
-            raise ExplanationRefused("I'm still explaining your last request: one at a time, please.")
+            raise ExplanationLimitReached("I'm still explaining your last request: one at a time, please.")
         if guild_id is not None and self._running[guild_id] >= self.max_per_server:
-            raise ExplanationRefused(
+            raise ExplanationLimitReached(
                 "I'm explaining as much as I can for this server right now; please try again in a moment."
             )
         if user_id is not None and (wait := self._cooldown.remaining(user_id)) > 0:
-            raise ExplanationRefused(f"Please wait {math.ceil(wait)} s before your next explanation.")
+            raise ExplanationLimitReached(f"Please wait {math.ceil(wait)} s before your next explanation.")

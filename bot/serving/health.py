@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -53,7 +53,7 @@ class Health:
     """What ``/healthz`` reports: a state and details worth showing (shards, store, worker)."""
 
     state: str
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -84,7 +84,7 @@ def worker_problem(worker: WorkerStatus) -> str | None:
     return None
 
 
-def assess(shards: Mapping[int, bool], store: StoreStatus, worker: WorkerStatus, **details: Any) -> Health:
+def assess(shards: Mapping[int, bool], store: StoreStatus, worker: WorkerStatus, **details: object) -> Health:
     """The ``/healthz`` answer of a started bot from what each part says of itself.
 
     ``shards`` maps shard id -> connected; ``store`` and ``worker`` are the status snapshots of

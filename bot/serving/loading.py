@@ -12,6 +12,7 @@ import ctypes
 import logging
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 import torch
@@ -78,16 +79,17 @@ def locate_model_files(model: ModelConfig, *, download: bool = True) -> ModelFil
     fetched (huggingface_hub shows progress) into the cache before the bot connects. With
     ``download=False`` or ``model.offline`` a file missing from the cache is ``NotDownloaded``.
     """
-    where = dict(
-        weights=model.weights,
-        vocabulary=model.vocabulary,
+    where = partial(
+        resolve_model_files,
+        model.weights,
+        model.vocabulary,
         repo_id=model.repo_id,
         revision=model.revision,
         cache_dir=model.cache_dir,
         offline=model.offline or None,
     )
     try:
-        return resolve_model_files(**where, download=False)
+        return where(download=False)
     except NotDownloaded:
         if not download or model.offline:
             raise
@@ -96,7 +98,7 @@ def locate_model_files(model: ModelConfig, *, download: bool = True) -> ModelFil
         model.repo_id,
         model.cache_dir or "the Hugging Face cache",
     )
-    files = resolve_model_files(**where, download=True)
+    files = where(download=True)
     log.info("model files downloaded: %s, %s", files.weights, files.vocabulary)
     return files
 
@@ -109,23 +111,20 @@ async def in_daemon_thread(work: Callable[[], Result], name: str) -> Result:
     keep the process alive: Ctrl-C stops `whymoji run` at once, whatever the thread is doing.
     """
     loop = asyncio.get_running_loop()
-    future: asyncio.Future = loop.create_future()
+    future: asyncio.Future[Result] = loop.create_future()
 
-    def settle(result: Result | None, error: BaseException | None) -> None:
-        if future.done():  # the waiting side was cancelled
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():  # else the waiting side was cancelled
+            outcome()
 
     def run() -> None:
+        outcome: Callable[[], None]
         try:
-            outcome = (work(), None)
+            outcome = partial(future.set_result, work())
         except BaseException as error:  # handed to the awaiting task
-            outcome = (None, error)
+            outcome = partial(future.set_exception, error)
         try:
-            loop.call_soon_threadsafe(settle, *outcome)
+            loop.call_soon_threadsafe(settle, outcome)
         except RuntimeError:  # the loop closed meanwhile: nobody is waiting any more
             pass
 

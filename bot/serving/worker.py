@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
 import logging
 import time
 from collections import deque
@@ -260,12 +261,12 @@ class InferenceWorker:
         now = self._clock()
         waiting = self._waiting()
         busy_since = min((started for started, _ in self._busy.values()), default=None)
-        idle = busy_since is None and self._last_finished is not None
+        last_finished = self._last_finished if busy_since is None else None
         return WorkerStatus(
             queued=len(waiting),
             oldest_wait_s=now - min(request.queued_at for request in waiting) if waiting else None,
             busy_for_s=None if busy_since is None else now - busy_since,
-            idle_for_s=now - self._last_finished if idle else None,
+            idle_for_s=None if last_finished is None else now - last_finished,
             running=self._is_running(),
         )
 
@@ -440,7 +441,7 @@ class InferenceWorker:
         another slice). A slice still on a thread after its run was cancelled (the event loop
         shutting down) ends by itself, and the generator is closed when it is collected."""
         self._explanations.discard(request)
-        if request.steps is not None and not request.steps.gi_running:
+        if request.steps is not None and inspect.getgeneratorstate(request.steps) != inspect.GEN_RUNNING:
             request.steps.close()
         request.steps = None
 

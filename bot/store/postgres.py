@@ -11,13 +11,13 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 
 from bot.config import redact_url
 from bot.store.errors import StoreError
+from bot.store.schema import Row, SqlValue
 
 #: Advisory lock key that serialises schema migrations ("whymoji" as an integer, fits bigint).
 MIGRATION_LOCK = int.from_bytes(b"whymoji", "big")
@@ -58,11 +58,11 @@ class _Connection:
         self._where = where
         self._password = password
 
-    async def execute(self, sql: str, *args: Any) -> None:
+    async def execute(self, sql: str, *args: SqlValue) -> None:
         with _store_errors(self._where, self._password):
             await self._connection.execute(numbered(sql), *args)
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
         with _store_errors(self._where, self._password):
             return await self._connection.fetch(numbered(sql), *args)
 
@@ -97,11 +97,11 @@ class PostgresDatabase:
         finally:
             await self._pool.release(connection)
 
-    async def execute(self, sql: str, *args: Any) -> None:
+    async def execute(self, sql: str, *args: SqlValue) -> None:
         async with self._acquire() as connection:
             await connection.execute(sql, *args)
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
         async with self._acquire() as connection:
             return await connection.fetch(sql, *args)
 

@@ -8,6 +8,7 @@ refused rather than misread. No table has a column for message text: whymoji nev
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -66,12 +67,18 @@ LATEST_VERSION = MIGRATIONS[-1].version
 VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version ( version INTEGER PRIMARY KEY, description TEXT NOT NULL)"
 
 
+#: A value passed to SQL: the schema's columns hold integers, reals, text and NULL.
+SqlValue = int | float | str | None
+#: One row as a driver returns it (a tuple, an asyncpg Record); each column has the schema's type.
+Row = Sequence[Any]
+
+
 class Session(Protocol):
     """One connection inside an exclusive transaction (see each backend's ``exclusive``)."""
 
-    async def execute(self, sql: str, *args: Any) -> None: ...
+    async def execute(self, sql: str, *args: SqlValue) -> None: ...
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]: ...
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]: ...
 
 
 async def current_version(session: Session) -> int:

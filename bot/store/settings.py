@@ -10,15 +10,19 @@ whether the database answers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, TypeVar, cast
 
 from bot.config import Config, ModerationConfig, Option, ReactionsConfig, option_of
 from bot.deepmoji.emojis import EMOJIS
 from bot.store.errors import InvalidSetting
+from bot.store.schema import Row, SqlValue
 from bot.store.status import AccessTracker, StoreStatus
 
 logger = logging.getLogger(__name__)
+
+Value = TypeVar("Value")
 
 #: Discord ids are positive 64-bit snowflakes; the columns are signed 64-bit integers.
 MAX_ID = (1 << 63) - 1
@@ -70,7 +74,7 @@ class GuildSettings:
     chance: int  #: percent
 
 
-def check_id(name: str, value: Any) -> int:
+def check_id(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
         raise InvalidSetting(f"{name} must be a Discord id (a positive 64-bit integer), got {value!r}")
     return value
@@ -79,7 +83,7 @@ def check_id(name: str, value: Any) -> int:
 def _id_rule(name: str) -> Option:
     """An Option-shaped rule for a channel id setting."""
 
-    def check(value: Any) -> int:
+    def check(value: object) -> int:
         return check_id(name, value)
 
     return Option(check, int)
@@ -88,7 +92,7 @@ def _id_rule(name: str) -> Option:
 def _class_set_rule() -> Option:
     """A set of emoji class indices (``blocked``); the cog turns typed emojis into these."""
 
-    def check(value: Any) -> frozenset[int]:
+    def check(value: object) -> frozenset[int]:
         if not isinstance(value, set | frozenset | list | tuple) or not all(
             isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(EMOJIS) for index in value
         ):
@@ -122,18 +126,22 @@ RULES: dict[str, Option] = {
 COLUMNS = tuple(RULES)
 
 
-def checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
+#: A setting as checked: a number, a channel id, or emoji classes (``blocked``); None resets it.
+SettingValue = int | float | frozenset[int] | None
+
+
+def checked_changes(changes: Mapping[str, object]) -> dict[str, SettingValue]:
     """Validate ``update_guild`` arguments; ``None`` stays ``None`` (back to the default)."""
     unknown = sorted(set(changes) - set(RULES))
     if unknown:
         raise InvalidSetting(f"unknown setting {', '.join(unknown)} (known: {', '.join(COLUMNS)})")
-    checked = {}
+    checked: dict[str, SettingValue] = {}
     for name, value in changes.items():
         if value is None:
             checked[name] = None
             continue
         try:
-            checked[name] = RULES[name].check(value)
+            checked[name] = cast(SettingValue, RULES[name].check(value))  # each rule returns one of these
         except ValueError as error:
             raise InvalidSetting(f"{name}: {error}") from None
     return checked
@@ -142,9 +150,9 @@ def checked_changes(changes: dict[str, Any]) -> dict[str, Any]:
 class Database(Protocol):
     """What a backend offers the store (see ``sqlite.py`` and ``postgres.py``)."""
 
-    async def execute(self, sql: str, *args: Any) -> None: ...
+    async def execute(self, sql: str, *args: SqlValue) -> None: ...
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]: ...
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]: ...
 
     async def close(self) -> None: ...
 
@@ -161,11 +169,11 @@ class SettingsStore:
         """Whether the last access failed, when one last succeeded, how long one has been waiting."""
         return self._tracker.status()
 
-    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+    async def _fetch(self, sql: str, *args: SqlValue) -> list[Row]:
         with self._tracker.access():
             return await self._database.fetch(sql, *args)
 
-    async def _execute(self, sql: str, *args: Any) -> None:
+    async def _execute(self, sql: str, *args: SqlValue) -> None:
         with self._tracker.access():
             await self._database.execute(sql, *args)
 
@@ -189,18 +197,17 @@ class SettingsStore:
         )
 
     @staticmethod
-    def _or_default(value: Any, default: Any) -> Any:
+    def _or_default(value: Value | None, default: Value) -> Value:
         return default if value is None else value
 
-    async def update_guild(self, guild_id: int, **changes: Any) -> GuildSettings:
+    async def update_guild(self, guild_id: int, **changes: object) -> GuildSettings:
         """Set some settings (``None`` resets one to the default) and return the result."""
         check_id("guild_id", guild_id)
         checked = checked_changes(changes)
         if checked:
             names = list(checked)
             values = [
-                _classes_to_column(value) if name == "blocked" and value is not None else value
-                for name, value in checked.items()
+                _classes_to_column(value) if isinstance(value, frozenset) else value for value in checked.values()
             ]
             await self._execute(
                 f"INSERT INTO guild_settings (guild_id, {', '.join(names)}) "

@@ -19,11 +19,11 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
 from bot.store.errors import StoreError
+from bot.store.schema import Row, SqlValue
 
 logger = logging.getLogger(__name__)
 
@@ -117,14 +117,14 @@ class SqliteDatabase:
                     raise StoreError(f"SQLite database {self.path}: {error}") from None
             await asyncio.sleep(0.02)
 
-    async def execute(self, sql: str, *args: Any) -> None:
+    async def execute(self, sql: str, *args: SqlValue) -> None:
         self._check_file()
         try:
             await self._connection.execute(sql, args)
         except sqlite3.Error as error:
             raise StoreError(f"SQLite database {self.path}: {error}") from None
 
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]:
         self._check_file()
         try:
             async with self._connection.execute(sql, args) as cursor:
