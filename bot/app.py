@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
