@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.cli.run import CONFIG_ENV
-from bot.config import load_config
+from bot.config import CONFIG_ENV, load_config
 from bot.errors import WhymojiError
 from bot.metrics import Metrics
 
