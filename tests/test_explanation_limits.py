@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.rules.cooldown import Cooldown
-from bot.rules.explanation_limits import ExplanationLimits, ExplanationLimitReached
+from bot.rules.explanation_limits import ExplanationLimitReached, ExplanationLimits
 from tests.conftest import Clock
 
 GUILD, OTHER_GUILD = 1, 2
