@@ -7,7 +7,7 @@ The end-to-end suite (fake Discord over HTTP and websocket) covers the gateway p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,8 +21,8 @@ from bot.explain.explanation import Explanation, WordScore
 from bot.metrics import Metrics
 from bot.rules.explanation_limits import ExplanationLimits
 from bot.serving.predictions import MessagePredictions
-from bot.store import GuildSettings
-from bot.store.settings import checked_changes
+from bot.store import GuildDefaults, GuildSettings
+from bot.store.settings import RULES, SettingValue, check_id, checked_changes
 from tests.conftest import small_vocabulary
 
 GUILD_ID = 1000
@@ -84,27 +84,49 @@ class FakeEngine(Engine):
         self.max_tokens = DEFAULT_MAX_TOKENS
 
 
+#: What a ``FakeStore()`` server gets for what it never chose: the cog tests' usual server.
+FAKE_DEFAULTS = GuildDefaults(
+    top_k=3, threshold=0.1, cooldown_s=0.0, mod_threshold=0.5, min_known=0.5, blocked=frozenset({42}), distress=0.5
+)
+
+
 class FakeStore:
-    """The settings-store contract in memory; ``changes`` records every write; every call
-    raises ``error`` instead while it is set (a database that is down)."""
+    """The settings-store contract in memory (``tests/store/test_contract.py`` runs it as it runs
+    SQLite and PostgreSQL). ``FakeStore(**settings)`` is the cog tests' server ``GUILD_ID``, with
+    reactions on in ``CHANNEL_ID`` and ``settings`` chosen; ``FakeStore.empty(defaults)`` knows no
+    server. ``changes`` records every write; every call raises ``error`` instead while it is set
+    (a database that is down)."""
 
     def __init__(self, **settings: Any) -> None:
-        defaults = {
-            "enabled_channels": frozenset({CHANNEL_ID}),
-            "top_k": 3,
-            "threshold": 0.1,
-            "cooldown_s": 0.0,
-            "mod_channel_id": None,
-            "mod_threshold": 0.5,
-            "min_known": 0.5,
-            "blocked": frozenset({42}),
-            "distress": 0.5,
-            "chance": 100,
-        }
-        self.settings = GuildSettings(guild_id=GUILD_ID, **defaults | settings)
+        self.defaults = FAKE_DEFAULTS
+        self._chosen: dict[int, dict[str, SettingValue]] = {}
+        self._channels: dict[int, set[int]] = {GUILD_ID: set(settings.pop("enabled_channels", {CHANNEL_ID}))}
+        if settings:
+            self._chosen[GUILD_ID] = checked_changes(settings)
         self.opted_out: set[int] = set()
         self.changes: list[tuple] = []
         self.error: Exception | None = None
+
+    @classmethod
+    def empty(cls, defaults: GuildDefaults) -> FakeStore:
+        store = cls()
+        store.defaults, store._channels = defaults, {}
+        return store
+
+    @property
+    def settings(self) -> GuildSettings:
+        """``GUILD_ID``'s settings now, without a call (what tests look at)."""
+        return self._settings(GUILD_ID)
+
+    @settings.setter
+    def settings(self, settings: GuildSettings) -> None:
+        """Make ``GUILD_ID``'s settings these, as if chosen one by one."""
+        chosen = {name: getattr(settings, name) for name in RULES}
+        self._chosen[GUILD_ID], self._channels[GUILD_ID] = chosen, set(settings.enabled_channels)
+
+    def _settings(self, guild_id: int) -> GuildSettings:
+        channels = frozenset(self._channels.get(guild_id, ()))
+        return self.defaults.fill(guild_id, self._chosen.get(guild_id, {}), channels)
 
     def _answer(self) -> None:
         if self.error is not None:
@@ -112,29 +134,37 @@ class FakeStore:
 
     async def get_guild(self, guild_id: int) -> GuildSettings:
         self._answer()
-        return replace(self.settings, guild_id=guild_id)
+        check_id("guild_id", guild_id)
+        return self._settings(guild_id)
 
     async def update_guild(self, guild_id: int, **changes: Any) -> GuildSettings:
         self._answer()
-        self.settings = replace(self.settings, **checked_changes(changes))
+        check_id("guild_id", guild_id)
+        self._chosen.setdefault(guild_id, {}).update(checked_changes(changes))
         self.changes.append(("update", guild_id, changes))
-        return self.settings
+        return self._settings(guild_id)
 
     async def set_channel_enabled(self, guild_id: int, channel_id: int, enabled: bool) -> None:
         self._answer()
-        channels = set(self.settings.enabled_channels)
+        check_id("guild_id", guild_id)
+        check_id("channel_id", channel_id)
+        channels = self._channels.setdefault(guild_id, set())
         (channels.add if enabled else channels.discard)(channel_id)
-        self.settings = replace(self.settings, enabled_channels=frozenset(channels))
         self.changes.append(("channel", guild_id, channel_id, enabled))
 
     async def is_opted_out(self, user_id: int) -> bool:
         self._answer()
+        check_id("user_id", user_id)
         return user_id in self.opted_out
 
     async def set_opted_out(self, user_id: int, opted_out: bool) -> None:
         self._answer()
+        check_id("user_id", user_id)
         (self.opted_out.add if opted_out else self.opted_out.discard)(user_id)
         self.changes.append(("opt", user_id, opted_out))
+
+    async def close(self) -> None:
+        pass
 
 
 def make_bot(**store_settings: Any) -> SimpleNamespace:

@@ -11,12 +11,15 @@ import asyncio
 import os
 import sqlite3
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
 from bot.config import load_config
 from bot.store import GuildDefaults, InvalidSetting, StoreError, open_store
 from bot.store.schema import LATEST_VERSION
+from tests.cog_fakes import FakeStore
 from tests.conftest import free_port
 
 POSTGRES_URL = os.environ.get("WHYMOJI_TEST_POSTGRES_URL")
@@ -30,10 +33,10 @@ def with_query(url: str, query: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def url(request, tmp_path):
-    """A database URL for an empty database, for each backend."""
-    if request.param == "sqlite":
+@asynccontextmanager
+async def empty_database(backend: str, tmp_path) -> AsyncIterator[str]:
+    """The URL of an empty database of ``backend`` (a PostgreSQL schema dropped afterwards)."""
+    if backend == "sqlite":
         yield f"sqlite:///{tmp_path}/nested/folder/settings.sqlite3"
         return
     if not POSTGRES_URL:
@@ -48,6 +51,13 @@ async def url(request, tmp_path):
         await connection.execute(f"DROP SCHEMA {schema} CASCADE")
     finally:
         await connection.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def url(request, tmp_path):
+    """A database URL for an empty database, for each backend."""
+    async with empty_database(request.param, tmp_path) as empty:
+        yield empty
 
 
 async def run_sql(url: str, sql: str) -> list[tuple]:
@@ -73,8 +83,21 @@ async def store(url):
     await opened.close()
 
 
-async def test_a_new_guild_gets_the_defaults(store):
-    settings = await store.get_guild(GUILD)
+@pytest.fixture(params=["sqlite", "postgresql", "fake"])
+async def any_store(request, tmp_path):
+    """The contract's implementations: each database backend, and the cog tests' ``FakeStore``
+    (so a fake that drifts from the contract fails here, not silently in the cog tests)."""
+    if request.param == "fake":
+        yield FakeStore.empty(DEFAULTS)
+        return
+    async with empty_database(request.param, tmp_path) as empty:
+        opened = await open_store(empty, DEFAULTS)
+        yield opened
+        await opened.close()
+
+
+async def test_a_new_guild_gets_the_defaults(any_store):
+    settings = await any_store.get_guild(GUILD)
     assert settings.guild_id == GUILD
     assert settings.enabled_channels == frozenset()
     assert (settings.top_k, settings.threshold, settings.cooldown_s) == (3, 0.1, 2.0)
@@ -88,24 +111,24 @@ async def test_a_new_guild_gets_the_defaults(store):
     )
 
 
-async def test_reaction_rules_are_stored_and_reset(store):
-    changed = await store.update_guild(GUILD, min_known=0.8, blocked={42, 51, 3}, distress=1.0, chance=25)
+async def test_reaction_rules_are_stored_and_reset(any_store):
+    changed = await any_store.update_guild(GUILD, min_known=0.8, blocked={42, 51, 3}, distress=1.0, chance=25)
     assert (changed.min_known, changed.blocked, changed.distress, changed.chance) == (0.8, {3, 42, 51}, 1.0, 25)
-    assert await store.get_guild(GUILD) == changed
-    emptied = await store.update_guild(GUILD, blocked=frozenset())  # a chosen empty list, not the default
+    assert await any_store.get_guild(GUILD) == changed
+    emptied = await any_store.update_guild(GUILD, blocked=frozenset())  # a chosen empty list, not the default
     assert emptied.blocked == frozenset()
-    reset = await store.update_guild(GUILD, min_known=None, blocked=None, distress=None, chance=None)
+    reset = await any_store.update_guild(GUILD, min_known=None, blocked=None, distress=None, chance=None)
     assert (reset.min_known, reset.blocked, reset.distress, reset.chance) == (0.5, {42}, 0.5, 100)
 
 
-async def test_update_sets_values_and_none_resets_to_default(store):
-    changed = await store.update_guild(GUILD, top_k=5, threshold=0.25, mod_channel_id=CHANNEL)
+async def test_update_sets_values_and_none_resets_to_default(any_store):
+    changed = await any_store.update_guild(GUILD, top_k=5, threshold=0.25, mod_channel_id=CHANNEL)
     assert (changed.top_k, changed.threshold, changed.mod_channel_id) == (5, 0.25, CHANNEL)
     assert changed.cooldown_s == DEFAULTS.cooldown_s
-    assert await store.get_guild(GUILD) == changed
-    reset = await store.update_guild(GUILD, top_k=None, mod_channel_id=None)
+    assert await any_store.get_guild(GUILD) == changed
+    reset = await any_store.update_guild(GUILD, top_k=None, mod_channel_id=None)
     assert (reset.top_k, reset.threshold, reset.mod_channel_id) == (3, 0.25, None)
-    assert (await store.get_guild(OTHER_GUILD)).top_k == 3
+    assert (await any_store.get_guild(OTHER_GUILD)).top_k == 3
 
 
 async def test_unset_values_follow_changed_defaults(url):
@@ -150,43 +173,43 @@ async def test_unset_values_follow_changed_defaults(url):
         ({"colour": "red"}, "unknown setting colour"),
     ],
 )
-async def test_bad_settings_are_refused_and_nothing_changes(store, changes, message):
-    before = await store.update_guild(GUILD, top_k=7, threshold=0.2)
+async def test_bad_settings_are_refused_and_nothing_changes(any_store, changes, message):
+    before = await any_store.update_guild(GUILD, top_k=7, threshold=0.2)
     with pytest.raises(InvalidSetting, match=message):
-        await store.update_guild(GUILD, cooldown_s=5.0, **changes)
-    assert await store.get_guild(GUILD) == before
+        await any_store.update_guild(GUILD, cooldown_s=5.0, **changes)
+    assert await any_store.get_guild(GUILD) == before
 
 
 @pytest.mark.parametrize("bad_id", [0, -1, 1 << 63, "123", True])
-async def test_bad_ids_are_refused(store, bad_id):
+async def test_bad_ids_are_refused(any_store, bad_id):
     with pytest.raises(InvalidSetting, match="Discord id"):
-        await store.get_guild(bad_id)
+        await any_store.get_guild(bad_id)
     with pytest.raises(InvalidSetting, match="channel_id"):
-        await store.set_channel_enabled(GUILD, bad_id, True)
+        await any_store.set_channel_enabled(GUILD, bad_id, True)
     with pytest.raises(InvalidSetting, match="user_id"):
-        await store.set_opted_out(bad_id, True)
+        await any_store.set_opted_out(bad_id, True)
 
 
-async def test_channels_are_enabled_per_guild_and_idempotently(store):
-    await store.set_channel_enabled(GUILD, CHANNEL, True)
-    await store.set_channel_enabled(GUILD, CHANNEL, True)
-    await store.set_channel_enabled(GUILD, OTHER_CHANNEL, True)
-    await store.set_channel_enabled(OTHER_GUILD, OTHER_CHANNEL, True)
-    assert (await store.get_guild(GUILD)).enabled_channels == {CHANNEL, OTHER_CHANNEL}
-    await store.set_channel_enabled(GUILD, OTHER_CHANNEL, False)
-    await store.set_channel_enabled(GUILD, OTHER_CHANNEL, False)
-    assert (await store.get_guild(GUILD)).enabled_channels == {CHANNEL}
-    assert (await store.get_guild(OTHER_GUILD)).enabled_channels == {OTHER_CHANNEL}
+async def test_channels_are_enabled_per_guild_and_idempotently(any_store):
+    await any_store.set_channel_enabled(GUILD, CHANNEL, True)
+    await any_store.set_channel_enabled(GUILD, CHANNEL, True)
+    await any_store.set_channel_enabled(GUILD, OTHER_CHANNEL, True)
+    await any_store.set_channel_enabled(OTHER_GUILD, OTHER_CHANNEL, True)
+    assert (await any_store.get_guild(GUILD)).enabled_channels == {CHANNEL, OTHER_CHANNEL}
+    await any_store.set_channel_enabled(GUILD, OTHER_CHANNEL, False)
+    await any_store.set_channel_enabled(GUILD, OTHER_CHANNEL, False)
+    assert (await any_store.get_guild(GUILD)).enabled_channels == {CHANNEL}
+    assert (await any_store.get_guild(OTHER_GUILD)).enabled_channels == {OTHER_CHANNEL}
 
 
-async def test_user_opt_out_toggles(store):
-    assert not await store.is_opted_out(USER)
-    await store.set_opted_out(USER, True)
-    await store.set_opted_out(USER, True)
-    assert await store.is_opted_out(USER)
-    assert not await store.is_opted_out(USER + 1)
-    await store.set_opted_out(USER, False)
-    assert not await store.is_opted_out(USER)
+async def test_user_opt_out_toggles(any_store):
+    assert not await any_store.is_opted_out(USER)
+    await any_store.set_opted_out(USER, True)
+    await any_store.set_opted_out(USER, True)
+    assert await any_store.is_opted_out(USER)
+    assert not await any_store.is_opted_out(USER + 1)
+    await any_store.set_opted_out(USER, False)
+    assert not await any_store.is_opted_out(USER)
 
 
 async def test_settings_survive_a_restart(url):

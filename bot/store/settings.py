@@ -58,6 +58,28 @@ class GuildDefaults:
             chance=config.reactions.chance,
         )
 
+    def fill(self, guild_id: int, stored: Mapping[str, object], enabled_channels: frozenset[int]) -> GuildSettings:
+        """A server's settings from what it chose (``stored``: a column's value, None where it
+        never chose, ``blocked`` as class indices): the defaults fill the rest."""
+
+        def chosen(name: str, default: Value) -> Value:
+            value = stored.get(name)
+            return default if value is None else cast(Value, value)
+
+        return GuildSettings(
+            guild_id=guild_id,
+            enabled_channels=enabled_channels,
+            top_k=chosen("top_k", self.top_k),
+            threshold=chosen("threshold", self.threshold),
+            cooldown_s=chosen("cooldown_s", self.cooldown_s),
+            mod_channel_id=cast("int | None", stored.get("mod_channel_id")),
+            mod_threshold=chosen("mod_threshold", self.mod_threshold),
+            min_known=chosen("min_known", self.min_known),
+            blocked=chosen("blocked", self.blocked),
+            distress=chosen("distress", self.distress),
+            chance=chosen("chance", self.chance),
+        )
+
 
 @dataclass(frozen=True)
 class GuildSettings:
@@ -182,23 +204,9 @@ class SettingsStore:
         rows = await self._fetch(f"SELECT {', '.join(COLUMNS)} FROM guild_settings WHERE guild_id = ?", guild_id)
         stored = dict(zip(COLUMNS, rows[0])) if rows else dict.fromkeys(COLUMNS)
         channels = await self._fetch("SELECT channel_id FROM enabled_channels WHERE guild_id = ?", guild_id)
-        return GuildSettings(
-            guild_id=guild_id,
-            enabled_channels=frozenset(row[0] for row in channels),
-            top_k=self._or_default(stored["top_k"], self.defaults.top_k),
-            threshold=self._or_default(stored["threshold"], self.defaults.threshold),
-            cooldown_s=self._or_default(stored["cooldown_s"], self.defaults.cooldown_s),
-            mod_channel_id=stored["mod_channel_id"],
-            mod_threshold=self._or_default(stored["mod_threshold"], self.defaults.mod_threshold),
-            min_known=self._or_default(stored["min_known"], self.defaults.min_known),
-            blocked=(self.defaults.blocked if stored["blocked"] is None else _classes_from_column(stored["blocked"])),
-            distress=self._or_default(stored["distress"], self.defaults.distress),
-            chance=self._or_default(stored["chance"], self.defaults.chance),
-        )
-
-    @staticmethod
-    def _or_default(value: Value | None, default: Value) -> Value:
-        return default if value is None else value
+        if stored["blocked"] is not None:
+            stored["blocked"] = _classes_from_column(stored["blocked"])
+        return self.defaults.fill(guild_id, stored, frozenset(row[0] for row in channels))
 
     async def update_guild(self, guild_id: int, **changes: object) -> GuildSettings:
         """Set some settings (``None`` resets one to the default) and return the result."""
