@@ -91,9 +91,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_engine(args: argparse.Namespace) -> Engine:
     """The engine the parsed model options describe (downloads on first use unless offline)."""
+    from bot.deepmoji.device import require_device
     from bot.deepmoji.engine import Engine  # imported late: torch is slow to import
     from bot.deepmoji.threads import use_threads
-    from bot.serving.loading import require_device
 
     require_device(args.device, "--device")
     use_threads(args.threads)

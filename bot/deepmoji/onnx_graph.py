@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from bot.deepmoji.model import HARD_SIGMOID_OFFSET, HARD_SIGMOID_SLOPE
+from bot.deepmoji.architecture import HARD_SIGMOID_OFFSET, HARD_SIGMOID_SLOPE
 
 #: ONNX opset of the graph (the LSTM operator's semantics have not changed since opset 14).
 OPSET = 17

@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from bot.deepmoji.model import PRECISIONS
+from bot.deepmoji.architecture import PRECISIONS
 from bot.deepmoji.onnx_graph import OUTPUT, build_graph
 
 logger = logging.getLogger(__name__)

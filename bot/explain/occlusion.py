@@ -6,7 +6,7 @@ sequence is shortened, not masked). A one-token message scores the total of ``p`
 
 Brute force runs ``N + 1`` sequences. Here one full pass of the message is followed by the
 variants in chunks of mirrored variants (``i`` with ``N - 1 - i``) so memory stays bounded,
-built on the model's own kernels (:func:`bot.deepmoji.model.run_recurrence`):
+built on the model's own kernels (:func:`bot.deepmoji.kernels.run_recurrence`):
 
 * Layer 0: a variant's forward states before the removed word and backward states after it
   are the full message's. Only the rest is recomputed, restarting from the full message's
@@ -49,14 +49,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bot.deepmoji.model import (
-    BatchedLinear,
-    DeepMoji,
-    Derived,
-    PackedLayout,
-    run_recurrence,
-    validate_batch,
-)
+from bot.deepmoji.kernels import BatchedLinear, Derived, PackedLayout, run_recurrence, validate_batch
+from bot.deepmoji.model import DeepMoji
 from bot.explain.steps import Steps, Work, finish, in_fractions
 
 #: Bound on the layer-1 rows (variant positions) one chunk computes; sets the peak memory. At the
