@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.config import DEFAULT_REPO_ID, ModelConfig, option_of
-from bot.deepmoji.files import CACHE_DIR_ENV, VOCABULARY_ENV, WEIGHTS_ENV, resolve_model_files
+from bot.config import ModelConfig, option_of
+from bot.deepmoji.files import CACHE_DIR_ENV, DEFAULT_REPO_ID, VOCABULARY_ENV, WEIGHTS_ENV, resolve_model_files
 
 if TYPE_CHECKING:
     from bot.deepmoji.engine import Engine

@@ -25,11 +25,12 @@ from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidat
 from huggingface_hub.utils import tqdm as hub_tqdm
 from huggingface_hub.utils import validate_repo_id
 
-from bot.config import DEFAULT_REPO_ID
 from bot.errors import WhymojiError
 
 logger = logging.getLogger(__name__)
 
+#: The Hugging Face Hub repository the model files come from unless told otherwise.
+DEFAULT_REPO_ID = "Pendrokar/TorchMoji"
 WEIGHTS_FILENAME = "pytorch_model.bin"
 VOCABULARY_FILENAME = "vocabulary.json"
 
