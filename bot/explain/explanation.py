@@ -86,6 +86,7 @@ class Explanation:
             },
             "top_emojis": [emoji.to_dict(p) for emoji, p in self.top_emojis],
             "words": [
-                {"word": w.word, "start": w.start, "end": w.end, "score": w.score, "exact": w.exact} for w in self.words
+                {"word": word.word, "start": word.start, "end": word.end, "score": word.score, "exact": word.exact}
+                for word in self.words
             ],
         }

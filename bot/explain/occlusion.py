@@ -537,7 +537,7 @@ def _variant_probabilities(
 
 
 @dataclass(frozen=True)
-class Scored:
+class VariantScores:
     """Some variants' scores, and how far each one's recompute window was from converging."""
 
     variants: np.ndarray  #: sorted word indices
@@ -580,28 +580,30 @@ class Occlusion:
         """The message's probability over the top classes: the score of its only word if it has one."""
         return float(self.probabilities[self.top].sum())
 
-    def scores(self, variants: np.ndarray, window: int | None = None, max_rows: int = DEFAULT_MAX_ROWS) -> Work[Scored]:
+    def scores(
+        self, variants: np.ndarray, window: int | None = None, max_rows: int = DEFAULT_MAX_ROWS
+    ) -> Work[VariantScores]:
         """The scores of ``variants`` and their mirrors, which cost little more.
 
         Exact unless ``window`` is below ``N - 1`` (see the module docstring).
         """
         length = self.length
-        scored = mirrored(variants, length)
+        with_mirrors = mirrored(variants, length)
         if length == 1:
-            return Scored(scored, np.array([self.mass]), np.zeros(1))
+            return VariantScores(with_mirrors, np.array([self.mass]), np.zeros(1))
         window = None if window is not None and window >= length - 1 else window
         low, high = _window_bounds(length, window)
-        scores, mismatch = np.empty(len(scored)), np.empty(len(scored))
-        for chunk in _chunks(scored, length, window, max_rows):
+        scores, mismatch = np.empty(len(with_mirrors)), np.empty(len(with_mirrors))
+        for chunk in _chunks(with_mirrors, length, window, max_rows):
             chunk_of = _Chunk.of(chunk, low, high)
             q, chunk_mismatch = yield from _variant_probabilities(self.model, self._full, self._projections, chunk_of)
             with torch.inference_mode():
                 q = q.cpu().numpy()
-            where = np.searchsorted(scored, chunk)
+            where = np.searchsorted(with_mirrors, chunk)
             scores[where] = self.mass - q[:, self.top].sum(axis=1)
             mismatch[where] = chunk_mismatch
             yield 0.0
-        return Scored(scored, scores, mismatch)
+        return VariantScores(with_mirrors, scores, mismatch)
 
 
 def occlusion(
@@ -651,5 +653,5 @@ def occlusion_steps(
 
 def _every_score(message: Work[Occlusion], window: int | None, max_rows: int) -> Work[tuple[np.ndarray, np.ndarray]]:
     occluded = yield from message
-    scored = yield from occluded.scores(np.arange(occluded.length), window, max_rows)
-    return scored.scores, occluded.probabilities
+    every_word = yield from occluded.scores(np.arange(occluded.length), window, max_rows)
+    return every_word.scores, occluded.probabilities

@@ -135,9 +135,9 @@ def render_message(text: str, spans: Sequence[tuple[int, int]], budget: int) -> 
     if layout.cost(0, len(text)) <= budget:
         return layout.render(0, len(text))
     by_priority = [span for span in spans if span[1] > span[0]]
-    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    word_spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     characters = _characters(text)
-    for units, use_bold in ((words, True), (characters, True), (characters, False)):
+    for units, use_bold in ((word_spans, True), (characters, True), (characters, False)):
         shortened = _shorten(layout if use_bold else _Layout.build(text, []), units, by_priority, budget)
         if shortened is not None:
             return shortened
