@@ -108,7 +108,7 @@ def _check_archive(path: Path) -> None:
 
 def _expected_shapes(path: Path, state: Mapping[str, Tensor]) -> dict[str, tuple[int, ...]]:
     """The checkpoint shapes for the dimensions this state_dict declares."""
-    dims = {}
+    dims: dict[str, int] = {}
     for key, names in (
         ("embed.weight", ("vocab_size", "embed_dim")),
         ("lstm_0.weight_hh_l0", ("gates", "hidden_size")),

@@ -247,12 +247,12 @@ class _Transfer:
         transfer = self
 
         class Progress(hub_tqdm):
-            def __init__(self, *args, **kwargs) -> None:
+            def __init__(self, *args: object, **kwargs: object) -> None:
                 kwargs["disable"] = kwargs.get("disable") or not transfer.show
                 super().__init__(*args, **kwargs)
                 transfer.last_data = time.monotonic()
 
-            def update(self, n=1):
+            def update(self, n: float | None = 1) -> bool | None:
                 transfer.last_data = time.monotonic()
                 if transfer.abandoned:
                     self.disable = True
@@ -293,6 +293,7 @@ class _Transfer:
                 path, error = self._outcome
                 if error is not None:
                     raise error
+                assert path is not None  # _work sets a path or an error
                 return path
 
 

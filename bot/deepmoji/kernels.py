@@ -21,9 +21,10 @@ directions from given (h, c) states and reads per-position outputs and attention
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -52,18 +53,21 @@ class PackedLayout:
     reverse: Tensor  #: [N] row of the same sequence's mirrored position ``length - 1 - t``
 
     @classmethod
-    def from_lengths(cls, lengths: Sequence[int], device: torch.device | str = "cpu") -> PackedLayout:
-        lengths = np.asarray(lengths, dtype=np.int64)
-        if lengths.size == 0 or lengths.min() < 1:
+    def from_lengths(cls, lengths: Sequence[int] | np.ndarray, device: torch.device | str = "cpu") -> PackedLayout:
+        by_batch = np.asarray(lengths, dtype=np.int64)
+        if by_batch.size == 0 or by_batch.min() < 1:
             raise ValueError("a packed layout needs at least one sequence and no empty ones")
-        order = np.argsort(-lengths, kind="stable")
-        sorted_lengths = lengths[order]
+        order = np.argsort(-by_batch, kind="stable")
+        sorted_lengths = by_batch[order]
         counts = (sorted_lengths[None, :] > np.arange(sorted_lengths[0])[:, None]).sum(axis=1)
         offsets = np.concatenate(([0], np.cumsum(counts)))
         position = np.repeat(np.arange(len(counts)), counts)
         sequence = np.arange(offsets[-1]) - offsets[position]
         reverse = offsets[sorted_lengths[sequence] - 1 - position] + sequence
-        as_index = lambda array: torch.from_numpy(array).to(device)  # noqa: E731
+
+        def as_index(array: np.ndarray) -> Tensor:
+            return torch.from_numpy(array).to(device)
+
         return cls(
             order=order,
             lengths=sorted_lengths,
@@ -166,7 +170,9 @@ class KernelWeights:
     @property
     def bias(self) -> Tensor:
         """[2, 1, 4H]: bias_ih + bias_hh in kernel gate order."""
-        return self.inputs.bias
+        bias = self.inputs.bias
+        assert bias is not None, "KernelWeights.of gives the input product the bias"
+        return bias
 
     def input_gates(self, inputs: Tensor) -> Tensor:
         """Input projections of every row, both directions at once: [2, N, In] -> [2, N, 4H]."""
@@ -207,7 +213,7 @@ def run_recurrence(
     for count, step_gates, h, c in zip(
         counts, input_gates.split(counts, 1), hidden.split(counts, 1), cells.split(counts, 1)
     ):
-        if h_prev is None:
+        if h_prev is None or c_prev is None:  # both or neither
             gates = step_gates.clone(memory_format=torch.contiguous_format)
         else:
             if h_prev.shape[1] != count:
@@ -250,30 +256,34 @@ def segment_softmax(logits: Tensor, layout: PackedLayout) -> Tensor:
 # Derived weights
 
 
-class Derived:
+Value = TypeVar("Value")
+#: Where and at which version each parameter is (``_parameter_key``).
+ParameterKey = tuple[tuple[int, int, torch.device], ...]
+
+
+class Derived(Generic[Value]):
     """A value computed from a module's parameters, recomputed when any of them changes
     (``load_state_dict``, an in-place update, ``.to(device)``)."""
 
     def __init__(self) -> None:
-        self._key: tuple | None = None
-        self._value = None
+        self._cached: tuple[ParameterKey, Value] | None = None
 
-    def get(self, module: nn.Module, compute):
+    def get(self, module: nn.Module, compute: Callable[[], Value]) -> Value:
         key = _parameter_key(module)
-        if key != self._key:
+        if self._cached is None or self._cached[0] != key:
             with torch.no_grad():
-                self._value = compute()
-            self._key = key
-        return self._value
+                self._cached = (key, compute())
+        return self._cached[1]
 
 
-def _parameter_key(module: nn.Module) -> tuple:
+def _parameter_key(module: nn.Module) -> ParameterKey:
     """Where and at which version every parameter of ``module`` and its submodules is.
 
     Walks ``_modules`` / ``_parameters`` directly: ``module.parameters()`` costs ~40 us for
     DeepMoji, a measurable part of a short message's predict.
     """
-    key, pending = [], [module]
+    key: list[tuple[int, int, torch.device]] = []
+    pending = [module]
     while pending:
         current = pending.pop()
         key.extend((p.data_ptr(), p._version, p.device) for p in current._parameters.values() if p is not None)

@@ -38,6 +38,16 @@ MAX_BATCH_TOKENS = 2048
 class BiLSTMLayer(nn.Module):
     """Parameters of one bidirectional LSTM layer, named like ``nn.LSTM(bidirectional=True)``'s."""
 
+    # Registered by name in __init__; declared here for type checkers.
+    weight_ih_l0: nn.Parameter
+    weight_hh_l0: nn.Parameter
+    bias_ih_l0: nn.Parameter
+    bias_hh_l0: nn.Parameter
+    weight_ih_l0_reverse: nn.Parameter
+    weight_hh_l0_reverse: nn.Parameter
+    bias_ih_l0_reverse: nn.Parameter
+    bias_hh_l0_reverse: nn.Parameter
+
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
         gates = 4 * hidden_size
@@ -49,7 +59,7 @@ class BiLSTMLayer(nn.Module):
         bound = hidden_size**-0.5
         for parameter in self.parameters():
             nn.init.uniform_(parameter, -bound, bound)
-        self._cache = Derived()
+        self._cache: Derived[KernelWeights] = Derived()
 
     def kernel_matrices(self) -> KernelMatrices:
         """This layer's weights in kernel layout, computed afresh (not kept: see ``kernel_weights``)."""
@@ -89,7 +99,7 @@ class DeepMoji(nn.Module):
         self.output_layer = nn.Sequential(nn.Linear(4 * hidden_size + embed_dim, num_classes))
         #: What :meth:`predict` runs on a CPU: ``"onnxruntime"`` or ``"torch"`` (other devices: torch).
         self.backend = "onnxruntime"
-        self._runtimes: dict[str, Derived] = {}
+        self._runtimes: dict[str, Derived[RuntimeModel]] = {}
 
     @property
     def device(self) -> torch.device:

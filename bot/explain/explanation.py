@@ -64,7 +64,7 @@ class Explanation:
             return EXACT
         return EXACT_SHOWN if self.checked else EXACT_SHOWN_UNCHECKED
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         """A JSON-ready form (the CLI's ``--json``). ``known_words`` is the share of known words,
         as ``whymoji predict --json`` writes it; ``reading`` has the counts behind it."""
         reading = self.reading

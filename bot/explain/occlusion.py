@@ -44,10 +44,11 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from bot.deepmoji.kernels import BatchedLinear, Derived, PackedLayout, run_recurrence, validate_batch
 from bot.deepmoji.model import DeepMoji
@@ -97,7 +98,7 @@ class _Projections:
         matrices = model.lstm_1.kernel_matrices()
         layer_1 = matrices.input_weight  # [2, 2H, 4H]
         size = layer_1.shape[1] // 2
-        linear = model.output_layer[0]
+        linear = cast(nn.Linear, model.output_layer[0])  # ``output_layer.0``, the checkpoint's name
         out = torch.cat((linear.weight, model.attention_layer.attention_vector[None]), dim=0)
         layer_0_forward = out[:, 2 * size : 3 * size]
         layer_0_backward = out[:, 3 * size : 4 * size]
@@ -113,7 +114,7 @@ class _Projections:
         )
 
 
-_PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, Derived] = weakref.WeakKeyDictionary()
+_PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, Derived[_Projections]] = weakref.WeakKeyDictionary()
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,10 +390,11 @@ def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk:
         )
         start_forward = _as_index(forward_variants, device)  # into states padded before: state i - 1
         start_backward = _as_index(backward_variants + 1, device)
-        initial = tuple(
-            torch.stack((_padded(states[0], True)[start_forward], _padded(states[1], False)[start_backward]))
-            for states in (full.hidden_0, full.cells_0)
-        )
+
+        def restart(states: Tensor) -> Tensor:
+            return torch.stack((_padded(states[0], True)[start_forward], _padded(states[1], False)[start_backward]))
+
+        initial = (restart(full.hidden_0), restart(full.cells_0))
     hidden, cells = yield from _recurrence(gates, model.lstm_0.kernel_weights().hidden, counts, initial)
     rows = len(needed) + np.arange(len(sequence))
     forward_rows[chunk.local[forward_variants[sequence]], forward_positions] = rows
@@ -482,10 +484,11 @@ def _layer_1(
     with torch.inference_mode():
         starts = _as_index(chunk.low[plan.ordered], device)  # into states padded before: state low - 1
         ends = _as_index(chunk.high[plan.ordered] + 1, device)
-        initial = tuple(
-            torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
-            for states in (full.hidden_1, full.cells_1)
-        )
+
+        def restart(states: Tensor) -> Tensor:
+            return torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
+
+        initial = (restart(full.hidden_1), restart(full.cells_1))
     hidden, cells = yield from _recurrence(input_gates, hidden_linear, plan.counts, initial)
     last = np.flatnonzero(plan.steps == plan.spans - 1)
     last_variants = plan.variants[last]
@@ -596,9 +599,11 @@ class Occlusion:
         scores, mismatch = np.empty(len(with_mirrors)), np.empty(len(with_mirrors))
         for chunk in _chunks(with_mirrors, length, window, max_rows):
             chunk_of = _Chunk.of(chunk, low, high)
-            q, chunk_mismatch = yield from _variant_probabilities(self.model, self._full, self._projections, chunk_of)
+            q_tensor, chunk_mismatch = yield from _variant_probabilities(
+                self.model, self._full, self._projections, chunk_of
+            )
             with torch.inference_mode():
-                q = q.cpu().numpy()
+                q = q_tensor.cpu().numpy()
             where = np.searchsorted(with_mirrors, chunk)
             scores[where] = self.mass - q[:, self.top].sum(axis=1)
             mismatch[where] = chunk_mismatch

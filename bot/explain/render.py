@@ -211,7 +211,9 @@ def _char_range(layout: _Layout, units: list[tuple[int, int]], interval: tuple[i
     return start, end
 
 
-def _pieces(layout: _Layout, units: list[tuple[int, int]], intervals: list[tuple[int, int]]):
+def _pieces(
+    layout: _Layout, units: list[tuple[int, int]], intervals: list[tuple[int, int]]
+) -> tuple[list[tuple[int, int]], str, str]:
     """(start, end) character ranges and the ellipses around them."""
     ranges = [_char_range(layout, units, interval) for interval in intervals]
     head = "" if ranges[0][0] == 0 else ELLIPSIS + " "
