@@ -52,7 +52,8 @@ def measure(rounds: int, repeats: int, spinners: int) -> dict[str, list[float]]:
     import torch
 
     from benchmarks.bench_predict import random_ids, rotated
-    from bot.deepmoji.model import DeepMoji, validate_batch
+    from bot.deepmoji.kernels import validate_batch
+    from bot.deepmoji.model import DeepMoji
     from bot.deepmoji.runtime import RuntimeModel, session_options
     from bot.deepmoji.seeded import seeded_state_dict
     from bot.explain import occlusion

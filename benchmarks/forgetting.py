@@ -19,7 +19,9 @@ import torch
 
 from benchmarks.bench_explain import SHARED
 from benchmarks.explain_quality import corpus_ids
-from bot.deepmoji.model import DeepMoji, PackedLayout, load_model, run_bilstm
+from bot.deepmoji.checkpoint import load_model
+from bot.deepmoji.kernels import PackedLayout, run_bilstm
+from bot.deepmoji.model import DeepMoji
 from bot.deepmoji.seeded import seeded_state_dict
 from bot.deepmoji.tokenizer import Tokenizer
 

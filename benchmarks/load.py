@@ -42,7 +42,8 @@ from pathlib import Path
 
 import torch
 
-from bot.deepmoji.seeded import checkpoint_shapes, seeded_state_dict
+from bot.deepmoji.architecture import checkpoint_shapes
+from bot.deepmoji.seeded import seeded_state_dict
 from tests.conftest import SMALL_WORDS, shared_path, small_vocabulary
 from tests.fake_discord import FakeDiscord, Message
 from tests.fake_discord.whymoji import running_whymoji, write_config

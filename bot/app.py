@@ -23,6 +23,7 @@ import torch
 from discord.ext import commands
 
 from bot.config import Config
+from bot.deepmoji.device import require_device
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.threads import runtime_threads
 from bot.errors import WhymojiError
@@ -30,7 +31,7 @@ from bot.metrics import Metrics
 from bot.rules.explanation_limits import ExplanationLimits
 from bot.serving.discord_proxy import use_endpoints
 from bot.serving.health import STARTING, STOPPING, Health, HealthServer, assess
-from bot.serving.loading import configure_torch, in_daemon_thread, locate_model_files, require_device
+from bot.serving.loading import configure_torch, in_daemon_thread, locate_model_files
 from bot.serving.predictions import MessagePredictions
 from bot.serving.worker import InferenceWorker
 from bot.store import GuildDefaults, SettingsStore, open_store

@@ -21,13 +21,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.deepmoji.emoji_parsing import emoji_classes
+from bot.deepmoji.files import DEFAULT_REPO_ID
 from bot.errors import WhymojiError
 
 ENV_PREFIX = "WHYMOJI_"
 TOKEN_ENV = "DISCORD_TOKEN"
 #: Names the config file when ``--config`` is not given (handy in containers).
 CONFIG_ENV = "WHYMOJI_CONFIG"
-DEFAULT_REPO_ID = "Pendrokar/TorchMoji"
 #: ``WHYMOJI_*`` variables that are not config keys: the config path, the model file overrides
 #: (``bot/deepmoji/files.py``) and the test suite's shared folder. Any other ``WHYMOJI_*``
 #: variable that is not ``WHYMOJI_<SECTION>_<KEY>`` is a typo, and an error.

@@ -76,7 +76,8 @@ def small_model_dir(tmp_path_factory) -> Path:
 
     import torch
 
-    from bot.deepmoji.seeded import checkpoint_shapes, seeded_state_dict
+    from bot.deepmoji.architecture import checkpoint_shapes
+    from bot.deepmoji.seeded import seeded_state_dict
 
     folder = tmp_path_factory.mktemp("small-model")
     vocabulary = small_vocabulary()

@@ -15,8 +15,8 @@ from discord.ext import commands
 
 from bot.app import EXTENSIONS, MissingToken, WhymojiBot, run_bot, serve
 from bot.config import load_config
+from bot.deepmoji.device import DeviceError
 from bot.deepmoji.engine import Engine
-from bot.deepmoji.model import DeviceError
 from bot.serving.discord_proxy import current_endpoints, use_endpoints
 from tests.conftest import free_port
 from tests.fake_discord import FakeDiscord

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from bot.deepmoji.architecture import checkpoint_shapes
 from bot.deepmoji.emojis import EMOJIS, top_emojis
 from bot.deepmoji.engine import EmptyTextError, Engine, ModelMismatchError
 from bot.deepmoji.files import ModelFiles
-from bot.deepmoji.seeded import checkpoint_shapes, seeded_state_dict
+from bot.deepmoji.seeded import seeded_state_dict
 from bot.errors import WhymojiError
 from tests.conftest import small_vocabulary
 

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from bot.deepmoji.architecture import checkpoint_shapes
 from bot.deepmoji.emojis import top_emojis
 from bot.deepmoji.engine import EmptyTextError, Engine
 from bot.deepmoji.files import ModelFiles
-from bot.deepmoji.model import DeepMoji, PackedLayout
-from bot.deepmoji.seeded import checkpoint_shapes, seeded_state_dict
+from bot.deepmoji.kernels import PackedLayout
+from bot.deepmoji.model import DeepMoji
+from bot.deepmoji.seeded import seeded_state_dict
 from bot.explain import UnknownMethodError, attention, explain, explain_steps, occlusion
 from bot.explain.occlusion import occlusion_steps
 

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+from bot.deepmoji.architecture import checkpoint_shapes
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.files import ModelFiles
 from bot.deepmoji.model import DeepMoji
-from bot.deepmoji.seeded import checkpoint_shapes, seeded_state_dict
+from bot.deepmoji.seeded import seeded_state_dict
 from bot.explain import explain, explain_steps, finish
 from bot.explain.explanation import EXACT, EXACT_SHOWN, EXACT_SHOWN_UNCHECKED
 from bot.explain.highlight import highlighted_indices

@@ -11,19 +11,15 @@ import numpy as np
 import pytest
 import torch
 
+from bot.deepmoji import kernels as kernels_module
 from bot.deepmoji import model as model_module
-from bot.deepmoji.model import (
-    BACKENDS,
-    BatchedLinear,
-    DeepMoji,
-    DeviceError,
-    ModelFileError,
-    PackedLayout,
-    load_model,
-    run_recurrence,
-)
+from bot.deepmoji.architecture import BACKENDS, checkpoint_shapes
+from bot.deepmoji.checkpoint import CheckpointError, load_model
+from bot.deepmoji.device import DeviceError
+from bot.deepmoji.kernels import BatchedLinear, PackedLayout, run_recurrence
+from bot.deepmoji.model import DeepMoji
 from bot.deepmoji.reference import ReferenceDeepMoji
-from bot.deepmoji.seeded import checkpoint_shapes, seeded_state_dict
+from bot.deepmoji.seeded import seeded_state_dict
 from bot.errors import WhymojiError
 
 SMALL = {"vocab_size": 120, "embed_dim": 16, "hidden_size": 8}
@@ -279,14 +275,14 @@ def saved(tmp_path: Path, obj) -> Path:
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(ModelFileError, match=r"nope\.bin: no such weights file"):
+    with pytest.raises(CheckpointError, match=r"nope\.bin: no such weights file"):
         load_model(tmp_path / "nope.bin")
 
 
 def test_truncated_file(tmp_path):
     path = saved(tmp_path, small_state())
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(ModelFileError, match=r"weights\.bin: corrupt or truncated"):
+    with pytest.raises(CheckpointError, match=r"weights\.bin: corrupt or truncated"):
         load_model(path)
 
 
@@ -296,13 +292,13 @@ def test_truncated_file(tmp_path):
 def test_garbage_file(tmp_path, content):
     path = tmp_path / "weights.bin"
     path.write_bytes(content)
-    with pytest.raises(ModelFileError, match=r"weights\.bin: (corrupt|refused, corrupt)") as caught:
+    with pytest.raises(CheckpointError, match=r"weights\.bin: (corrupt|refused, corrupt)") as caught:
         load_model(path)
     assert "weights_only" not in str(caught.value)  # never torch's advice to turn the guard off
 
 
 def test_folder_instead_of_file(tmp_path):
-    with pytest.raises(ModelFileError, match="is a folder"):
+    with pytest.raises(CheckpointError, match="is a folder"):
         load_model(tmp_path)
 
 
@@ -310,7 +306,7 @@ def test_missing_and_unexpected_keys_are_named(tmp_path):
     state = small_state()
     del state["lstm_1.bias_hh_l0_reverse"]
     state["classifier.weight"] = torch.zeros(3)
-    with pytest.raises(ModelFileError) as caught:
+    with pytest.raises(CheckpointError) as caught:
         load_model(saved(tmp_path, state))
     assert "lstm_1.bias_hh_l0_reverse" in str(caught.value)
     assert "classifier.weight" in str(caught.value)
@@ -320,27 +316,27 @@ def test_missing_and_unexpected_keys_are_named(tmp_path):
 def test_wrong_shape_names_key_expected_and_found(tmp_path):
     state = small_state()
     state["lstm_1.weight_ih_l0"] = torch.zeros(32, 15)
-    with pytest.raises(ModelFileError, match=r"lstm_1\.weight_ih_l0 has shape \(32, 15\), expected \(32, 16\)"):
+    with pytest.raises(CheckpointError, match=r"lstm_1\.weight_ih_l0 has shape \(32, 15\), expected \(32, 16\)"):
         load_model(saved(tmp_path, state))
 
 
 def test_dimensions_must_be_readable(tmp_path):
     state = small_state()
     del state["embed.weight"]
-    with pytest.raises(ModelFileError, match="embed.weight is missing"):
+    with pytest.raises(CheckpointError, match="embed.weight is missing"):
         load_model(saved(tmp_path, state))
 
 
 @pytest.mark.parametrize("content", [[torch.zeros(3)], torch.zeros(4), {"embed.weight": "text"}])
 def test_not_a_state_dict(tmp_path, content):
-    with pytest.raises(ModelFileError, match="not a state_dict"):
+    with pytest.raises(CheckpointError, match="not a state_dict"):
         load_model(saved(tmp_path, content))
 
 
 def test_integer_tensors_are_refused(tmp_path):
     state = small_state()
     state["output_layer.0.bias"] = torch.zeros(64, dtype=torch.int64)
-    with pytest.raises(ModelFileError, match="output_layer.0.bias has dtype torch.int64"):
+    with pytest.raises(CheckpointError, match="output_layer.0.bias has dtype torch.int64"):
         load_model(saved(tmp_path, state))
 
 
@@ -362,7 +358,7 @@ def test_an_archive_that_unpacks_to_more_than_its_size_is_refused_before_torch_l
 
     monkeypatch.setattr(torch, "load", no_torch_load)
     with pytest.raises(
-        ModelFileError, match=r"bomb\.bin: refused, its records would unpack to 64\.\d MB from a 0\.\d MB file"
+        CheckpointError, match=r"bomb\.bin: refused, its records would unpack to 64\.\d MB from a 0\.\d MB file"
     ):
         load_model(bomb)
 
@@ -375,7 +371,7 @@ def test_a_legacy_checkpoint_declaring_more_than_it_holds_is_refused(tmp_path):
     numel = b"K\nNtq"  # BININT1 10, then the storage tuple's end: the declared element count
     assert raw.count(numel) == 1
     path.write_bytes(raw.replace(numel, b"J" + (125_000_000).to_bytes(4, "little") + b"Ntq"))
-    with pytest.raises(ModelFileError, match=r"legacy\.bin: corrupt or truncated"):
+    with pytest.raises(CheckpointError, match=r"legacy\.bin: corrupt or truncated"):
         load_model(path)
 
 
@@ -389,11 +385,11 @@ def test_a_genuine_archive_passes_the_size_check(tmp_path):
 def test_weights_that_are_not_finite_are_refused_naming_the_tensor(tmp_path, value):
     state = small_state()
     state["lstm_1.weight_hh_l0"][3, 2] = value
-    with pytest.raises(ModelFileError, match=r"lstm_1\.weight_hh_l0 has 1 of \d+ values that are NaN or infinite"):
+    with pytest.raises(CheckpointError, match=r"lstm_1\.weight_hh_l0 has 1 of \d+ values that are NaN or infinite"):
         load_model(saved(tmp_path, state))
     state = small_state()
     state["embed.weight"].fill_(float("nan"))
-    with pytest.raises(ModelFileError, match=r"embed\.weight has (\d+) of \1 values that are NaN"):
+    with pytest.raises(CheckpointError, match=r"embed\.weight has (\d+) of \1 values that are NaN"):
         load_model(saved(tmp_path, state))
 
 
@@ -413,19 +409,19 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path):
     path = tmp_path / "weights.bin"
     with path.open("wb") as handle:
         pickle.dump({"embed.weight": _Payload(marker)}, handle)
-    with pytest.raises(ModelFileError, match="refused") as caught:
+    with pytest.raises(CheckpointError, match="refused") as caught:
         load_model(path)
     assert isinstance(caught.value, WhymojiError)
     assert not marker.exists()
     torch.save({"embed.weight": _Payload(marker)}, path)
-    with pytest.raises(ModelFileError, match="refused"):
+    with pytest.raises(CheckpointError, match="refused"):
         load_model(path)
     assert not marker.exists()
 
 
 def test_token_groups_split_consecutively_within_the_limit():
-    assert model_module.token_groups([3, 4, 5, 9, 1, 1], 8) == [(0, 2), (2, 3), (3, 4), (4, 6)]
-    assert model_module.token_groups([2, 2], 8) == [(0, 2)]
+    assert kernels_module.token_groups([3, 4, 5, 9, 1, 1], 8) == [(0, 2), (2, 3), (3, 4), (4, 6)]
+    assert kernels_module.token_groups([2, 2], 8) == [(0, 2)]
 
 
 def test_a_batch_over_the_token_limit_runs_in_parts_with_the_same_result(monkeypatch):

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from bot.deepmoji import runtime
+from bot.deepmoji.architecture import checkpoint_shapes
 from bot.deepmoji.model import DeepMoji
 from bot.deepmoji.runtime import MAX_CALL_TOKENS, RuntimeModel, length_groups
-from bot.deepmoji.seeded import checkpoint_shapes, seeded_state_dict
+from bot.deepmoji.seeded import seeded_state_dict
 
 SMALL = {"vocab_size": 120, "embed_dim": 16, "hidden_size": 8}
 

@@ -124,8 +124,8 @@ async def _store(config: Config) -> str:
 
 
 async def _device(config: Config) -> str:
+    from bot.deepmoji.device import require_device  # imports torch: only when checking
     from bot.deepmoji.threads import resolve_threads
-    from bot.serving.loading import require_device  # imports torch: only when checking
 
     require_device(config.model.device)
     threads = resolve_threads(config.model.threads)

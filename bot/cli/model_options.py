@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import DEFAULT_REPO_ID, ModelConfig, option_of
-from bot.deepmoji.files import CACHE_DIR_ENV, VOCABULARY_ENV, WEIGHTS_ENV, resolve_model_files
+from bot.config import ModelConfig, option_of
+from bot.deepmoji.files import CACHE_DIR_ENV, DEFAULT_REPO_ID, VOCABULARY_ENV, WEIGHTS_ENV, resolve_model_files
 
 if TYPE_CHECKING:
     from bot.deepmoji.engine import Engine
@@ -91,9 +91,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_engine(args: argparse.Namespace) -> Engine:
     """The engine the parsed model options describe (downloads on first use unless offline)."""
+    from bot.deepmoji.device import require_device
     from bot.deepmoji.engine import Engine  # imported late: torch is slow to import
     from bot.deepmoji.threads import use_threads
-    from bot.serving.loading import require_device
 
     require_device(args.device, "--device")
     use_threads(args.threads)

@@ -29,7 +29,7 @@ class Emoji:
     char: str
     reaction: str
 
-    def to_dict(self, probability: float) -> dict:
+    def to_dict(self, probability: float) -> dict[str, int | str | float]:
         """This emoji with its probability as every ``--json`` output writes it (``top_emojis``)."""
         return {"index": self.index, "name": self.name, "emoji": self.reaction, "probability": probability}
 

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.deepmoji.architecture import PRECISIONS
+from bot.deepmoji.checkpoint import load_model
 from bot.deepmoji.emojis import EMOJIS
 from bot.deepmoji.files import ModelFiles
-from bot.deepmoji.model import PRECISIONS, DeepMoji, load_model
+from bot.deepmoji.model import DeepMoji
 from bot.deepmoji.tokenizer import Token, Tokenizer
 from bot.errors import WhymojiError
 

@@ -25,11 +25,12 @@ from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidat
 from huggingface_hub.utils import tqdm as hub_tqdm
 from huggingface_hub.utils import validate_repo_id
 
-from bot.config import DEFAULT_REPO_ID
 from bot.errors import WhymojiError
 
 logger = logging.getLogger(__name__)
 
+#: The Hugging Face Hub repository the model files come from unless told otherwise.
+DEFAULT_REPO_ID = "Pendrokar/TorchMoji"
 WEIGHTS_FILENAME = "pytorch_model.bin"
 VOCABULARY_FILENAME = "vocabulary.json"
 
@@ -246,12 +247,12 @@ class _Transfer:
         transfer = self
 
         class Progress(hub_tqdm):
-            def __init__(self, *args, **kwargs) -> None:
+            def __init__(self, *args: object, **kwargs: object) -> None:
                 kwargs["disable"] = kwargs.get("disable") or not transfer.show
                 super().__init__(*args, **kwargs)
                 transfer.last_data = time.monotonic()
 
-            def update(self, n=1):
+            def update(self, n: float | None = 1) -> bool | None:
                 transfer.last_data = time.monotonic()
                 if transfer.abandoned:
                     self.disable = True
@@ -292,6 +293,7 @@ class _Transfer:
                 path, error = self._outcome
                 if error is not None:
                     raise error
+                assert path is not None  # _work sets a path or an error
                 return path
 
 

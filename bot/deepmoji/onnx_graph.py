@@ -19,18 +19,21 @@ logits). Output: ``probabilities`` [B, C].
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from bot.deepmoji.model import HARD_SIGMOID_OFFSET, HARD_SIGMOID_SLOPE
+from bot.deepmoji.architecture import HARD_SIGMOID_OFFSET, HARD_SIGMOID_SLOPE
 
 #: ONNX opset of the graph (the LSTM operator's semantics have not changed since opset 14).
 OPSET = 17
 INPUTS = ("embedded", "lengths", "mask")
 OUTPUT = "probabilities"
+
+#: What a node attribute can be here (``onnx.helper.make_attribute`` takes these).
+AttributeValue = int | float | str | Sequence[int] | Sequence[float] | Sequence[str]
 
 
 def _onnx_gate_rows(rows: np.ndarray) -> np.ndarray:
@@ -67,8 +70,10 @@ def build_graph(state: Mapping[str, np.ndarray]) -> onnx.ModelProto:
         initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    def node(op: str, inputs: list[str], output: str, **attributes) -> str:
-        nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))
+    def node(op: str, inputs: list[str], output: str, **attributes: AttributeValue) -> str:
+        # make_node takes the attributes as **kwargs beside its own optional str parameters (name,
+        # doc_string, ...), so mypy checks every attribute value against those.
+        nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))  # type: ignore[arg-type]
         return output
 
     merge_directions = constant("merge_directions", np.array([0, 0, -1], dtype=np.int64))
@@ -100,9 +105,9 @@ def build_graph(state: Mapping[str, np.ndarray]) -> onnx.ModelProto:
     features = node("Concat", [layers[1], layers[0], "embedded"], "features", axis=2)
     vector = constant("attention_vector", state["attention_layer.attention_vector"][:, None])
     logits = node("Add", [node("MatMul", [features, vector], "attention_logits"), "mask"], "masked_logits")
-    weights = node("Softmax", [logits], "attention", axis=0)
+    attention = node("Softmax", [logits], "attention", axis=0)
     time_axis = constant("time_axis", np.array([0], dtype=np.int64))
-    pooled = node("ReduceSum", [node("Mul", [features, weights], "weighted"), time_axis], "pooled", keepdims=0)
+    pooled = node("ReduceSum", [node("Mul", [features, attention], "weighted"), time_axis], "pooled", keepdims=0)
     scores = node(
         "Gemm",
         [

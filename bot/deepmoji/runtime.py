@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from bot.deepmoji.model import PRECISIONS
+from bot.deepmoji.architecture import PRECISIONS
 from bot.deepmoji.onnx_graph import OUTPUT, build_graph
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ STEP_COST = 0.6
 MAX_CALL_TOKENS = 2048
 
 
-def length_groups(lengths: Sequence[int], *, max_tokens: int | None = None) -> list[np.ndarray]:
+def length_groups(lengths: Sequence[int] | np.ndarray, *, max_tokens: int | None = None) -> list[np.ndarray]:
     """Batch indices in groups of similar length, each group one call, at the least modelled cost.
 
     Sorted by length, the best split into contiguous runs is found exactly (dynamic
@@ -137,18 +137,18 @@ class RuntimeModel:
 
     def predict(self, flat: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
         """Probabilities [B, C] float32 of sequences given as all ids concatenated and their lengths."""
-        if len(lengths) == 1:  # one message: no grouping, no padding
-            return self._run(flat[:, None], np.asarray(lengths, dtype=np.int32))
-        lengths = np.asarray(lengths, dtype=np.int32)
-        starts = np.cumsum(lengths) - lengths
-        result = np.empty((len(lengths), self.num_classes), dtype=np.float32)
-        groups = length_groups(lengths) if self.precision == "fp32" else np.arange(len(lengths))[:, None]
+        row_lengths = np.asarray(lengths, dtype=np.int32)
+        if len(row_lengths) == 1:  # one message: no grouping, no padding
+            return self._run(flat[:, None], row_lengths)
+        starts = np.cumsum(row_lengths) - row_lengths
+        result = np.empty((len(row_lengths), self.num_classes), dtype=np.float32)
+        groups = length_groups(row_lengths) if self.precision == "fp32" else np.arange(len(row_lengths))[:, None]
         for group in groups:
-            steps = int(lengths[group].max())
+            steps = int(row_lengths[group].max())
             ids = np.zeros((len(group), steps), dtype=np.int64)
             for row, index in enumerate(group):
-                ids[row, : lengths[index]] = flat[starts[index] : starts[index] + lengths[index]]
-            result[group] = self._run(ids.T, lengths[group])
+                ids[row, : row_lengths[index]] = flat[starts[index] : starts[index] + row_lengths[index]]
+            result[group] = self._run(ids.T, row_lengths[group])
         return result
 
     def _run(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:

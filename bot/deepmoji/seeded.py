@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bot.deepmoji.architecture import checkpoint_shapes
+
 #: Scale of each tensor's normal draw, by kind; the conformance recipe uses these values.
 DEFAULT_SCALES = {
     "embed": 0.5,
@@ -20,28 +22,6 @@ DEFAULT_SCALES = {
     "output_weight": 0.3,
     "output_bias": 0.1,
 }
-
-
-def checkpoint_shapes(
-    vocab_size: int = 50_000,
-    embed_dim: int = 256,
-    hidden_size: int = 512,
-    num_classes: int = 64,
-) -> dict[str, tuple[int, ...]]:
-    """Key -> shape of a DeepMoji state_dict, in the published checkpoint's key order."""
-    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (vocab_size, embed_dim)}
-    gates = 4 * hidden_size
-    for layer, input_size in (("lstm_0", embed_dim), ("lstm_1", 2 * hidden_size)):
-        for suffix in ("", "_reverse"):
-            shapes[f"{layer}.weight_ih_l0{suffix}"] = (gates, input_size)
-            shapes[f"{layer}.weight_hh_l0{suffix}"] = (gates, hidden_size)
-            shapes[f"{layer}.bias_ih_l0{suffix}"] = (gates,)
-            shapes[f"{layer}.bias_hh_l0{suffix}"] = (gates,)
-    attention_size = 4 * hidden_size + embed_dim
-    shapes["attention_layer.attention_vector"] = (attention_size,)
-    shapes["output_layer.0.weight"] = (num_classes, attention_size)
-    shapes["output_layer.0.bias"] = (num_classes,)
-    return shapes
 
 
 def _scale_kind(name: str) -> str:

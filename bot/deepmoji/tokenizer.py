@@ -144,7 +144,7 @@ def _ranges(codepoints: Iterable[int], gap: int = 1) -> list[tuple[int, int]]:
     return [(first, last) for first, last in ranges]
 
 
-def _cluster_pattern() -> tuple[re.Pattern, re.Pattern]:
+def _cluster_pattern() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """Patterns for the characters NFKC and the punctuation table may change, with context.
 
     *Marks* belong to the character before them: combining marks (they compose or reorder),
@@ -343,16 +343,16 @@ def _word_by_word(text: str) -> list[tuple[str, int, int, bool]]:
     position = 0
     for word in _WORD_RUN.finditer(text):
         pieces.append((text[position : word.start()], position, word.start(), True))
-        clusters = [[match.group(), *match.span()] for match in _CLUSTER.finditer(word.group())]
+        clusters = [(match.group(), match.start(), match.end()) for match in _CLUSTER.finditer(word.group())]
         merged = [clusters[0]]
         for cluster in clusters[1:]:
             last = merged[-1]
             if _normal(last[0] + cluster[0]) == _normal(last[0]) + _normal(cluster[0]):
                 merged.append(cluster)
             else:
-                merged[-1] = [last[0] + cluster[0], last[1], cluster[2]]
+                merged[-1] = (last[0] + cluster[0], last[1], cluster[2])
         if "".join(_normal(cluster[0]) for cluster in merged) != _normal(word.group()):
-            merged = [[word.group(), 0, len(word.group())]]
+            merged = [(word.group(), 0, len(word.group()))]
         offset = word.start()
         pieces.extend((_normal(text), offset + a, offset + b, False) for text, a, b in merged)
         position = word.end()

@@ -18,7 +18,7 @@ from bot.deepmoji.engine import DEFAULT_MAX_TOKENS, EmptyTextError, Engine, Read
 from bot.explain.attention import attention
 from bot.explain.explanation import METHODS, Explanation, WordScore
 from bot.explain.occlusion import occlusion, occlusion_and_probabilities, occlusion_steps
-from bot.explain.shown import Scores, shown_steps
+from bot.explain.shown import MessageScores, shown_steps
 from bot.explain.steps import Steps, finish
 
 __all__ = [
@@ -94,28 +94,28 @@ def _explanation_steps(
 ) -> Steps[Explanation]:
     ids = reading.ids
     if method == "attention":
-        scored = Scores.all_exact(attention(engine.model, ids), engine.model.predict([ids])[0])
+        message_scores = MessageScores.all_exact(attention(engine.model, ids), engine.model.predict([ids])[0])
     elif len(ids) <= exact_max_tokens:
         scores, probabilities = yield from occlusion_steps(engine.model, ids, TOP_EMOJIS)
-        scored = Scores.all_exact(scores, probabilities)
+        message_scores = MessageScores.all_exact(scores, probabilities)
     else:
-        scored = yield from shown_steps(engine.model, ids, TOP_EMOJIS, window=window)
+        message_scores = yield from shown_steps(engine.model, ids, TOP_EMOJIS, window=window)
     logger.debug(
         "explained %d tokens with %s (%d scores exact, checked: %s)",
         len(ids),
         method,
-        scored.exact.sum(),
-        scored.checked,
+        message_scores.exact.sum(),
+        message_scores.checked,
     )
     return Explanation(
         text=text,
         words=tuple(
             WordScore(token.word, token.start, token.end, float(score), bool(exact))
-            for token, score, exact in zip(reading.tokens, scored.scores, scored.exact)
+            for token, score, exact in zip(reading.tokens, message_scores.scores, message_scores.exact)
         ),
-        top_emojis=tuple(top_emojis(scored.probabilities, TOP_EMOJIS)),
+        top_emojis=tuple(top_emojis(message_scores.probabilities, TOP_EMOJIS)),
         method=method,
-        window=None if scored.exact.all() else window,
-        checked=scored.checked,
+        window=None if message_scores.exact.all() else window,
+        checked=message_scores.checked,
         reading=reading,
     )

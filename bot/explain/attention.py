@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from bot.deepmoji.model import DeepMoji, PackedLayout, segment_softmax, validate_batch
+from bot.deepmoji.kernels import PackedLayout, segment_softmax, validate_batch
+from bot.deepmoji.model import DeepMoji
 
 
 def attention(model: DeepMoji, ids: Sequence[int]) -> np.ndarray:

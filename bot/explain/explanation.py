@@ -64,7 +64,7 @@ class Explanation:
             return EXACT
         return EXACT_SHOWN if self.checked else EXACT_SHOWN_UNCHECKED
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         """A JSON-ready form (the CLI's ``--json``). ``known_words`` is the share of known words,
         as ``whymoji predict --json`` writes it; ``reading`` has the counts behind it."""
         reading = self.reading
@@ -86,6 +86,7 @@ class Explanation:
             },
             "top_emojis": [emoji.to_dict(p) for emoji, p in self.top_emojis],
             "words": [
-                {"word": w.word, "start": w.start, "end": w.end, "score": w.score, "exact": w.exact} for w in self.words
+                {"word": word.word, "start": word.start, "end": word.end, "score": word.score, "exact": word.exact}
+                for word in self.words
             ],
         }

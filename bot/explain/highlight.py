@@ -9,6 +9,10 @@ message where nothing matters shows none. Ties keep text order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: How many words may be bold, the share of the best score a bold word needs, and the score
 #: below which nothing is "clear" (half a percentage point of the top emojis' probability, or
@@ -18,7 +22,7 @@ HIGHLIGHT_MIN_SHARE = 0.2
 HIGHLIGHT_MIN_SCORE = 0.005
 
 
-def highlighted_indices(scores: Sequence[float]) -> list[int]:
+def highlighted_indices(scores: Sequence[float] | np.ndarray) -> list[int]:
     """Indices of the words to show in bold, best first."""
     ranked = sorted(range(len(scores)), key=lambda index: scores[index], reverse=True)
     if not ranked:
@@ -31,7 +35,7 @@ def _floor(best: float) -> float:
     return max(HIGHLIGHT_MIN_SHARE * best, HIGHLIGHT_MIN_SCORE)
 
 
-def bar_to_be_shown(scores: Sequence[float], shown: Sequence[int]) -> float:
+def bar_to_be_shown(scores: Sequence[float] | np.ndarray, shown: Sequence[int]) -> float:
     """A word outside ``shown`` (= ``highlighted_indices(scores)``) scoring below this could not
     change what is shown: the last bold word's score when all places are taken, else the floor."""
     if len(shown) == HIGHLIGHT_COUNT:

@@ -6,7 +6,7 @@ sequence is shortened, not masked). A one-token message scores the total of ``p`
 
 Brute force runs ``N + 1`` sequences. Here one full pass of the message is followed by the
 variants in chunks of mirrored variants (``i`` with ``N - 1 - i``) so memory stays bounded,
-built on the model's own kernels (:func:`bot.deepmoji.model.run_recurrence`):
+built on the model's own kernels (:func:`bot.deepmoji.kernels.run_recurrence`):
 
 * Layer 0: a variant's forward states before the removed word and backward states after it
   are the full message's. Only the rest is recomputed, restarting from the full message's
@@ -44,19 +44,14 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from bot.deepmoji.model import (
-    BatchedLinear,
-    DeepMoji,
-    Derived,
-    PackedLayout,
-    run_recurrence,
-    validate_batch,
-)
+from bot.deepmoji.kernels import BatchedLinear, Derived, PackedLayout, run_recurrence, validate_batch
+from bot.deepmoji.model import DeepMoji
 from bot.explain.steps import Steps, Work, finish, in_fractions
 
 #: Bound on the layer-1 rows (variant positions) one chunk computes; sets the peak memory. At the
@@ -103,7 +98,7 @@ class _Projections:
         matrices = model.lstm_1.kernel_matrices()
         layer_1 = matrices.input_weight  # [2, 2H, 4H]
         size = layer_1.shape[1] // 2
-        linear = model.output_layer[0]
+        linear = cast(nn.Linear, model.output_layer[0])  # ``output_layer.0``, the checkpoint's name
         out = torch.cat((linear.weight, model.attention_layer.attention_vector[None]), dim=0)
         layer_0_forward = out[:, 2 * size : 3 * size]
         layer_0_backward = out[:, 3 * size : 4 * size]
@@ -119,7 +114,7 @@ class _Projections:
         )
 
 
-_PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, Derived] = weakref.WeakKeyDictionary()
+_PROJECTIONS: weakref.WeakKeyDictionary[DeepMoji, Derived[_Projections]] = weakref.WeakKeyDictionary()
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,10 +390,11 @@ def _layer_0(model: DeepMoji, full: _FullPass, projections: _Projections, chunk:
         )
         start_forward = _as_index(forward_variants, device)  # into states padded before: state i - 1
         start_backward = _as_index(backward_variants + 1, device)
-        initial = tuple(
-            torch.stack((_padded(states[0], True)[start_forward], _padded(states[1], False)[start_backward]))
-            for states in (full.hidden_0, full.cells_0)
-        )
+
+        def restart(states: Tensor) -> Tensor:
+            return torch.stack((_padded(states[0], True)[start_forward], _padded(states[1], False)[start_backward]))
+
+        initial = (restart(full.hidden_0), restart(full.cells_0))
     hidden, cells = yield from _recurrence(gates, model.lstm_0.kernel_weights().hidden, counts, initial)
     rows = len(needed) + np.arange(len(sequence))
     forward_rows[chunk.local[forward_variants[sequence]], forward_positions] = rows
@@ -488,10 +484,11 @@ def _layer_1(
     with torch.inference_mode():
         starts = _as_index(chunk.low[plan.ordered], device)  # into states padded before: state low - 1
         ends = _as_index(chunk.high[plan.ordered] + 1, device)
-        initial = tuple(
-            torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
-            for states in (full.hidden_1, full.cells_1)
-        )
+
+        def restart(states: Tensor) -> Tensor:
+            return torch.stack((_padded(states[0], True)[starts], _padded(states[1], False)[ends]))
+
+        initial = (restart(full.hidden_1), restart(full.cells_1))
     hidden, cells = yield from _recurrence(input_gates, hidden_linear, plan.counts, initial)
     last = np.flatnonzero(plan.steps == plan.spans - 1)
     last_variants = plan.variants[last]
@@ -543,7 +540,7 @@ def _variant_probabilities(
 
 
 @dataclass(frozen=True)
-class Scored:
+class VariantScores:
     """Some variants' scores, and how far each one's recompute window was from converging."""
 
     variants: np.ndarray  #: sorted word indices
@@ -586,28 +583,32 @@ class Occlusion:
         """The message's probability over the top classes: the score of its only word if it has one."""
         return float(self.probabilities[self.top].sum())
 
-    def scores(self, variants: np.ndarray, window: int | None = None, max_rows: int = DEFAULT_MAX_ROWS) -> Work[Scored]:
+    def scores(
+        self, variants: np.ndarray, window: int | None = None, max_rows: int = DEFAULT_MAX_ROWS
+    ) -> Work[VariantScores]:
         """The scores of ``variants`` and their mirrors, which cost little more.
 
         Exact unless ``window`` is below ``N - 1`` (see the module docstring).
         """
         length = self.length
-        scored = mirrored(variants, length)
+        with_mirrors = mirrored(variants, length)
         if length == 1:
-            return Scored(scored, np.array([self.mass]), np.zeros(1))
+            return VariantScores(with_mirrors, np.array([self.mass]), np.zeros(1))
         window = None if window is not None and window >= length - 1 else window
         low, high = _window_bounds(length, window)
-        scores, mismatch = np.empty(len(scored)), np.empty(len(scored))
-        for chunk in _chunks(scored, length, window, max_rows):
+        scores, mismatch = np.empty(len(with_mirrors)), np.empty(len(with_mirrors))
+        for chunk in _chunks(with_mirrors, length, window, max_rows):
             chunk_of = _Chunk.of(chunk, low, high)
-            q, chunk_mismatch = yield from _variant_probabilities(self.model, self._full, self._projections, chunk_of)
+            q_tensor, chunk_mismatch = yield from _variant_probabilities(
+                self.model, self._full, self._projections, chunk_of
+            )
             with torch.inference_mode():
-                q = q.cpu().numpy()
-            where = np.searchsorted(scored, chunk)
+                q = q_tensor.cpu().numpy()
+            where = np.searchsorted(with_mirrors, chunk)
             scores[where] = self.mass - q[:, self.top].sum(axis=1)
             mismatch[where] = chunk_mismatch
             yield 0.0
-        return Scored(scored, scores, mismatch)
+        return VariantScores(with_mirrors, scores, mismatch)
 
 
 def occlusion(
@@ -657,5 +658,5 @@ def occlusion_steps(
 
 def _every_score(message: Work[Occlusion], window: int | None, max_rows: int) -> Work[tuple[np.ndarray, np.ndarray]]:
     occluded = yield from message
-    scored = yield from occluded.scores(np.arange(occluded.length), window, max_rows)
-    return scored.scores, occluded.probabilities
+    every_word = yield from occluded.scores(np.arange(occluded.length), window, max_rows)
+    return every_word.scores, occluded.probabilities

@@ -135,9 +135,9 @@ def render_message(text: str, spans: Sequence[tuple[int, int]], budget: int) -> 
     if layout.cost(0, len(text)) <= budget:
         return layout.render(0, len(text))
     by_priority = [span for span in spans if span[1] > span[0]]
-    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    word_spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     characters = _characters(text)
-    for units, use_bold in ((words, True), (characters, True), (characters, False)):
+    for units, use_bold in ((word_spans, True), (characters, True), (characters, False)):
         shortened = _shorten(layout if use_bold else _Layout.build(text, []), units, by_priority, budget)
         if shortened is not None:
             return shortened
@@ -211,7 +211,9 @@ def _char_range(layout: _Layout, units: list[tuple[int, int]], interval: tuple[i
     return start, end
 
 
-def _pieces(layout: _Layout, units: list[tuple[int, int]], intervals: list[tuple[int, int]]):
+def _pieces(
+    layout: _Layout, units: list[tuple[int, int]], intervals: list[tuple[int, int]]
+) -> tuple[list[tuple[int, int]], str, str]:
     """(start, end) character ranges and the ellipses around them."""
     ranges = [_char_range(layout, units, interval) for interval in intervals]
     head = "" if ranges[0][0] == 0 else ELLIPSIS + " "

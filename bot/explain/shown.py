@@ -42,7 +42,7 @@ DEFAULT_MAX_EXACT = 64
 
 
 @dataclass(frozen=True)
-class Scores:
+class MessageScores:
     """Every word's score, which are exact, and whether no estimated word could have been shown."""
 
     scores: np.ndarray  # [N] float64
@@ -51,7 +51,7 @@ class Scores:
     probabilities: np.ndarray  # [C] float64, the message's prediction
 
     @classmethod
-    def all_exact(cls, scores: np.ndarray, probabilities: np.ndarray) -> Scores:
+    def all_exact(cls, scores: np.ndarray, probabilities: np.ndarray) -> MessageScores:
         return cls(scores, np.ones(len(scores), dtype=bool), True, probabilities)
 
 
@@ -63,7 +63,7 @@ def shown_steps(
     window: int,
     max_exact: int = DEFAULT_MAX_EXACT,
     max_rows: int = DEFAULT_MAX_ROWS,
-) -> Steps[Scores]:
+) -> Steps[MessageScores]:
     """The scores in slices (``bot.explain.steps``). Argument errors are raised here, before the first slice."""
     if window < 1:
         raise ValueError(f"window must be at least 1 token, got {window}")
@@ -74,7 +74,7 @@ def shown_steps(
     return in_fractions(_shown(message, window, max_exact, max_rows), total)
 
 
-def _shown(message: Work[Occlusion], window: int, max_exact: int, max_rows: int) -> Work[Scores]:
+def _shown(message: Work[Occlusion], window: int, max_exact: int, max_rows: int) -> Work[MessageScores]:
     occluded = yield from message
     estimated = yield from occluded.scores(np.arange(occluded.length), window, max_rows)
     estimates, mismatch = estimated.scores, estimated.mismatch
@@ -82,8 +82,8 @@ def _shown(message: Work[Occlusion], window: int, max_exact: int, max_rows: int)
     by_estimate = np.argsort(-estimates, kind="stable")
     batch, next_exact = FIRST_EXACT, by_estimate[~exact[by_estimate]][:FIRST_EXACT]
     while next_exact.size:
-        scored = yield from occluded.scores(next_exact, None, max_rows)
-        scores[scored.variants], exact[scored.variants] = scored.scores, True
+        exact_scores = yield from occluded.scores(next_exact, None, max_rows)
+        scores[exact_scores.variants], exact[exact_scores.variants] = exact_scores.scores, True
         shown = highlighted_indices(scores)
         next_exact = np.array([index for index in shown if not exact[index]], dtype=np.int64)
         if next_exact.size:
@@ -93,10 +93,10 @@ def _shown(message: Work[Occlusion], window: int, max_exact: int, max_rows: int)
         if not rivals.any():
             break
         if exact.sum() >= max_exact:
-            return Scores(scores, exact, False, occluded.probabilities)
+            return MessageScores(scores, exact, False, occluded.probabilities)
         batch *= 2
         next_exact = by_estimate[rivals[by_estimate]][:batch]
-    return Scores(scores, exact, True, occluded.probabilities)
+    return MessageScores(scores, exact, True, occluded.probabilities)
 
 
 def _error_per_mismatch(scores: np.ndarray, estimates: np.ndarray, mismatch: np.ndarray, exact: np.ndarray) -> float:

@@ -15,33 +15,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
-import torch
-
 from bot.config import ModelConfig
 from bot.deepmoji.files import ModelFiles, NotDownloaded, resolve_model_files
-from bot.deepmoji.model import DeviceError
 from bot.deepmoji.threads import use_threads
 
 log = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
-
-
-def require_device(device: str, setting: str = "model.device") -> None:
-    """Fail clearly, before any download or load, when CUDA is asked for but cannot work.
-
-    ``setting`` names where the device came from (``model.device``, or the CLI's ``--device``).
-    """
-    if device == "cuda" and not torch.cuda.is_available():
-        build = (
-            f"torch {torch.__version__} has no CUDA support"
-            if torch.version.cuda is None
-            else (f"torch {torch.__version__} sees no CUDA device")
-        )
-        raise DeviceError(
-            f'{setting} is "cuda" but {build}; use cpu instead, or install a CUDA build of torch '
-            "on a machine with a GPU (README, Install)"
-        )
 
 
 #: glibc's ``mallopt`` parameter for the mmap threshold (``M_MMAP_THRESHOLD`` in malloc.h).
