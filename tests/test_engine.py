@@ -190,7 +190,7 @@ def test_read_counts_known_and_unknown_words_but_not_mentions_urls_or_numbers(en
         "CUSTOM_NUMBER",
         "CUSTOM_UNKNOWN",
     ]
-    assert (reading.known, reading.unknown, reading.words) == (2, 2, 4)
+    assert (reading.known, reading.unknown, reading.word_count) == (2, 2, 4)
     assert reading.known_share == pytest.approx(0.5)
     assert not reading.truncated and reading.total == 7
 

@@ -80,7 +80,7 @@ def test_mentions_reach_the_tokenizer_as_custom_at(shared_dir):
     from bot.deepmoji.tokenizer import Tokenizer
 
     tokenizer = Tokenizer.from_file(shared_dir / "deepmoji" / "vocabulary.json")
-    words = tokenizer.words(normalize_markup("<@123> look at <#5> **now**"))
+    words = tokenizer.token_words(normalize_markup("<@123> look at <#5> **now**"))
     assert words[0] == "CUSTOM_AT"
     assert "**" not in words and "now" in words
 

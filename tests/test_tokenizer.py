@@ -88,7 +88,7 @@ def assert_spans_retokenize(tokenizer: Tokenizer, text: str) -> None:
         assert typed, (text, token)
         if token.word == "CUSTOM_BREAK" and typed in ("\n", "\r"):
             continue
-        assert tokenizer.words(typed) == [token.word], (text, token, typed)
+        assert tokenizer.token_words(typed) == [token.word], (text, token, typed)
 
 
 # --- conformance --------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_every_conformance_case_gives_the_reference_words_and_ids(real, conforma
 
 def test_words_and_encode_agree_with_tokenize(real, conformance):
     for case in conformance[:50]:
-        assert real.words(case["text"]) == case["words"]
+        assert real.token_words(case["text"]) == case["words"]
         assert real.encode(case["text"]) == case["ids"]
 
 
@@ -268,19 +268,19 @@ def test_unknown_words_get_the_unknown_id(small):
 
 
 def test_runs_of_three_or_more_are_shortened_to_two(small):
-    words = small.words("sooo happyyyy!!!! ... ?????? hmm")
+    words = small.token_words("sooo happyyyy!!!! ... ?????? hmm")
     assert words == ["soo", "happyy", "!!", "..", "??", "hmm"]
     assert small.encode("lol!!!!!!")[-1] == small.vocabulary["!!"]
     # The original replaced run by run, so a shorter run's text also hits a longer one.
-    assert small.words("aaa-aaaaaa") == ["aa-aaaa"]
+    assert small.token_words("aaa-aaaaaa") == ["aa-aaaa"]
 
 
 def test_only_ascii_tokens_are_shortened(small):
-    assert small.words("😂😂😂 ééé") == ["😂", "😂", "😂", "é", "é", "é"]
+    assert small.token_words("😂😂😂 ééé") == ["😂", "😂", "😂", "é", "é", "é"]
 
 
 def test_special_tokens(small):
-    words = small.words("see http://x.co/a @bob me@mail.com 123 4th line\nnext $5")
+    words = small.token_words("see http://x.co/a @bob me@mail.com 123 4th line\nnext $5")
     assert words == [
         "see",
         "CUSTOM_URL",
@@ -303,17 +303,17 @@ def test_special_tokens(small):
 
 def test_line_breaks_in_every_form(small):
     for text in ("a\nb", "a\rb", "a\\nb", "a\\\\nb", "a\\rb", "a<br>b", "a<BR>b"):
-        assert small.words(text) == ["a", "CUSTOM_BREAK", "b"], text
-    assert small.words("\nhi\n") == ["hi"]  # the message is stripped first
+        assert small.token_words(text) == ["a", "CUSTOM_BREAK", "b"], text
+    assert small.token_words("\nhi\n") == ["hi"]  # the message is stripped first
 
 
 def test_www_urls_are_shortened_before_the_url_check_and_stay_words(small):
-    assert small.words("www.google.com") == ["ww.google.com"]
-    assert small.words("http://www.google.com") == ["CUSTOM_URL"]
+    assert small.token_words("www.google.com") == ["ww.google.com"]
+    assert small.token_words("http://www.google.com") == ["CUSTOM_URL"]
 
 
 def test_emoticons_hearts_hashtags_and_mentions(small):
-    assert small.words(":) :-D ;p =( >:( :'( <3 </3 <<33 ^_^ -_- x_x o.o XD") == [
+    assert small.token_words(":) :-D ;p =( >:( :'( <3 </3 <<33 ^_^ -_- x_x o.o XD") == [
         ":)",
         ":-d",
         ";p",
@@ -329,7 +329,7 @@ def test_emoticons_hearts_hashtags_and_mentions(small):
         "o.o",
         "xd",
     ]
-    assert small.words("##hello @@user #hash#tag @a@b") == [
+    assert small.token_words("##hello @@user #hash#tag @a@b") == [
         "#",
         "#hello",
         "@",
@@ -342,7 +342,7 @@ def test_emoticons_hearts_hashtags_and_mentions(small):
 
 
 def test_contractions_titles_abbreviations_and_compounds(small):
-    assert small.words("I'm Mr. Smith, e.g. U.S.A. red-haired well_known etc.") == [
+    assert small.token_words("I'm Mr. Smith, e.g. U.S.A. red-haired well_known etc.") == [
         "i'm",
         "mr.",
         "smith",
@@ -357,20 +357,20 @@ def test_contractions_titles_abbreviations_and_compounds(small):
 
 
 def test_unicode_punctuation_becomes_ascii_but_letters_stay(small):
-    words = small.words("“Hi” — ok… ‼ ¡Qué!")
+    words = small.token_words("“Hi” — ok… ‼ ¡Qué!")
     assert words == ['"', "hi", '"', "--", "ok", "..", "!!", "!", "qu", "é", "!"]
     # "€€" is one run of a symbol; "£" is no symbol in DeepMoji, so "££" are two tokens.
-    assert small.words("€€ ££") == ["€€", "£", "£"]
+    assert small.token_words("€€ ££") == ["€€", "£", "£"]
 
 
 def test_python2_lower_case_and_letters(small):
     # Python 2 maps İ to i and Σ to σ even at a word's end; "ı" is no ASCII letter.
-    assert small.words("İ ΟΔΟΣ kapı") == ["i", "ο", "δ", "ο", "σ", "kap", "ı"]
+    assert small.token_words("İ ΟΔΟΣ kapı") == ["i", "ο", "δ", "ο", "σ", "kap", "ı"]
     assert small.encode("İ")[0] == small.vocabulary["i"]
 
 
 def test_variation_selectors_are_dropped(small):
-    assert small.words("❤️ ❤ ☺\ufe0e") == ["❤", "❤", "☺"]
+    assert small.token_words("❤️ ❤ ☺\ufe0e") == ["❤", "❤", "☺"]
 
 
 def test_each_tokenizer_keeps_its_own_ids():
@@ -469,4 +469,4 @@ def test_what_the_tokenizer_remembers_stays_within_its_byte_budget():
         tracemalloc.stop()
     # 100 long words alone are 400 KB as text; 4,000 short tokens about 900 KB remembered.
     assert held <= budget * 1.25
-    assert tokenizer.words("lol i love you") == ["lol", "i", "love", "you"]  # still the same answers
+    assert tokenizer.token_words("lol i love you") == ["lol", "i", "love", "you"]  # still the same answers

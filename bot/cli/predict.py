@@ -112,9 +112,9 @@ def _write_text(text: str, picks: list[tuple[Emoji, float]], reading: Reading) -
     from bot.explain.render import printable  # imports the explainer, hence torch: only when used
 
     lines = [printable(text)]
-    if reading.words and reading.known_share < FEW_KNOWN_WORDS:
+    if reading.word_count and reading.known_share < FEW_KNOWN_WORDS:
         lines.append(
-            f"  (the model knows only {reading.known} of its {reading.words} words: "
+            f"  (the model knows only {reading.known} of its {reading.word_count} words: "
             "it learned English, so this guess is weak)"
         )
     lines += [f"  {p:6.1%}  {emoji.reaction}  {emoji.name}" for emoji, p in picks]

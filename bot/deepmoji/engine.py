@@ -68,13 +68,13 @@ class Reading:
         return self.total > len(self.tokens)
 
     @property
-    def words(self) -> int:
+    def word_count(self) -> int:
         """Known and unknown words: the ``M`` of "the model knows N of M words"."""
         return self.known + self.unknown
 
     @property
     def known_share(self) -> float:
-        return self.known / self.words if self.words else 0.0
+        return self.known / self.word_count if self.word_count else 0.0
 
 
 class ModelMismatchError(WhymojiError):

@@ -462,7 +462,7 @@ class Tokenizer:
         number, a line break (DeepMoji's ``CUSTOM_*`` entries), or the unknown word."""
         return token_id in self._special_ids
 
-    def words(self, text: str) -> list[str]:
+    def token_words(self, text: str) -> list[str]:
         return [token.word for token in self.tokenize(text)]
 
     def encode(self, text: str) -> list[int]:

@@ -82,7 +82,7 @@ class Explanation:
                 "total_tokens": reading.total,
                 "truncated": reading.truncated,
                 "known": reading.known,
-                "words": reading.words,
+                "words": reading.word_count,
             },
             "top_emojis": [emoji.to_dict(p) for emoji, p in self.top_emojis],
             "words": [

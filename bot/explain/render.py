@@ -272,7 +272,7 @@ def _notes(explanation: Explanation) -> list[str]:
     if reading is not None and reading.unknown:
         only = "only " if reading.known_share < 0.5 else ""
         notes.append(
-            f"The model knows {only}{reading.known} of {reading.words} words here; "
+            f"The model knows {only}{reading.known} of {reading.word_count} words here; "
             "it reads the others as one unknown word."
         )
     method = f"{explanation.method}: {METHODS.get(explanation.method, '')}."

@@ -48,7 +48,7 @@ def unreadable(reading: Reading, min_known: float) -> Silence | None:
     """The gate: a silence when the model knows less than ``min_known`` of the words."""
     if reading.known_share >= min_known:
         return None
-    detail = f"the model knows {reading.known} of {reading.words} words, below {min_known:g}"
+    detail = f"the model knows {reading.known} of {reading.word_count} words, below {min_known:g}"
     return Silence(ShedReason.UNREADABLE, detail)
 
 
