@@ -8,92 +8,14 @@ schema, chosen through the URL's ``search_path``, and drops it afterwards.
 from __future__ import annotations
 
 import asyncio
-import os
-import sqlite3
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 
 from bot.config import load_config
 from bot.store import GuildDefaults, InvalidSetting, StoreError, open_store
 from bot.store.schema import LATEST_VERSION
-from tests.cog_fakes import FakeStore
 from tests.conftest import free_port
-
-POSTGRES_URL = os.environ.get("WHYMOJI_TEST_POSTGRES_URL")
-DEFAULTS = GuildDefaults(top_k=3, threshold=0.1, cooldown_s=2.0, mod_threshold=0.5)
-GUILD, OTHER_GUILD = 111111111111111111, 222222222222222222
-CHANNEL, OTHER_CHANNEL = 333333333333333333, 444444444444444444
-USER = 555555555555555555
-
-
-def with_query(url: str, query: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}{query}"
-
-
-@asynccontextmanager
-async def empty_database(backend: str, tmp_path) -> AsyncIterator[str]:
-    """The URL of an empty database of ``backend`` (a PostgreSQL schema dropped afterwards)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path}/nested/folder/settings.sqlite3"
-        return
-    if not POSTGRES_URL:
-        pytest.skip("set WHYMOJI_TEST_POSTGRES_URL to run the PostgreSQL tests")
-    import asyncpg
-
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    connection = await asyncpg.connect(POSTGRES_URL)
-    try:
-        await connection.execute(f"CREATE SCHEMA {schema}")
-        yield with_query(POSTGRES_URL, f"search_path={schema}")
-        await connection.execute(f"DROP SCHEMA {schema} CASCADE")
-    finally:
-        await connection.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def url(request, tmp_path):
-    """A database URL for an empty database, for each backend."""
-    async with empty_database(request.param, tmp_path) as empty:
-        yield empty
-
-
-async def run_sql(url: str, sql: str) -> list[tuple]:
-    """Run SQL beside the store, straight through the driver."""
-    if url.startswith("sqlite:"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
-            rows = [tuple(row) for row in connection.execute(sql).fetchall()]
-        connection.close()
-        return rows
-    import asyncpg
-
-    connection = await asyncpg.connect(url)
-    try:
-        return [tuple(row) for row in await connection.fetch(sql)]
-    finally:
-        await connection.close()
-
-
-@pytest.fixture
-async def store(url):
-    opened = await open_store(url, DEFAULTS)
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql", "fake"])
-async def any_store(request, tmp_path):
-    """The contract's implementations: each database backend, and the cog tests' ``FakeStore``
-    (so a fake that drifts from the contract fails here, not silently in the cog tests)."""
-    if request.param == "fake":
-        yield FakeStore.empty(DEFAULTS)
-        return
-    async with empty_database(request.param, tmp_path) as empty:
-        opened = await open_store(empty, DEFAULTS)
-        yield opened
-        await opened.close()
+from tests.store.support import CHANNEL, DEFAULTS, GUILD, OTHER_CHANNEL, OTHER_GUILD, USER, run_sql
 
 
 async def test_a_new_guild_gets_the_defaults(any_store):

@@ -10,87 +10,17 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pytest
 
-from bot.config import Config
-from bot.deepmoji.emojis import EMOJIS, top_emojis
-from bot.deepmoji.engine import Engine
-from bot.deepmoji.files import ModelFiles
+from bot.deepmoji.emojis import EMOJIS
 from bot.explain import explain
 from bot.explain.render import DISCORD_LIMIT, render_markdown
 from bot.rules.hostility import hostility
 from bot.rules.markup import normalize_markup
 from cogs.moderation import format_hint, hint_header
 from cogs.why import CONTEXT_MENU_NAME
+from tests.e2e.support import TEXTS, TOP_K, WAIT_S, answered, enable, expected_reactions, placed, shed_counts
 from tests.fake_discord import FakeDiscord
-from tests.fake_discord.whymoji import running_whymoji, write_config
-
-WAIT_S = 20.0
-TOP_K = 3
-
-TEXTS = [
-    "i love you so much !!",
-    "**this** is the worst day ever :(",
-    "lol what a great day",
-    "why do you hate me <@{alice}>",
-    "omg haha thanks , you are the best <3",
-    "i miss you , i'm so sad",
-]
-
-
-@pytest.fixture
-def model_files(small_model_dir) -> ModelFiles:
-    return ModelFiles(small_model_dir / "pytorch_model.bin", small_model_dir / "vocabulary.json")
-
-
-@pytest.fixture
-def engine(model_files) -> Engine:
-    return Engine.load(model_files)
-
-
-@pytest.fixture
-def make_config(tmp_path, model_files):
-    """``make_config(fake, **overrides)``: a config file for ``fake`` on this test's database."""
-
-    def make(fake: FakeDiscord, **overrides):
-        return write_config(
-            tmp_path / "whymoji.toml",
-            fake,
-            weights=model_files.weights,
-            vocabulary=model_files.vocabulary,
-            database=tmp_path / "settings.sqlite3",
-            overrides={"reactions": {"threshold": 0.0, "top_k": TOP_K}, **overrides},
-        )
-
-    return make
-
-
-def expected_reactions(engine: Engine, content: str, top_k: int = TOP_K) -> list[str]:
-    """What the bot should place: the model's top-k allowed emojis (by default all but 🔫) for
-    the text it sees, best first."""
-    probabilities = engine.predict([normalize_markup(content)])[0]
-    picks = top_emojis(probabilities, top_k, 0.0, exclude=Config().reactions.blocked)
-    return [emoji.reaction for emoji, _ in picks]
-
-
-def placed(bot) -> float:
-    return bot.metrics.registry.get_sample_value("whymoji_reactions_placed_total")
-
-
-def shed_counts(bot) -> dict[str, float]:
-    """Reason -> reactions shed, for reasons with any."""
-    samples = bot.metrics.reactions_shed.collect()[0].samples
-    return {s.labels["reason"]: s.value for s in samples if s.name.endswith("_total") and s.value}
-
-
-async def answered(fake: FakeDiscord, record, what: str):
-    await fake.wait_for(lambda: record.answered, WAIT_S, what)
-    return record
-
-
-async def enable(fake: FakeDiscord, channel) -> None:
-    record = await answered(fake, await fake.slash(fake.moderator, channel, "whymoji enable"), "/whymoji enable")
-    assert "Reactions are on" in record.original.content
+from tests.fake_discord.whymoji import running_whymoji
 
 
 async def test_reactions_are_the_models_top_k_in_order(fake_discord, make_config, engine):
@@ -380,11 +310,3 @@ async def test_chance_0_silences_and_show_lists_the_rules(fake_discord, make_con
     assert all(message.reactions == [] for message in messages) and runs == 0
     for line in ("(minknown): 0.25", "(block, unblock): 🔫 😈 💀", "(distress): 0.9", "(chance): 0%"):
         assert line in show.original.content
-
-
-@pytest.fixture
-async def fake_discord():
-    """A fake Discord per test; afterwards, every REST call the bot made must have had a route."""
-    async with FakeDiscord(lifetime_s=120) as fake:
-        yield fake
-    assert fake.unknown_routes == []

@@ -15,22 +15,10 @@ from bot.explain.render import render_markdown
 from bot.rules.markup import normalize_markup
 from bot.store import StoreError
 from cogs.why import CONTEXT_MENU_NAME
+from tests.e2e.support import TOP_K, WAIT_S, answered, enable, expected_reactions, placed, shed_counts
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord.whymoji import running_whymoji
 from tests.test_app import healthz
-from tests.test_e2e import (  # noqa: F401  (fixtures)
-    TOP_K,
-    WAIT_S,
-    answered,
-    enable,
-    engine,
-    expected_reactions,
-    fake_discord,
-    make_config,
-    model_files,
-    placed,
-    shed_counts,
-)
 
 
 class GatedStore:

@@ -26,8 +26,8 @@ from bot.explain.explanation import EXACT, EXACT_SHOWN, EXACT_SHOWN_UNCHECKED
 from bot.explain.highlight import highlighted_indices
 from bot.explain.render import highlighted, render_markdown
 from bot.explain.shown import FIRST_EXACT, shown_steps
-from tests.test_explain import VOCAB, random_ids
-from tests.test_explain import brute_force as brute_force_in_parts
+from tests.explain.test_explain import VOCAB, random_ids
+from tests.explain.test_explain import brute_force as brute_force_in_parts
 
 WORDS = "i love you hate this stupid day so happy sad lol omg wow good bad great cute kill die miss fun the".split()
 LENGTHS = [*range(1, 33), 40, 48, 63, 64, 65, 99, 127, 128, 160, 200]

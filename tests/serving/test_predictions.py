@@ -1,4 +1,4 @@
-"""Pieces the cogs share: cool-downs, one prediction per message, which messages count."""
+"""MessagePredictions: one reading and one model run per message, shared by the features."""
 
 from __future__ import annotations
 
@@ -7,52 +7,9 @@ import asyncio
 import numpy as np
 import pytest
 
-from bot.rules.candidates import is_candidate
-from bot.rules.cooldown import Cooldown
 from bot.serving.predictions import MessagePredictions
-from tests.cog_fakes import FakeEngine, FakeMessage, FakeWorker
+from tests.cog_fakes import FakeEngine, FakeWorker
 from tests.conftest import Clock
-
-
-def test_cooldown_blocks_a_key_until_its_pause_ends():
-    clock = Clock()
-    cooldown = Cooldown(clock)
-    assert cooldown.try_acquire("a", 2.0)
-    assert not cooldown.try_acquire("a", 2.0)
-    assert cooldown.try_acquire("b", 2.0)  # keys are independent
-    clock.now += 1.9
-    assert not cooldown.try_acquire("a", 2.0)
-    clock.now += 0.1
-    assert cooldown.try_acquire("a", 2.0)
-
-
-def test_zero_cooldown_never_blocks():
-    cooldown = Cooldown(Clock())
-    assert all(cooldown.try_acquire("a", 0.0) for _ in range(5))
-
-
-def test_blocked_attempts_do_not_extend_the_pause():
-    clock = Clock()
-    cooldown = Cooldown(clock)
-    cooldown.try_acquire("a", 2.0)
-    clock.now += 1.0
-    assert not cooldown.try_acquire("a", 2.0)
-    clock.now += 1.0
-    assert cooldown.try_acquire("a", 2.0)
-
-
-def test_cooldown_memory_is_bounded_expired_first_then_oldest():
-    clock = Clock()
-    cooldown = Cooldown(clock, max_keys=3)
-    cooldown.try_acquire("expired", 1.0)
-    clock.now += 5
-    for key in ("b", "c", "d"):
-        cooldown.try_acquire(key, 60.0)
-    assert len(cooldown) == 3
-    assert cooldown.try_acquire("expired", 1.0)  # it was pruned, not blocking
-    assert len(cooldown) == 3
-    assert cooldown.try_acquire("b", 60.0)  # the oldest live key made room
-    assert not cooldown.try_acquire("d", 60.0)
 
 
 def held_worker() -> tuple[FakeWorker, asyncio.Event]:
@@ -123,25 +80,3 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_run():
     impatient.cancel()
     release.set()
     assert (await patient).shape == (64,)
-
-
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        ({}, True),
-        ({"guild": None}, False),
-        ({"webhook_id": 7}, False),
-        ({"system": True}, False),
-    ],
-)
-def test_candidates(change, expected):
-    message = FakeMessage("hi")
-    for name, value in change.items():
-        setattr(message, name, value)
-    assert is_candidate(message) is expected
-
-
-def test_bots_are_not_candidates():
-    message = FakeMessage("hi")
-    message.author.bot = True
-    assert not is_candidate(message)

@@ -9,7 +9,7 @@ from bot.store import StoreError, open_store
 from bot.store.probe import probe_store
 from bot.store.schema import LATEST_VERSION
 from tests.conftest import free_port
-from tests.test_store import DEFAULTS, run_sql, url  # noqa: F401  (url is a fixture)
+from tests.store.support import DEFAULTS, run_sql
 
 
 async def test_a_missing_database_is_fine_and_is_not_created(tmp_path):

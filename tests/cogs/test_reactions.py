@@ -235,25 +235,8 @@ async def test_burst_accounts_for_every_reaction():
     assert shed > 0 and waits
 
 
-# -- the server's rules ------------------------------------------------------------------
-
-
-async def test_text_the_model_cannot_read_gets_no_reactions_and_costs_no_model_run():
-    bot = make_bot()
-    message = FakeMessage("我今天很开心 <3")  # the small vocabulary knows 1 of 7 words
-    await Reactions(bot).on_message(message)
-    assert message.reactions == [] and bot.worker.predicted == []
-    assert counter(bot.metrics.reactions_shed, reason="unreadable") == 1
-
-
-async def test_minknown_1_stops_a_message_with_one_unknown_word():
-    bot = make_bot(min_known=1.0)
-    cog = Reactions(bot)
-    stopped, passed = FakeMessage("i love you xylophone", id=1), FakeMessage("i love you", id=2)
-    await cog.on_message(stopped)
-    await cog.on_message(passed)
-    assert stopped.reactions == [] and passed.reactions
-    assert bot.worker.predicted == ["i love you"]
+# -- the server's rules: each is tested where it lives (tests/rules/test_reactions.py) and end to end
+# (tests/e2e/test_e2e.py); here, only how the cog applies them ----------------------------
 
 
 async def test_the_chance_decides_with_the_injected_dice_before_the_model():
@@ -266,36 +249,6 @@ async def test_the_chance_decides_with_the_injected_dice_before_the_model():
     assert [bool(m.reactions) for m in messages] == [True, False, False]
     assert bot.worker.predicted == ["hello"]
     assert counter(bot.metrics.reactions_shed, reason="chance") == 2
-
-
-async def test_chance_0_silences_and_100_reacts_whatever_the_dice():
-    silent, always = make_bot(chance=0), make_bot(chance=100)
-    for roll in (0.0, 0.5, 0.999999):
-        quiet, loud = FakeMessage("hello"), FakeMessage("hello")
-        await Reactions(silent, roll=lambda: roll).on_message(quiet)
-        await Reactions(always, roll=lambda: roll).on_message(loud)
-        assert quiet.reactions == [] and len(loud.reactions) == 3
-
-
-async def test_distress_silences_the_message_after_the_model():
-    bot = make_bot()
-    bot.worker.row = probabilities(3, 46, 34, mass=0.9)  # 😭 💔 😢
-    message = FakeMessage("i miss you , i'm so sad")
-    await Reactions(bot).on_message(message)
-    assert message.reactions == [] and bot.worker.predicted == ["i miss you , i'm so sad"]
-    assert counter(bot.metrics.reactions_shed, reason="distress") == 1
-    bot.store.settings = replace(bot.store.settings, distress=1.0)  # off
-    again = FakeMessage("i miss you , i'm so sad", id=2)
-    await Reactions(bot).on_message(again)
-    assert again.reactions == [EMOJIS[3].reaction, EMOJIS[46].reaction, EMOJIS[34].reaction]
-
-
-async def test_a_blocked_emoji_is_replaced_by_the_next_allowed_one():
-    bot = make_bot(blocked=frozenset({42, 4}), threshold=0.05)
-    bot.worker.row = probabilities(42, 4, 8, 0, mass=0.95)  # 🔫 😍 ❤️ 😂, each above 0.05
-    message = FakeMessage("hello")
-    await Reactions(bot).on_message(message)
-    assert message.reactions == [EMOJIS[8].reaction, EMOJIS[0].reaction]
 
 
 async def test_silenced_messages_do_not_start_the_channel_pause():

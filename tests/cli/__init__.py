@@ -1,0 +1,1 @@
+"""The whymoji command line."""

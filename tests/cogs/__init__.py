@@ -1,0 +1,1 @@
+"""Each feature's cog, against light fakes (tests/cog_fakes.py)."""

@@ -1,0 +1,1 @@
+"""The engine: tokenizer, model, runtimes, files, emojis."""

@@ -1,0 +1,1 @@
+"""End to end: the real bot against FakeDiscord (tests/fake_discord)."""

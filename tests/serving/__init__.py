@@ -1,0 +1,1 @@
+"""The worker, per-message predictions, health."""

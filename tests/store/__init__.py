@@ -1,0 +1,1 @@
+"""The settings store: its contract (every backend and FakeStore), migrations, probe, status."""
