@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 
-from bot.deepmoji.emojis import top_emojis
+from bot.deepmoji.emojis import Emoji, top_emojis
 from bot.deepmoji.engine import DEFAULT_MAX_TOKENS, EmptyTextError, Engine, Reading
 from bot.explain.attention import attention
 from bot.explain.explanation import METHODS, Explanation, WordScore
-from bot.explain.occlusion import occlusion, occlusion_and_probabilities, occlusion_steps
+from bot.explain.occlusion import every_variant_steps, occlusion, occlusion_and_probabilities
 from bot.explain.shown import MessageScores, shown_steps
 from bot.explain.steps import Steps, finish
 
@@ -96,8 +96,8 @@ def _explanation_steps(
     if method == "attention":
         message_scores = MessageScores.all_exact(attention(engine.model, ids), engine.model.predict([ids])[0])
     elif len(ids) <= exact_max_tokens:
-        scores, probabilities = yield from occlusion_steps(engine.model, ids, TOP_EMOJIS)
-        message_scores = MessageScores.all_exact(scores, probabilities)
+        every = yield from every_variant_steps(engine.model, ids, TOP_EMOJIS)
+        message_scores = MessageScores.all_exact(every.scores, every.message, every.without)
     else:
         message_scores = yield from shown_steps(engine.model, ids, TOP_EMOJIS, window=window)
     logger.debug(
@@ -107,15 +107,37 @@ def _explanation_steps(
         message_scores.exact.sum(),
         message_scores.checked,
     )
+    top = tuple(top_emojis(message_scores.probabilities, TOP_EMOJIS))
     return Explanation(
         text=text,
         words=tuple(
-            WordScore(token.word, token.start, token.end, float(score), bool(exact))
-            for token, score, exact in zip(reading.tokens, message_scores.scores, message_scores.exact)
+            WordScore(
+                token.word,
+                token.start,
+                token.end,
+                float(score),
+                bool(exact),
+                *_leave_one_out(index, top, message_scores),
+            )
+            for index, (token, score, exact) in enumerate(
+                zip(reading.tokens, message_scores.scores, message_scores.exact)
+            )
         ),
-        top_emojis=tuple(top_emojis(message_scores.probabilities, TOP_EMOJIS)),
+        top_emojis=top,
         method=method,
         window=None if message_scores.exact.all() else window,
         checked=message_scores.checked,
         reading=reading,
     )
+
+
+def _leave_one_out(
+    index: int, top: tuple[tuple[Emoji, float], ...], message_scores: MessageScores
+) -> tuple[tuple[float, ...] | None, tuple[tuple[Emoji, float], ...] | None]:
+    """Word ``index``'s effects on the ``top`` emojis (p_k - q_k) and the top emojis without it."""
+    if message_scores.without is None:
+        return None, None
+    without = message_scores.without[index]
+    effects = tuple(float(probability - without[emoji.index]) for emoji, probability in top)
+    nothing_left = not without.any()  # a one-word message: no prediction without its only word
+    return effects, () if nothing_left else tuple(top_emojis(without, TOP_EMOJIS))

@@ -25,6 +25,11 @@ class WordScore:
     """One token: the word the model saw, where it sits in the original text, its influence.
 
     ``exact`` is false for an estimate (``bot.explain.shown``), which is never a word shown in bold.
+    With occlusion, ``effects`` are the word's signed effects on each of the explanation's top
+    emojis, in their order: that emoji's probability with the word minus without it (positive:
+    the word raises it); ``score`` is their sum. ``without_top`` is the top five emojis of the
+    message without the word (empty for a one-word message: nothing is left to predict). Both are
+    None for attention, which leaves no word out.
     """
 
     word: str
@@ -32,6 +37,8 @@ class WordScore:
     end: int
     score: float
     exact: bool = True
+    effects: tuple[float, ...] | None = None
+    without_top: tuple[tuple[Emoji, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,17 @@ class Explanation:
             },
             "top_emojis": [emoji.to_dict(p) for emoji, p in self.top_emojis],
             "words": [
-                {"word": word.word, "start": word.start, "end": word.end, "score": word.score, "exact": word.exact}
+                {
+                    "word": word.word,
+                    "start": word.start,
+                    "end": word.end,
+                    "score": word.score,
+                    "exact": word.exact,
+                    "effects": None if word.effects is None else list(word.effects),
+                    "without_top": None
+                    if word.without_top is None
+                    else [emoji.to_dict(p) for emoji, p in word.without_top],
+                }
                 for word in self.words
             ],
         }

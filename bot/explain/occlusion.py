@@ -546,6 +546,9 @@ class VariantScores:
     variants: np.ndarray  #: sorted word indices
     scores: np.ndarray
     mismatch: np.ndarray  #: largest state mismatch at the window's edges (``_edge_mismatch``); 0 when exact
+    #: [V, C] float64: each variant's whole prediction, q_i (all zeros for a one-word message,
+    #: whose only variant is empty: nothing is left to predict, so its score is the whole mass)
+    probabilities: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -593,10 +596,13 @@ class Occlusion:
         length = self.length
         with_mirrors = mirrored(variants, length)
         if length == 1:
-            return VariantScores(with_mirrors, np.array([self.mass]), np.zeros(1))
+            return VariantScores(
+                with_mirrors, np.array([self.mass]), np.zeros(1), np.zeros((1, len(self.probabilities)))
+            )
         window = None if window is not None and window >= length - 1 else window
         low, high = _window_bounds(length, window)
         scores, mismatch = np.empty(len(with_mirrors)), np.empty(len(with_mirrors))
+        without = np.empty((len(with_mirrors), len(self.probabilities)))
         for chunk in _chunks(with_mirrors, length, window, max_rows):
             chunk_of = _Chunk.of(chunk, low, high)
             q_tensor, chunk_mismatch = yield from _variant_probabilities(
@@ -606,9 +612,9 @@ class Occlusion:
                 q = q_tensor.cpu().numpy()
             where = np.searchsorted(with_mirrors, chunk)
             scores[where] = self.mass - q[:, self.top].sum(axis=1)
-            mismatch[where] = chunk_mismatch
+            mismatch[where], without[where] = chunk_mismatch, q
             yield 0.0
-        return VariantScores(with_mirrors, scores, mismatch)
+        return VariantScores(with_mirrors, scores, mismatch, without)
 
 
 def occlusion(
@@ -649,14 +655,41 @@ def occlusion_steps(
 
     Argument errors (``ValueError``) are raised here, before the first slice.
     """
+    return _scores_and_message(every_variant_steps(model, ids, top_k, window=window, max_rows=max_rows))
+
+
+def _scores_and_message(steps: Steps[EveryVariant]) -> Steps[tuple[np.ndarray, np.ndarray]]:
+    every_word = yield from steps
+    return every_word.scores, every_word.message
+
+
+@dataclass(frozen=True)
+class EveryVariant:
+    """Every word's score and the whole prediction without it, beside the message's own."""
+
+    scores: np.ndarray  #: [N] float64
+    without: np.ndarray  #: [N, C] float64: q_i, the prediction of the message without word i
+    message: np.ndarray  #: [C] float64: p, the prediction of the message
+
+
+def every_variant_steps(
+    model: DeepMoji,
+    ids: Sequence[int],
+    top_k: int = 5,
+    *,
+    window: int | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> Steps[EveryVariant]:
+    """``occlusion_steps`` keeping each variant's whole prediction: what a word does to every
+    class (``p - q_i``) and which emojis lead without it, from the same pass at no extra cost."""
     if window is not None and window < 1:
         raise ValueError(f"window must be at least 1 token, got {window}")
     message = Occlusion.steps(model, ids, top_k)
     total = full_pass_macs(model, len(ids)) + scores_macs(model, len(ids), len(ids), window)
-    return in_fractions(_every_score(message, window, max_rows), total)
+    return in_fractions(_every_variant(message, window, max_rows), total)
 
 
-def _every_score(message: Work[Occlusion], window: int | None, max_rows: int) -> Work[tuple[np.ndarray, np.ndarray]]:
+def _every_variant(message: Work[Occlusion], window: int | None, max_rows: int) -> Work[EveryVariant]:
     occluded = yield from message
     every_word = yield from occluded.scores(np.arange(occluded.length), window, max_rows)
-    return every_word.scores, occluded.probabilities
+    return EveryVariant(every_word.scores, every_word.probabilities, occluded.probabilities)

@@ -49,10 +49,15 @@ class MessageScores:
     exact: np.ndarray  # [N] bool
     checked: bool
     probabilities: np.ndarray  # [C] float64, the message's prediction
+    #: [N, C] float64: the prediction without each word (exact where ``exact`` is), or None
+    #: for a method that does not leave words out (attention)
+    without: np.ndarray | None = None
 
     @classmethod
-    def all_exact(cls, scores: np.ndarray, probabilities: np.ndarray) -> MessageScores:
-        return cls(scores, np.ones(len(scores), dtype=bool), True, probabilities)
+    def all_exact(
+        cls, scores: np.ndarray, probabilities: np.ndarray, without: np.ndarray | None = None
+    ) -> MessageScores:
+        return cls(scores, np.ones(len(scores), dtype=bool), True, probabilities, without)
 
 
 def shown_steps(
@@ -79,11 +84,13 @@ def _shown(message: Work[Occlusion], window: int, max_exact: int, max_rows: int)
     estimated = yield from occluded.scores(np.arange(occluded.length), window, max_rows)
     estimates, mismatch = estimated.scores, estimated.mismatch
     scores, exact = estimates.copy(), mismatch == 0  # a window that reached both ends is exact
+    without = estimated.probabilities.copy()
     by_estimate = np.argsort(-estimates, kind="stable")
     batch, next_exact = FIRST_EXACT, by_estimate[~exact[by_estimate]][:FIRST_EXACT]
     while next_exact.size:
         exact_scores = yield from occluded.scores(next_exact, None, max_rows)
         scores[exact_scores.variants], exact[exact_scores.variants] = exact_scores.scores, True
+        without[exact_scores.variants] = exact_scores.probabilities
         shown = highlighted_indices(scores)
         next_exact = np.array([index for index in shown if not exact[index]], dtype=np.int64)
         if next_exact.size:
@@ -93,10 +100,10 @@ def _shown(message: Work[Occlusion], window: int, max_exact: int, max_rows: int)
         if not rivals.any():
             break
         if exact.sum() >= max_exact:
-            return MessageScores(scores, exact, False, occluded.probabilities)
+            return MessageScores(scores, exact, False, occluded.probabilities, without)
         batch *= 2
         next_exact = by_estimate[rivals[by_estimate]][:batch]
-    return MessageScores(scores, exact, True, occluded.probabilities)
+    return MessageScores(scores, exact, True, occluded.probabilities, without)
 
 
 def _error_per_mismatch(scores: np.ndarray, estimates: np.ndarray, mismatch: np.ndarray, exact: np.ndarray) -> float:

@@ -191,3 +191,46 @@ def test_the_reply_names_how_exact_its_scores_are(engine):
     assert shown.to_dict()["scoring"] == EXACT_SHOWN and shown.to_dict()["window"] == 1
     assert any(not word["exact"] for word in shown.to_dict()["words"])
     assert EXACT_SHOWN_UNCHECKED not in (exact.scoring, shown.scoring)
+
+
+def brute_force_without(model: DeepMoji, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The definition of the per-emoji view: ``p`` and, for each word, ``DeepMoji.predict`` of the
+    message without it (a one-word message has no variant to predict: zeros)."""
+    rows = model.predict([ids] + [ids[:i] + ids[i + 1 :] for i in range(len(ids))] if len(ids) > 1 else [ids])
+    rows = rows.astype(np.float64)
+    return rows[0], rows[1:] if len(ids) > 1 else np.zeros((1, rows.shape[1]))
+
+
+@pytest.mark.parametrize("length", range(1, 41))
+def test_each_words_effects_and_the_top_five_without_it_are_exact(engine, length):
+    explanation = explain(engine, words_text(length, seed=1000 + length))
+    assert explanation.scoring == EXACT
+    p, without = brute_force_without(engine.model, explanation.reading.ids)
+    top = [emoji.index for emoji, _ in explanation.top_emojis]
+    for index, word in enumerate(explanation.words):
+        np.testing.assert_allclose(word.effects, p[top] - without[index][top], rtol=0, atol=1e-5)
+        assert sum(word.effects) == pytest.approx(word.score, abs=1e-9)  # the aggregate is their sum
+        if length == 1:
+            assert word.without_top == ()
+            continue
+        truth = np.argsort(-without[index], kind="stable")[:5]
+        got = [emoji.index for emoji, _ in word.without_top]
+        # Equal up to ties closer than float precision; probabilities exact to 1e-5 either way.
+        assert got == truth.tolist() or np.allclose(without[index][got], without[index][truth], atol=1e-6)
+        np.testing.assert_allclose([q for _, q in word.without_top], without[index][got], rtol=0, atol=1e-5)
+
+
+def test_beyond_exact_max_tokens_the_shown_words_effects_are_exact(engine):
+    explanation = explain(engine, words_text(60, seed=60), exact_max_tokens=0, window=2)
+    p, without = brute_force_without(engine.model, explanation.reading.ids)
+    top = [emoji.index for emoji, _ in explanation.top_emojis]
+    for index in shown_indices(explanation):
+        word = explanation.words[index]
+        assert word.exact
+        np.testing.assert_allclose(word.effects, p[top] - without[index][top], rtol=0, atol=1e-5)
+
+
+def test_attention_leaves_no_word_out(engine):
+    explanation = explain(engine, "i love you", method="attention")
+    assert all(word.effects is None and word.without_top is None for word in explanation.words)
+    assert explanation.to_dict()["words"][0]["effects"] is None
