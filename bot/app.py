@@ -196,6 +196,7 @@ class WhymojiBot(commands.AutoShardedBot):
         await probe_store(config.database.url)  # refuses what `whymoji check` refuses, in its words
         # open_store logs the (redacted) URL.
         self._store = await open_store(config.database.url, GuildDefaults.from_config(config))
+        self._store.start_checks()  # /healthz tells the store's present on a quiet server too; close() stops them
 
         # A daemon thread: Ctrl-C during a first start's download stops the process at once.
         engine = self._engine = await in_daemon_thread(self._load_engine, "whymoji model loading")

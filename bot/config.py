@@ -326,11 +326,16 @@ class WorkerConfig:
     explanations_in_progress: int = _key(1, integer(1, 16))
 
 
+#: Longest per-channel pause between reacted messages (a day): the config's rule, the store's,
+#: and ``/whymoji cooldown``'s declared range.
+MAX_REACTION_COOLDOWN_S = 86_400
+
+
 @dataclass(frozen=True)
 class ReactionsConfig:
     top_k: int = _key(3, integer(1, 10))
     threshold: float = _key(0.1, number(0, 1))
-    cooldown_s: float = _key(2.0, number(0))
+    cooldown_s: float = _key(2.0, number(0, MAX_REACTION_COOLDOWN_S))
     min_known: float = _key(0.5, number(0, 1))
     blocked: frozenset[int] = _key(emoji_classes("🔫"), emoji_set())
     distress: float = _key(0.5, number(0, 1))

@@ -144,6 +144,16 @@ class FakeStore:
         self.changes.append(("update", guild_id, changes))
         return self._settings(guild_id)
 
+    async def change_blocked(self, guild_id: int, *, block: Any = (), unblock: Any = ()) -> GuildSettings:
+        """One step with no await inside, so as atomic as the real stores' transaction."""
+        self._answer()
+        check_id("guild_id", guild_id)
+        added, removed = (checked_changes({"blocked": set(classes)})["blocked"] for classes in (block, unblock))
+        blocked = (self._settings(guild_id).blocked | added) - removed
+        self._chosen.setdefault(guild_id, {})["blocked"] = blocked
+        self.changes.append(("blocked", guild_id, frozenset(added), frozenset(removed)))
+        return self._settings(guild_id)
+
     async def set_channel_enabled(self, guild_id: int, channel_id: int, enabled: bool) -> None:
         self._answer()
         check_id("guild_id", guild_id)

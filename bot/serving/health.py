@@ -1,10 +1,13 @@
 """The process's health and metrics endpoints, for orchestrators and Prometheus.
 
 ``/healthz`` answers 200 only while the bot can do its job: every shard connected, the settings
-store answering, the inference worker moving. Otherwise 503, so a container runtime restarts a
-process that is stuck starting, lost Discord or its database, or whose model hangs, and a load
-balancer stops counting on one that is shutting down. The body says why (``problems``) and
-keeps the detail (shards, store, worker). ``/metrics`` is the Prometheus text of the process's
+store answering reads, the inference worker moving. Otherwise 503, so a container runtime
+restarts a process that is stuck starting, lost Discord or its database, or whose model hangs,
+and a load balancer stops counting on one that is shutting down. A store whose reads work but
+whose writes fail (or wait on a lock) is ``degraded``: still 200, since reactions, ``/why`` and
+hints go on and a restart would not help, but named in ``problems``. The store is checked on a
+schedule of its own (``bot.store.status.StoreChecks``), so this holds on a quiet server too. The
+body says why (``problems``) and keeps the detail (shards, store, worker). ``/metrics`` is the Prometheus text of the process's
 own registry. The server knows nothing about Discord: it asks a probe function, and
 ``assess`` turns plain facts into the answer.
 
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 STARTING, READY, RECONNECTING, STOPPING = "starting", "ready", "reconnecting", "stopping"
 #: Connected, but a dependency fails (the store) or stalls (the store, the model).
 FAILING = "failing"
+#: Serving (200), but settings cannot be changed: the store's writes fail or stall.
+DEGRADED = "degraded"
 
 #: A store access unanswered this long means the database hangs (its own timeouts are 10 s).
 STORE_STALL_S = 5.0
@@ -56,7 +61,8 @@ class Health:
 
     @property
     def healthy(self) -> bool:
-        return self.state == READY
+        """Whether ``/healthz`` answers 200: ready, or degraded (serving, settings frozen)."""
+        return self.state in (READY, DEGRADED)
 
 
 def _rounded(seconds: float | None) -> float | None:
@@ -64,11 +70,20 @@ def _rounded(seconds: float | None) -> float | None:
 
 
 def store_problem(store: StoreStatus) -> str | None:
-    """Why the settings store cannot serve the bot, or None."""
+    """Why the settings store cannot serve the bot (its reads fail or hang), or None."""
     if store.oldest_pending_s is not None and store.oldest_pending_s > STORE_STALL_S:
-        return f"store: an access has waited {store.oldest_pending_s:.0f} s"
+        return f"store: a read has waited {store.oldest_pending_s:.0f} s"
     if store.failing:
         return f"store: {store.error}"
+    return None
+
+
+def store_degradation(store: StoreStatus) -> str | None:
+    """Why settings cannot be changed although they can be read (writes fail or hang), or None."""
+    if store.oldest_pending_write_s is not None and store.oldest_pending_write_s > STORE_STALL_S:
+        return f"store: a write has waited {store.oldest_pending_write_s:.0f} s"
+    if store.writes_failing:
+        return f"store: writes fail: {store.write_error}"
     return None
 
 
@@ -92,12 +107,17 @@ def assess(shards: Mapping[int, bool], store: StoreStatus, worker: WorkerStatus,
     rather than the network's latency.
     """
     problems = [problem for problem in (store_problem(store), worker_problem(worker)) if problem]
+    degradation = store_degradation(store) if store_problem(store) is None else None
     if not all(shards.values()):
         state = RECONNECTING
     elif problems:
         state = FAILING
+    elif degradation:
+        state = DEGRADED
     else:
         state = READY
+    if degradation:
+        problems.append(degradation)
     body = {
         "shards": {str(shard): {"connected": connected} for shard, connected in sorted(shards.items())},
         "store": {
@@ -105,6 +125,9 @@ def assess(shards: Mapping[int, bool], store: StoreStatus, worker: WorkerStatus,
             "error": store.error,
             "last_ok_s_ago": _rounded(store.last_ok_s_ago),
             "oldest_pending_s": _rounded(store.oldest_pending_s),
+            "writes_failing": store.writes_failing,
+            "write_error": store.write_error,
+            "oldest_pending_write_s": _rounded(store.oldest_pending_write_s),
         },
         "worker": {
             "running": worker.running,

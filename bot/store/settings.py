@@ -3,22 +3,28 @@
 Unset settings are stored as NULL and filled from ``GuildDefaults`` when read, so changing a
 config default moves every server that never chose. There is no cache: every read asks the
 database, so a process sees other processes' writes at once (SQLite reads take microseconds,
-a PostgreSQL read one round trip). Every access is tracked, so ``status()`` tells ``/healthz``
-whether the database answers.
+a PostgreSQL read one round trip). Every change is one statement or one transaction: a
+read-modify-write (``change_blocked``) locks what it read until it commits, so two managers
+changing the same list at once both get their change, and every change returns the settings
+as it left them, read in the same transaction. Every access is tracked, and ``start_checks``
+has the store look at its database on a schedule of its own (a read and a write that change
+nothing), so ``status()`` tells ``/healthz`` whether reads and writes work now.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar, cast
 
 from bot.config import Config, ModerationConfig, Option, ReactionsConfig, option_of
 from bot.deepmoji.emojis import EMOJIS
-from bot.store.errors import InvalidSetting
+from bot.store.errors import InvalidSetting, StoreError
 from bot.store.schema import Row, SqlValue
-from bot.store.status import AccessTracker, StoreStatus
+from bot.store.status import CHECK_INTERVAL_S, CHECK_TIMEOUT_S, READ, WRITE, AccessTracker, StoreChecks, StoreStatus
 
 logger = logging.getLogger(__name__)
 
@@ -163,20 +169,46 @@ def checked_changes(changes: Mapping[str, object]) -> dict[str, SettingValue]:
             checked[name] = None
             continue
         try:
-            checked[name] = cast(SettingValue, RULES[name].check(value))  # each rule returns one of these
+            value = RULES[name].check(value)
         except ValueError as error:
             raise InvalidSetting(f"{name}: {error}") from None
+        if isinstance(value, float):
+            value += 0.0  # -0.0 is 0: stored, shown and confirmed as "0", never "-0"
+        checked[name] = cast(SettingValue, value)  # each rule returns one of these
     return checked
 
 
-class Database(Protocol):
-    """What a backend offers the store (see ``sqlite.py`` and ``postgres.py``)."""
+class Session(Protocol):
+    """A backend's connection inside ``Database.transaction()``."""
+
+    #: Appended to a transaction's ``SELECT`` to lock the rows it reads until it commits
+    #: (PostgreSQL's row locks); "" where the transaction holds the whole database's write lock.
+    for_update: str
 
     async def execute(self, sql: str, *args: SqlValue) -> None: ...
 
     async def fetch(self, sql: str, *args: SqlValue) -> list[Row]: ...
 
+
+class Database(Protocol):
+    """What a backend offers the store (see ``sqlite.py`` and ``postgres.py``): reads, single
+    writes, and transactions in which a read-modify-write cannot lose another's change."""
+
+    async def execute(self, sql: str, *args: SqlValue) -> None: ...
+
+    async def fetch(self, sql: str, *args: SqlValue) -> list[Row]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Session]: ...
+
     async def close(self) -> None: ...
+
+
+#: Makes sure a server has a row, so a transaction has one to lock; an all-NULL row means
+#: "every setting at its default", the same as no row.
+_ENSURE_ROW = "INSERT INTO guild_settings (guild_id) VALUES (?) ON CONFLICT (guild_id) DO NOTHING"
+#: The checks' write: takes the write lock (or, on PostgreSQL, checks the right to write and
+#: that the server accepts writes) and changes nothing, since no server has id 0.
+_CHECK_WRITE = "UPDATE guild_settings SET top_k = top_k WHERE guild_id = 0"
 
 
 class SettingsStore:
@@ -185,47 +217,116 @@ class SettingsStore:
     def __init__(self, database: Database, defaults: GuildDefaults) -> None:
         self._database = database
         self._tracker = AccessTracker()
+        self._checks: StoreChecks | None = None
         self.defaults = defaults
 
     def status(self) -> StoreStatus:
-        """Whether the last access failed, when one last succeeded, how long one has been waiting."""
+        """Whether the last read and the last write failed, when an access last succeeded, how
+        long one has been waiting."""
         return self._tracker.status()
 
     async def _fetch(self, sql: str, *args: SqlValue) -> list[Row]:
-        with self._tracker.access():
+        with self._tracker.access(READ):
             return await self._database.fetch(sql, *args)
 
     async def _execute(self, sql: str, *args: SqlValue) -> None:
-        with self._tracker.access():
+        with self._tracker.access(WRITE):
             await self._database.execute(sql, *args)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Session]:
+        with self._tracker.access(WRITE):
+            async with self._database.transaction() as session:
+                yield session
+
+    # -- health checks -------------------------------------------------------------------
+
+    async def check(self, timeout_s: float = CHECK_TIMEOUT_S) -> None:
+        """One look at the database for ``/healthz``: a read and a write that changes nothing,
+        each given ``timeout_s``; what they find is in ``status()``."""
+        for kind, access in ((READ, self._check_read), (WRITE, self._check_write)):
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await access()
+            except TimeoutError:
+                self._tracker.record(kind, f"no answer to a {kind} within {timeout_s:g} s")
+            except StoreError:
+                pass  # recorded by the access itself
+
+    async def _check_read(self) -> None:
+        await self._fetch("SELECT 1")
+
+    async def _check_write(self) -> None:
+        async with self._transaction() as session:
+            await session.execute(_CHECK_WRITE)
+
+    def start_checks(
+        self, interval_s: float = CHECK_INTERVAL_S, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+    ) -> StoreChecks:
+        """Check the database every ``interval_s`` until ``close`` (the running bot does)."""
+        if self._checks is None:
+            self._checks = StoreChecks(self.check, interval_s=interval_s, sleep=sleep)
+            self._checks.start()
+        return self._checks
+
+    # -- settings ------------------------------------------------------------------------
 
     async def get_guild(self, guild_id: int) -> GuildSettings:
         check_id("guild_id", guild_id)
-        rows = await self._fetch(f"SELECT {', '.join(COLUMNS)} FROM guild_settings WHERE guild_id = ?", guild_id)
+        with self._tracker.access(READ):
+            return await self._read_guild(self._database, guild_id)
+
+    async def _read_guild(self, session: Session | Database, guild_id: int, for_update: str = "") -> GuildSettings:
+        rows = await session.fetch(
+            f"SELECT {', '.join(COLUMNS)} FROM guild_settings WHERE guild_id = ?{for_update}", guild_id
+        )
         stored = dict(zip(COLUMNS, rows[0])) if rows else dict.fromkeys(COLUMNS)
-        channels = await self._fetch("SELECT channel_id FROM enabled_channels WHERE guild_id = ?", guild_id)
+        channels = await session.fetch("SELECT channel_id FROM enabled_channels WHERE guild_id = ?", guild_id)
         if stored["blocked"] is not None:
             stored["blocked"] = _classes_from_column(stored["blocked"])
         return self.defaults.fill(guild_id, stored, frozenset(row[0] for row in channels))
 
     async def update_guild(self, guild_id: int, **changes: object) -> GuildSettings:
-        """Set some settings (``None`` resets one to the default) and return the result."""
+        """Set some settings (``None`` resets one to the default) and return the settings as this
+        change left them (read in the same transaction)."""
         check_id("guild_id", guild_id)
         checked = checked_changes(changes)
-        if checked:
-            names = list(checked)
-            values = [
-                _classes_to_column(value) if isinstance(value, frozenset) else value for value in checked.values()
-            ]
-            await self._execute(
+        if not checked:
+            return await self.get_guild(guild_id)
+        names = list(checked)
+        values = [_classes_to_column(value) if isinstance(value, frozenset) else value for value in checked.values()]
+        async with self._transaction() as session:
+            await session.execute(
                 f"INSERT INTO guild_settings (guild_id, {', '.join(names)}) "
                 f"VALUES (?{', ?' * len(names)}) "
                 f"ON CONFLICT (guild_id) DO UPDATE SET " + ", ".join(f"{name} = excluded.{name}" for name in names),
                 guild_id,
                 *values,
             )
-            logger.info("guild %d settings changed: %s", guild_id, ", ".join(names))
-        return await self.get_guild(guild_id)
+            settings = await self._read_guild(session, guild_id)
+        logger.info("guild %d settings changed: %s", guild_id, ", ".join(names))
+        return settings
+
+    async def change_blocked(
+        self, guild_id: int, *, block: Iterable[int] = (), unblock: Iterable[int] = ()
+    ) -> GuildSettings:
+        """Add ``block`` to the server's blocked emojis and take ``unblock`` out, as one
+        transaction that locks the server's row first: two managers changing the list at once
+        both get their change. Returns the settings as this change left them."""
+        check_id("guild_id", guild_id)
+        added, removed = (
+            cast("frozenset[int]", checked_changes({"blocked": set(classes)})["blocked"])
+            for classes in (block, unblock)
+        )
+        async with self._transaction() as session:
+            await session.execute(_ENSURE_ROW, guild_id)
+            current = await self._read_guild(session, guild_id, session.for_update)
+            blocked = (current.blocked | added) - removed
+            await session.execute(
+                "UPDATE guild_settings SET blocked = ? WHERE guild_id = ?", _classes_to_column(blocked), guild_id
+            )
+        logger.info("guild %d settings changed: blocked", guild_id)
+        return replace(current, blocked=blocked)
 
     async def set_channel_enabled(self, guild_id: int, channel_id: int, enabled: bool) -> None:
         check_id("guild_id", guild_id)
@@ -260,4 +361,6 @@ class SettingsStore:
             await self._execute("DELETE FROM opted_out_users WHERE user_id = ?", user_id)
 
     async def close(self) -> None:
+        if self._checks is not None:
+            await self._checks.stop()
         await self._database.close()

@@ -13,6 +13,7 @@ from bot.app import WhymojiBot
 from bot.config import load_config
 from bot.metrics import Metrics
 from bot.serving.health import (
+    DEGRADED,
     FAILING,
     READY,
     RECONNECTING,
@@ -28,8 +29,10 @@ from bot.serving.health import (
 )
 from bot.serving.health import main as health_main
 from bot.serving.worker import WorkerStatus
+from bot.store import SettingsStore, StoreError
 from bot.store.status import StoreStatus
 from tests.conftest import free_port
+from tests.store.support import DEFAULTS, FakeDatabase
 
 
 @pytest.fixture
@@ -150,7 +153,15 @@ def test_a_bot_whose_parts_all_work_is_ready_and_says_how_they_are():
     assert health.healthy
     assert health.details == {
         "shards": {"0": {"connected": True}},
-        "store": {"failing": False, "error": None, "last_ok_s_ago": 0.5, "oldest_pending_s": None},
+        "store": {
+            "failing": False,
+            "error": None,
+            "last_ok_s_ago": 0.5,
+            "oldest_pending_s": None,
+            "writes_failing": False,
+            "write_error": None,
+            "oldest_pending_write_s": None,
+        },
         "worker": {"running": True, "queued": 2, "oldest_wait_s": 0.01, "busy_for_s": 0.02, "idle_for_s": None},
         "guilds": 3,
     }
@@ -164,7 +175,7 @@ def test_a_bot_whose_parts_all_work_is_ready_and_says_how_they_are():
             worker_status(),
             "store: SQLite database x",
         ),
-        (store_status(oldest_pending_s=STORE_STALL_S + 1), worker_status(), "store: an access has waited"),
+        (store_status(oldest_pending_s=STORE_STALL_S + 1), worker_status(), "store: a read has waited"),
         (store_status(), worker_status(busy_for_s=WORKER_STALL_S + 10), "worker: the current job has run for 40 s"),
         (store_status(), worker_status(busy_for_s=None, oldest_wait_s=WORKER_STALL_S + 1), "worker: a request has"),
         (store_status(), worker_status(running=False), "worker: not running"),
@@ -214,3 +225,70 @@ def test_the_bots_health_asks_its_store_and_worker_and_not_the_heartbeat():
     assert bot.health().state == FAILING
     bot.store.current = store_status(failing=True, error="gone")
     assert bot.health().details["problems"][0] == "store: gone"
+
+
+@pytest.mark.parametrize(
+    ("store", "problem"),
+    [
+        (store_status(writes_failing=True, write_error="database is locked"), "store: writes fail: database is locked"),
+        (store_status(oldest_pending_write_s=STORE_STALL_S + 2), "store: a write has waited 7 s"),
+    ],
+)
+def test_writes_failing_while_reads_work_is_degraded_not_down(store, problem):
+    """Reactions, /why and hints go on (a restart would not help), but settings cannot change."""
+    health = assess({0: True}, store, worker_status())
+    assert health.state == DEGRADED and health.healthy
+    assert health.details["problems"] == [problem]
+
+
+def test_reads_failing_outweigh_writes_failing():
+    store = store_status(failing=True, error="down", writes_failing=True, write_error="down")
+    health = assess({0: True}, store, worker_status())
+    assert health.state == FAILING and health.details["problems"] == ["store: down"]
+
+
+async def test_a_quiet_servers_healthz_follows_the_stores_own_checks():
+    """No message arrives, so only the store's checks touch it: /healthz turns 503 when the
+    database goes away, 200 when it is back, and names writes failing as degraded."""
+    database = FakeDatabase()
+    bot = WhymojiBot(load_config(None, environ={}))
+    bot.is_ready = lambda: True
+    bot._store, bot._worker = SettingsStore(database, DEFAULTS), StatusOnly(worker_status())
+    server = HealthServer(Metrics(), bot.health, host="127.0.0.1", port=0)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as session:
+
+            async def healthz() -> tuple[int, dict]:
+                await bot.store.check()  # what the schedule runs every few seconds
+                async with session.get("/healthz") as response:
+                    return response.status, await response.json()
+
+            assert (await healthz())[0] == 200
+            database.read_error = database.write_error = StoreError("PostgreSQL db:5432: ConnectionRefusedError")
+            status, body = await healthz()
+            assert (status, body["status"]) == (503, FAILING)
+            database.read_error = database.write_error = None
+            status, body = await healthz()
+            assert (status, body["status"]) == (200, READY)
+            database.write_error = StoreError("PostgreSQL db:5432: permission denied for table guild_settings")
+            status, body = await healthz()
+            assert (status, body["status"]) == (200, DEGRADED)
+            assert body["problems"] == [
+                "store: writes fail: PostgreSQL db:5432: permission denied for table guild_settings"
+            ]
+    finally:
+        await server.close()
+        await bot.store.close()
+
+
+async def test_a_prepared_bot_checks_its_store_until_it_closes(tmp_path, small_model_dir):
+    from tests.test_app import make_config
+
+    bot = WhymojiBot(make_config(tmp_path, small_model_dir), extensions=())
+    async with bot:
+        await bot.prepare()
+        checks = bot.store._checks
+        assert checks is not None and checks.running
+        await bot.close()
+    assert not checks.running

@@ -7,6 +7,7 @@ schema, chosen through the URL's ``search_path``, and drops it afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import uuid
@@ -62,3 +63,60 @@ async def run_sql(url: str, sql: str) -> list[tuple]:
         return [tuple(row) for row in await connection.fetch(sql)]
     finally:
         await connection.close()
+
+
+class FakeSession:
+    """A transaction of ``FakeDatabase``: its statements are writes."""
+
+    for_update = ""
+
+    def __init__(self, database: FakeDatabase) -> None:
+        self._database = database
+
+    async def execute(self, sql: str, *args: object) -> None:
+        await self._database.execute(sql, *args)
+
+    async def fetch(self, sql: str, *args: object) -> list[tuple]:
+        return await self._database.fetch(sql, *args)
+
+
+class FakeDatabase:
+    """A backend that answers every read with no rows and accepts every write, until told
+    otherwise: ``read_error`` / ``write_error`` make reads / writes raise it, ``hang`` makes
+    every access wait until cleared (a server that stopped answering). ``accesses`` counts them."""
+
+    def __init__(self) -> None:
+        self.read_error: Exception | None = None
+        self.write_error: Exception | None = None
+        self.answering = asyncio.Event()
+        self.answering.set()
+        self.accesses = 0
+
+    @property
+    def hang(self) -> bool:
+        return not self.answering.is_set()
+
+    @hang.setter
+    def hang(self, hang: bool) -> None:
+        (self.answering.clear if hang else self.answering.set)()
+
+    async def _access(self, error: Exception | None) -> None:
+        self.accesses += 1
+        await self.answering.wait()
+        if error is not None:
+            raise error
+
+    async def fetch(self, sql: str, *args: object) -> list[tuple]:
+        await self._access(self.read_error)
+        return []
+
+    async def execute(self, sql: str, *args: object) -> None:
+        await self._access(self.write_error)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeSession]:
+        await self._access(self.write_error)
+        yield FakeSession(self)
+
+    async def close(self) -> None:
+        pass

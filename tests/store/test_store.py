@@ -43,6 +43,32 @@ async def test_reaction_rules_are_stored_and_reset(any_store):
     assert (reset.min_known, reset.blocked, reset.distress, reset.chance) == (0.5, {42}, 0.5, 100)
 
 
+async def test_block_and_unblock_change_the_list_from_what_it_is(any_store):
+    blocked = await any_store.change_blocked(GUILD, block={51})
+    assert blocked.blocked == {42, 51}  # the default's 🔫 (42) stays blocked
+    assert await any_store.get_guild(GUILD) == blocked
+    assert (await any_store.change_blocked(GUILD, unblock={42, 7})).blocked == {51}
+    assert (await any_store.change_blocked(GUILD, block={1, 2}, unblock={51})).blocked == {1, 2}
+    assert (await any_store.change_blocked(GUILD, unblock={1, 2})).blocked == frozenset()  # chosen: none
+    assert (await any_store.get_guild(OTHER_GUILD)).blocked == DEFAULTS.blocked
+
+
+@pytest.mark.parametrize("change", [{"block": {64}}, {"unblock": {-1}}, {"block": {True}}])
+async def test_bad_emoji_classes_change_nothing(any_store, change):
+    before = await any_store.change_blocked(GUILD, block={3})
+    with pytest.raises(InvalidSetting, match="blocked: must be a set of emoji class indices"):
+        await any_store.change_blocked(GUILD, **change)
+    assert await any_store.get_guild(GUILD) == before
+
+
+async def test_an_update_returns_the_settings_it_left(any_store):
+    await any_store.set_channel_enabled(GUILD, CHANNEL, True)
+    changed = await any_store.update_guild(GUILD, top_k=2, threshold=-0.0)
+    assert changed == await any_store.get_guild(GUILD)
+    assert (changed.top_k, changed.enabled_channels) == (2, {CHANNEL})
+    assert str(changed.threshold) == "0.0"  # -0.0 is stored as 0
+
+
 async def test_update_sets_values_and_none_resets_to_default(any_store):
     changed = await any_store.update_guild(GUILD, top_k=5, threshold=0.25, mod_channel_id=CHANNEL)
     assert (changed.top_k, changed.threshold, changed.mod_channel_id) == (5, 0.25, CHANNEL)
@@ -278,6 +304,26 @@ async def test_concurrent_writes_from_two_stores_all_land(url):
         await second.close()
 
 
+async def test_concurrent_block_changes_from_two_stores_all_land(url):
+    """Managers of one server on two processes block and unblock at once, round after round:
+    no change is lost, and each answer includes its own change."""
+    first, second = await open_store(url, DEFAULTS), await open_store(url, DEFAULTS)
+    try:
+        for round_ in range(8):
+            await first.update_guild(GUILD, blocked={60, 61, 62})
+            emojis = range(round_ * 6, round_ * 6 + 6)
+            changes = [((first, second)[index % 2], {"block": {emoji}}) for index, emoji in enumerate(emojis)]
+            changes += [(second, {"unblock": {60}}), (first, {"unblock": {61}})]
+            answers = await asyncio.gather(*(store.change_blocked(GUILD, **change) for store, change in changes))
+            assert (await second.get_guild(GUILD)).blocked == {*emojis, 62}
+            for (_, change), answer in zip(changes, answers, strict=True):
+                assert change.get("block", set()) <= answer.blocked
+                assert not change.get("unblock", set()) & answer.blocked
+    finally:
+        await first.close()
+        await second.close()
+
+
 # --- opening: URLs and failures (backend-independent) -----------------------------------------
 
 
@@ -325,7 +371,10 @@ async def test_a_file_that_is_not_a_database_is_a_store_error_and_leaves_no_thre
     before = set(threading.enumerate())
     with pytest.raises(StoreError, match="file is not a database"):
         await open_store(f"sqlite:///{junk}", DEFAULTS)
-    left = [thread for thread in set(threading.enumerate()) - before if thread.is_alive()]
+    new = set(threading.enumerate()) - before
+    for thread in new:  # a closed connection's thread ends a moment after close() returns
+        thread.join(timeout=10)
+    left = [thread for thread in new if thread.is_alive()]
     assert left == [], "an open connection's thread would keep the process from exiting"
 
 
