@@ -9,8 +9,9 @@ Markdown safety: every character Discord could read as markup (``\\ * _ ~ | ` > 
 < @ …``) gets a backslash, which Discord hides, as does ``:`` before ``//`` (links) and the dot
 of ``1.`` at a line start (lists). Mentions (``@everyone``, ``<@123>``, ``<#1>``) and links are
 thereby plain text, code blocks cannot open, and ``unescape`` gives back the exact original.
-Our own ``**`` markers are the only unescaped asterisks, and a lone ``…`` (unescaped) only
-ever marks text we left out.
+Our own ``**`` markers are the only unescaped asterisks, our ``__`` (the one-emoji view's
+underline, ``bot.explain.explore``) the only unescaped underscores, and a lone ``…``
+(unescaped) only ever marks text we left out.
 """
 
 from __future__ import annotations
