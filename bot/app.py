@@ -29,6 +29,7 @@ from bot.deepmoji.threads import runtime_threads
 from bot.errors import WhymojiError
 from bot.metrics import Metrics
 from bot.rules.explanation_limits import ExplanationLimits
+from bot.rules.kept import KeptExplanations
 from bot.serving.discord_proxy import use_endpoints
 from bot.serving.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.serving.loading import configure_torch, in_daemon_thread, locate_model_files
@@ -82,7 +83,8 @@ def bot_intents() -> discord.Intents:
 
 class WhymojiBot(commands.AutoShardedBot):
     """The bot; cogs reach ``.config .engine .worker .store .predictions .metrics
-    .explanation_limits`` through it (the first four once ``prepare`` has built them).
+    .explanation_limits .kept_explanations`` through it (the first four once ``prepare`` has
+    built them).
 
     Every feature is an application command or a listener, so there are no prefix commands:
     the prefix is a mention of the bot (it can never clash with other bots' prefixes) and
@@ -117,6 +119,7 @@ class WhymojiBot(commands.AutoShardedBot):
         self.explanation_limits = ExplanationLimits(
             cooldown_s=config.why.cooldown_s, max_per_server=config.why.max_per_server
         )
+        self.kept_explanations = KeptExplanations(config.why.kept_bytes, self.metrics)
         self._engine: Engine | None = None
         self._worker: InferenceWorker | None = None
         self._store: SettingsStore | None = None

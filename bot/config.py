@@ -352,6 +352,7 @@ class ModerationConfig:
 class WhyConfig:
     cooldown_s: float = _key(10.0, number(0))
     max_per_server: int = _key(3, integer(1))
+    kept_bytes: int = _key(16_000_000, integer(0))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,19 @@ class Metrics:
             registry=r,
         )
         self.why_requests = Counter("whymoji_why_requests", "/why explanations answered", registry=r)
+        self.why_picks = Counter(
+            "whymoji_why_picks",
+            "Picks in the menus under explanations, by answer (kept: from a kept explanation; "
+            "recomputed; expired: a typed text no longer kept; refused; failed)",
+            ["answer"],
+            registry=r,
+        )
+        self.why_kept_evictions = Counter(
+            "whymoji_why_kept_evictions",
+            "Kept explanations dropped to stay within why.kept_bytes (or too big to keep at all)",
+            registry=r,
+        )
+        self.why_kept_bytes = Gauge("whymoji_why_kept_bytes", "Bytes held by kept explanations", registry=r)
         self.batch_size = Histogram(
             "whymoji_batch_size",
             "Requests per model run",

@@ -8,7 +8,10 @@ are skipped, and so are messages the model cannot read (the reactions' readabili
 *minknown*): its scores for them are noise. The reading and the score come from the ones the
 reactions use (``MessagePredictions``), so a message costs one model run, plus one explanation
 when a hint is posted; that explanation takes one of the server's places for explanations
-(``bot.rules.explanation_limits``), and a hint whose server has none free goes out without it. A hint
+(``bot.rules.explanation_limits``), and a hint whose server has none free goes out without it.
+Under an explanation are ``/why``'s two menus (``bot.rules.picks``): a moderator's pick is
+answered privately by the ``/why`` cog, from the explanation kept here (``bot.kept_explanations``)
+or, after a restart, explained again with the picker's own permission checks. A hint
 per user and channel at most every ``moderation.cooldown_s`` seconds keeps a heated exchange
 from flooding the moderators. A message that cannot be checked (the settings store or the model
 fails) or whose hint cannot be posted is counted in ``moderation_hints_shed{reason}``; failures
@@ -31,6 +34,7 @@ from bot.rules.candidates import is_candidate
 from bot.rules.cooldown import Cooldown
 from bot.rules.hostility import hostility
 from bot.rules.markup import normalize_markup
+from bot.rules.picks import Subject, menus
 from bot.rules.reactions import unreadable
 from bot.rules.shedding import ShedReason, shed_failures
 from bot.serving.worker import failure_reason
@@ -108,6 +112,7 @@ class Moderation(commands.Cog):
         header = hint_header(
             author_id=message.author.id, channel_id=message.channel.id, jump_url=message.jump_url, score=score
         )
+        view: discord.ui.View | None = None
         try:
             with self.bot.explanation_limits.slot(guild.id):
                 explained = await self.bot.worker.explain(text)
@@ -115,8 +120,16 @@ class Moderation(commands.Cog):
         except WhymojiError as error:  # no free place, Overloaded...: the score alone is worth a hint
             log.info("message %s: hint without explanation: %s", message.id, error)
             explanation = None
+        else:  # the menus under it: a moderator's pick is answered privately (the /why cog answers picks)
+            subject = Subject.message(guild.id, message.channel.id, message.id)
+            view = menus(explained, subject, private=False)
+            if view is not None:
+                self.bot.kept_explanations.keep(subject, explained)
         try:
-            await mod_channel.send(format_hint(header, explanation), allowed_mentions=NO_PINGS)
+            if view is None:
+                await mod_channel.send(format_hint(header, explanation), allowed_mentions=NO_PINGS)
+            else:
+                await mod_channel.send(format_hint(header, explanation), allowed_mentions=NO_PINGS, view=view)
         except discord.Forbidden:
             self._report_unusable(mod_channel_id, guild.id, "the bot may not send messages there")
             return

@@ -12,6 +12,17 @@ gone or unreadable, an opted-out author, no text) stay private; that check is bo
 that runs out of time is answered "try again". From the deferral on, the answer (or the
 model's failure, e.g. an overloaded worker) is as visible as the deferral. The text explained is
 what the model saw (``normalize_markup``).
+
+Under every answer (and every moderation hint's explanation) are two menus (``bot.rules.picks``):
+one emoji, one word. A pick is answered at once from the explanation kept in memory
+(``bot.rules.kept``, no model run): on a private answer it updates that answer, on a public one
+the picker gets a private answer (with menus of its own) and the public message stays as it is.
+A kept explanation is shown to whoever can see the answer it belongs to. When it is no longer
+kept (a restart, or dropped for room), a message is read and explained again for the picker,
+deferred first, under the usual limits and with the same checks as a ``/why`` on a link
+(``_checked_message``: another server, a channel or private thread they cannot read, an
+opted-out author, a deleted message); a typed text cannot come back, since it was never stored:
+the picker is asked to run ``/why`` again and the menus are removed.
 """
 
 from __future__ import annotations
@@ -30,10 +41,13 @@ from discord.ext import commands
 
 from bot.app import WhymojiBot
 from bot.errors import WhymojiError
+from bot.explain.explanation import Explanation
+from bot.explain.explore import render_emoji_markdown, render_word_markdown
 from bot.explain.render import render_markdown
 from bot.replies import NO_PINGS, defer_privately, reply_privately, report_failure
 from bot.rules.explanation_limits import ExplanationLimitReached
 from bot.rules.markup import normalize_markup
+from bot.rules.picks import ALL_FIVE, ExplanationMenu, Kind, Menu, Pick, Subject, menus, option_for
 from bot.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
@@ -61,6 +75,23 @@ class MessageRef:
     guild_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a request explains: the text the model reads, and the ``Subject`` the menus name."""
+
+    text: str
+    subject: Subject
+
+
+#: The private note for a pick whose typed text is no longer kept.
+EXPIRED = (
+    "I no longer have that explanation: I keep typed text only in memory for a while, never on disk. "
+    "Please run /why on it again."
+)
+#: The private note for a pick whose explanation no longer matches its menus (the message was edited).
+CHANGED = "That message has changed since this answer, so its menus no longer fit; please run /why on it again."
+
+
 def parse_target(target: str) -> MessageRef | str:
     """A message link or ID becomes a ``MessageRef``; anything else is text to explain."""
     stripped = target.strip()
@@ -83,9 +114,11 @@ class Why(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.context_menu)
+        self.bot.add_dynamic_items(ExplanationMenu)  # picks in menus posted before a restart too
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.context_menu.name, type=self.context_menu.type)
+        self.bot.remove_dynamic_items(ExplanationMenu)
 
     @app_commands.command(name="why", description="Show which words made DeepMoji pick its emojis")
     @app_commands.describe(
@@ -105,30 +138,30 @@ class Why(commands.Cog):
                 "please send a shorter text, or a link to the message.",
             )
             return
-        await self._explain(interaction, lambda: self._target_text(interaction, target), public=public)
+        await self._explain(interaction, lambda: self._target(interaction, target), public=public)
 
     async def why_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The message command: explains the message it was used on, to the asker only."""
-        await self._explain(interaction, lambda: self._message_text(interaction, message), public=False)
+        await self._explain(interaction, lambda: self._message_target(interaction, message), public=False)
 
     async def _explain(
-        self, interaction: discord.Interaction, read_text: Callable[[], Awaitable[str]], *, public: bool
+        self, interaction: discord.Interaction, read_target: Callable[[], Awaitable[Target]], *, public: bool
     ) -> None:
         """Admit the request, read its text, explain it; every refusal is a private answer."""
         try:
             with self.bot.explanation_limits.slot(interaction.guild_id, interaction.user.id):
                 if public:
-                    text = await self._within_first_answer(read_text())
+                    target = await self._within_first_answer(read_target())
                     await interaction.response.defer(thinking=True, ephemeral=False)
                 else:
                     await defer_privately(interaction)
-                    text = await read_text()
-                await self._answer(interaction, text, public=public)
+                    target = await read_target()
+                await self._answer(interaction, target, public=public)
         except (UnexplainableTarget, ExplanationLimitReached) as refusal:
             await reply_privately(interaction, str(refusal))
 
-    async def _within_first_answer(self, reading: Awaitable[str]) -> str:
-        """The target's text, if it can be had in time for Discord's first answer."""
+    async def _within_first_answer(self, reading: Awaitable[Target]) -> Target:
+        """The target, if it can be had in time for Discord's first answer."""
         try:
             async with asyncio.timeout(self.target_check_s):
                 return await reading
@@ -137,14 +170,29 @@ class Why(commands.Cog):
                 "Discord or my settings are slow right now; please try again in a moment."
             ) from None
 
-    async def _target_text(self, interaction: discord.Interaction, target: str) -> str:
+    async def _target(self, interaction: discord.Interaction, target: str) -> Target:
         parsed = parse_target(target)
         if isinstance(parsed, MessageRef):
-            return await self._message_text(interaction, await self._fetch(interaction, parsed))
+            message, text = await self._checked_message(interaction, parsed)
+            return Target(text, _subject_of(message))
         text = normalize_markup(parsed)
         if not text:
             raise UnexplainableTarget("There is no text there for me to read: only markup or code.")
-        return text
+        return Target(text, Subject.text(interaction.id))
+
+    async def _message_target(self, interaction: discord.Interaction, message: discord.Message) -> Target:
+        """The message command's target: Discord showed the asker the message, so only its
+        author's choice is checked."""
+        return Target(await self._message_text(interaction, message), _subject_of(message))
+
+    async def _checked_message(self, interaction: discord.Interaction, ref: MessageRef) -> tuple[discord.Message, str]:
+        """The referenced message and its text, once every check for the asker (or picker) passed:
+        the one place where a message reached by its id is checked, for a ``/why`` link or ID
+        and for a pick whose explanation must be computed again. Refusals are
+        ``UnexplainableTarget``s (another server, a channel or private thread the person cannot
+        read, a deleted message, an opted-out author, no text)."""
+        message = await self._fetch(interaction, ref)
+        return message, await self._message_text(interaction, message)
 
     async def _fetch(self, interaction: discord.Interaction, ref: MessageRef) -> discord.Message:
         """The referenced message, if the asker may read it and the bot can fetch it."""
@@ -227,17 +275,98 @@ class Why(commands.Cog):
             raise UnexplainableTarget("That message has no text for me to read.")
         return text
 
-    async def _answer(self, interaction: discord.Interaction, text: str, *, public: bool) -> None:
+    async def _answer(self, interaction: discord.Interaction, target: Target, *, public: bool) -> None:
+        view: discord.ui.View | None = None
         try:
-            explanation = await self.bot.worker.explain(text)
+            explanation = await self.bot.worker.explain(target.text)
         except WhymojiError as error:  # Overloaded, EmptyTextError, WorkerStopped
             log.info("/why not answered: %s", error)
             answer = f"I couldn't explain that: {error}"
         else:
             answer = render_markdown(explanation)
+            view = menus(explanation, target.subject, private=not public)
+            if view is not None:
+                self.bot.kept_explanations.keep(target.subject, explanation)
             self.bot.metrics.why_requests.inc()
         # After a deferral Discord keeps the visibility chosen there; say so explicitly anyway.
-        await interaction.followup.send(answer, ephemeral=not public, allowed_mentions=NO_PINGS)
+        if view is None:
+            await interaction.followup.send(answer, ephemeral=not public, allowed_mentions=NO_PINGS)
+        else:
+            await interaction.followup.send(answer, ephemeral=not public, allowed_mentions=NO_PINGS, view=view)
+
+    # -- picks in the menus under an explanation ------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_explanation_pick(self, interaction: discord.Interaction, pick: Pick) -> None:
+        """A pick in the menus under an answer or a hint (``bot.rules.picks``); always answered."""
+        try:
+            answer = await self._answer_pick(interaction, pick)
+        except Exception as error:  # anything unexpected still gets a polite answer
+            answer = "failed"
+            await report_failure(
+                interaction, error, "Something went wrong while showing that; please try again.", self.failures
+            )
+        self.bot.metrics.why_picks.labels(answer=answer).inc()
+
+    async def _answer_pick(self, interaction: discord.Interaction, pick: Pick) -> str:
+        """Show the picked view; returns how it was answered (the ``why_picks`` label)."""
+        explanation = self.bot.kept_explanations.get(pick.subject)
+        answer = "kept"
+        if explanation is None:
+            if pick.subject.kind is Kind.TEXT:
+                await self._expired(interaction)
+                return "expired"
+            explanation = await self._explain_again(interaction, pick)
+            if explanation is None:
+                return "refused"
+            answer = "recomputed"
+        content = _picked_view(explanation, pick)
+        if content is None:
+            await reply_privately(interaction, CHANGED)
+            return "refused"
+        view = menus(explanation, pick.subject, private=True, chosen=pick.choice)
+        if view is None:  # cannot happen for an explanation that was given menus; be safe anyway
+            await reply_privately(interaction, content)
+        elif pick.private:  # the picker's own answer: it changes
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=content, view=view, allowed_mentions=NO_PINGS)
+            else:
+                await interaction.response.edit_message(content=content, view=view, allowed_mentions=NO_PINGS)
+        elif interaction.response.is_done():  # a public answer stays; the picker gets a private one
+            await interaction.followup.send(content, view=view, ephemeral=True, allowed_mentions=NO_PINGS)
+        else:
+            await interaction.response.send_message(content, view=view, ephemeral=True, allowed_mentions=NO_PINGS)
+        return answer
+
+    async def _expired(self, interaction: discord.Interaction) -> None:
+        """A typed text's explanation is gone for good: the menus go, the picker is told why."""
+        await interaction.response.edit_message(view=None)
+        await interaction.followup.send(EXPIRED, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    async def _explain_again(self, interaction: discord.Interaction, pick: Pick) -> Explanation | None:
+        """The picked message explained again for the picker, as a ``/why`` on its link would
+        be: the same limits and checks; deferred first (the answer stays until it is ready, or
+        "thinking..." privately under a public one). None when refused (answered privately)."""
+        subject = pick.subject
+        ref = MessageRef(subject.key, subject.channel_id, subject.guild_id or None)
+        try:
+            with self.bot.explanation_limits.slot(interaction.guild_id, interaction.user.id):
+                if pick.private:
+                    await interaction.response.defer()  # a component's deferral: the answer stays as it is
+                else:
+                    await defer_privately(interaction)
+                _, text = await self._checked_message(interaction, ref)
+                explanation = await self.bot.worker.explain(text)
+        except (UnexplainableTarget, ExplanationLimitReached) as refusal:
+            await reply_privately(interaction, str(refusal))
+            return None
+        except WhymojiError as error:  # Overloaded, WorkerStopped...
+            log.info("pick not answered: %s", error)
+            await reply_privately(interaction, f"I couldn't explain that again: {error}")
+            return None
+        self.bot.kept_explanations.keep(subject, explanation)
+        self.bot.metrics.why_requests.inc()
+        return explanation
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -246,6 +375,25 @@ class Why(commands.Cog):
         await report_failure(
             interaction, error, "Something went wrong while explaining that; please try again.", self.failures
         )
+
+
+def _subject_of(message: discord.Message) -> Subject:
+    return Subject.message(message.guild.id if message.guild else None, message.channel.id, message.id)
+
+
+def _picked_view(explanation: Explanation, pick: Pick) -> str | None:
+    """The answer a pick asks for, or None when the explanation would not offer that pick under
+    that label (the message changed since the menus were made)."""
+    if option_for(explanation, pick) is None:
+        return None
+    try:
+        if pick.menu is Menu.EMOJI:
+            if pick.value == ALL_FIVE:
+                return render_markdown(explanation)
+            return render_emoji_markdown(explanation, int(pick.value))
+        return render_word_markdown(explanation, int(pick.value))
+    except ValueError:  # NotExplorable, or a value that is no number
+        return None
 
 
 async def setup(bot: WhymojiBot) -> None:

@@ -7,6 +7,7 @@ The end-to-end suite (fake Discord over HTTP and websocket) covers the gateway p
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -20,6 +21,7 @@ from bot.deepmoji.tokenizer import Tokenizer
 from bot.explain.explanation import Explanation, WordScore
 from bot.metrics import Metrics
 from bot.rules.explanation_limits import ExplanationLimits
+from bot.rules.kept import KeptExplanations
 from bot.serving.predictions import MessagePredictions
 from bot.store import GuildDefaults, GuildSettings
 from bot.store.settings import RULES, SettingValue, check_id, checked_changes
@@ -179,14 +181,16 @@ class FakeStore:
 
 def make_bot(**store_settings: Any) -> SimpleNamespace:
     """A bot carrying what cogs reach: worker, engine, store, metrics, config, explanation
-    limits (no per-user pause, so a test may ask twice); records dispatches."""
+    limits (no per-user pause, so a test may ask twice), kept explanations; records dispatches."""
+    metrics = Metrics()
     bot = SimpleNamespace(
         worker=FakeWorker(),
         engine=FakeEngine(),
         store=FakeStore(**store_settings),
-        metrics=Metrics(),
+        metrics=metrics,
         config=SimpleNamespace(moderation=SimpleNamespace(cooldown_s=300.0)),
         explanation_limits=ExplanationLimits(cooldown_s=0.0, max_per_server=3),
+        kept_explanations=KeptExplanations(16_000_000, metrics),
         dispatched=[],
         tree=SimpleNamespace(),
     )
@@ -304,6 +308,9 @@ class FakeFollowup:
         self.sent.append({"content": content, **kwargs})
 
 
+_interaction_ids = itertools.count(900_000_000_000_000_001)
+
+
 def make_interaction(
     *,
     user_id: int = ASKER_ID,
@@ -315,6 +322,7 @@ def make_interaction(
     guild = guild if guild is not None else FakeGuild()
     channel = channel or guild.channels.setdefault(CHANNEL_ID, FakeChannel())
     return SimpleNamespace(
+        id=next(_interaction_ids),
         user=SimpleNamespace(id=user_id),
         guild=guild,
         guild_id=guild.id,

@@ -9,8 +9,9 @@ Markdown safety: every character Discord could read as markup (``\\ * _ ~ | ` > 
 < @ …``) gets a backslash, which Discord hides, as does ``:`` before ``//`` (links) and the dot
 of ``1.`` at a line start (lists). Mentions (``@everyone``, ``<@123>``, ``<#1>``) and links are
 thereby plain text, code blocks cannot open, and ``unescape`` gives back the exact original.
-Our own ``**`` markers are the only unescaped asterisks, and a lone ``…`` (unescaped) only
-ever marks text we left out.
+Our own ``**`` markers are the only unescaped asterisks, our ``__`` (the one-emoji view's
+underline, ``bot.explain.explore``) the only unescaped underscores, and a lone ``…``
+(unescaped) only ever marks text we left out.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from bot.explain.highlight import highlighted_indices
 
 DISCORD_LIMIT = 2000
 BOLD = "**"
+#: How the one-emoji view marks the words that lower the emoji (``bot.explain.explore``).
+UNDERLINE = "__"
 ELLIPSIS = "…"
 #: Longest word shown in the score list (a pasted blob is one "word").
 SCORE_WORD_CHARS = 40
@@ -35,7 +38,7 @@ _ALWAYS_ESCAPED = frozenset("\\*_~|`>#-+[]()<@" + ELLIPSIS)
 _LINK_COLON = re.compile(r":(?=//)")
 _LIST_DOT = re.compile(r"^[ \t]*\d+(\.)", re.MULTILINE)
 _WORD = re.compile(r"\S+")
-_ANSI_BOLD, _ANSI_RESET = "\x1b[1m", "\x1b[0m"
+ANSI_BOLD, ANSI_UNDERLINE, ANSI_RESET = "\x1b[1m", "\x1b[4m", "\x1b[0m"
 
 
 def highlighted(explanation: Explanation) -> list[WordScore]:
@@ -62,7 +65,7 @@ def escape(text: str) -> str:
 
 
 def unescape(markdown: str) -> str:
-    """Drop the escaping backslashes and our ``**`` markers: the original text comes back."""
+    """Drop the escaping backslashes and our ``**`` and ``__`` markers: the original text comes back."""
     out = []
     index = 0
     while index < len(markdown):
@@ -70,7 +73,7 @@ def unescape(markdown: str) -> str:
         if char == "\\" and index + 1 < len(markdown):
             out.append(markdown[index + 1])
             index += 2
-        elif markdown.startswith(BOLD, index):
+        elif markdown.startswith((BOLD, UNDERLINE), index):
             index += 2
         else:
             out.append(char)
@@ -80,36 +83,38 @@ def unescape(markdown: str) -> str:
 
 @dataclass(frozen=True)
 class _Layout:
-    """The original text prepared for rendering: escaped pieces, their running lengths, bold groups."""
+    """The original text prepared for rendering: escaped pieces, their running lengths, marked groups."""
 
     text: str
     pieces: list[str]
     offsets: list[int]  # offsets[i] = rendered length of text[:i]
-    groups: list[tuple[int, int]]  # merged bold spans, in text order
+    groups: list[tuple[int, int, str]]  # merged marked spans (start, end, marker), in text order
 
     @classmethod
-    def build(cls, text: str, spans: Sequence[tuple[int, int]]) -> _Layout:
+    def build(cls, text: str, spans: Sequence[tuple[int, int]], underlined: Sequence[tuple[int, int]] = ()) -> _Layout:
         pieces = escape_pieces(text)
         offsets = [0]
         for piece in pieces:
             offsets.append(offsets[-1] + len(piece))
-        return cls(text, pieces, offsets, _merge(spans))
+        groups = [(s, e, BOLD) for s, e in _merge(spans)] + [(s, e, UNDERLINE) for s, e in _merge(underlined)]
+        return cls(text, pieces, offsets, sorted(groups))
 
     def cost(self, start: int, end: int) -> int:
-        bold = sum(len(BOLD) * 2 for s, e in self.groups if start <= s and e <= end)
-        return self.offsets[end] - self.offsets[start] + bold
+        marks = sum(len(marker) * 2 for s, e, marker in self.groups if start <= s and e <= end)
+        return self.offsets[end] - self.offsets[start] + marks
 
     def render(self, start: int, end: int) -> str:
-        marks: dict[int, str] = {}
-        for s, e in self.groups:
+        opening: dict[int, str] = {}
+        closing: dict[int, str] = {}
+        for s, e, marker in self.groups:
             if start <= s and e <= end:
-                marks[s] = marks.get(s, "") + BOLD
-                marks[e] = BOLD + marks.get(e, "")
+                opening[s] = opening.get(s, "") + marker
+                closing[e] = marker + closing.get(e, "")
         out = []
         for index in range(start, end):
-            out.append(marks.get(index, ""))
+            out.append(closing.get(index, "") + opening.get(index, ""))
             out.append(self.pieces[index])
-        out.append(marks.get(end, "") if end > start else "")
+        out.append(closing.get(end, "") if end > start else "")
         return "".join(out)
 
 
@@ -124,21 +129,23 @@ def _merge(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(start, end) for start, end in merged]
 
 
-def render_message(text: str, spans: Sequence[tuple[int, int]], budget: int) -> str:
-    """``text`` escaped with ``spans`` in bold, at most ``budget`` characters.
+def render_message(
+    text: str, spans: Sequence[tuple[int, int]], budget: int, underlined: Sequence[tuple[int, int]] = ()
+) -> str:
+    """``text`` escaped with ``spans`` in bold (and ``underlined`` underlined), at most ``budget`` characters.
 
-    Too long a message keeps the parts around the bold words (best first), grown a whole word
-    at a time, with ``…`` where text was left out. Only a single "word" longer than the budget
-    is cut inside, and then still between two escaped characters.
+    Too long a message keeps the parts around the marked words (bold first, each list best
+    first), grown a whole word at a time, with ``…`` where text was left out. Only a single
+    "word" longer than the budget is cut inside, and then still between two escaped characters.
     """
-    layout = _Layout.build(text, spans)
+    layout = _Layout.build(text, spans, underlined)
     if layout.cost(0, len(text)) <= budget:
         return layout.render(0, len(text))
-    by_priority = [span for span in spans if span[1] > span[0]]
+    by_priority = [span for span in (*spans, *underlined) if span[1] > span[0]]
     word_spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     characters = _characters(text)
-    for units, use_bold in ((word_spans, True), (characters, True), (characters, False)):
-        shortened = _shorten(layout if use_bold else _Layout.build(text, []), units, by_priority, budget)
+    for units, marked in ((word_spans, True), (characters, True), (characters, False)):
+        shortened = _shorten(layout if marked else _Layout.build(text, []), units, by_priority, budget)
         if shortened is not None:
             return shortened
     return ""
@@ -151,10 +158,10 @@ def _characters(text: str) -> list[tuple[int, int]]:
 def _shorten(
     layout: _Layout, units: list[tuple[int, int]], anchors: Sequence[tuple[int, int]], budget: int
 ) -> str | None:
-    """Keep whole ``units`` around the anchors (bold spans by priority) within ``budget``."""
+    """Keep whole ``units`` around the anchors (marked spans by priority) within ``budget``."""
     if not units:
         return None
-    group_spans = [span for span in anchors if any(g[0] <= span[0] and span[1] <= g[1] for g in layout.groups)]
+    group_spans = [span for span in anchors if any(s <= span[0] and span[1] <= e for s, e, _ in layout.groups)]
     seeds = [_covering(units, span) for span in group_spans] or [(0, 0)]
     intervals: list[tuple[int, int]] = []
     for seed in seeds:
@@ -202,8 +209,8 @@ def _char_range(layout: _Layout, units: list[tuple[int, int]], interval: tuple[i
     first, last = interval
     start = 0 if first == 0 else units[first][0]
     end = len(layout.text) if last == len(units) - 1 else units[last][1]
-    # Bold groups are never split: widen to any group the edges fall into.
-    for s, e in layout.groups:
+    # Marked groups are never split: widen to any group the edges fall into.
+    for s, e, _ in layout.groups:
         if s < start < e:
             start = s
         if s < end < e:
@@ -232,53 +239,55 @@ def _join(layout: _Layout, units: list[tuple[int, int]], intervals: list[tuple[i
     return head + f" {ELLIPSIS} ".join(layout.render(s, e) for s, e in ranges) + tail
 
 
-def _boldable(text: str, word: WordScore) -> bool:
+def boldable(text: str, word: WordScore) -> bool:
     """Only visible text can be bold (not an empty span or a line break)."""
     return not text[word.start : word.end].isspace() and word.end > word.start
 
 
-def _score_word(text: str, word: WordScore) -> str:
+def score_word(text: str, word: WordScore) -> str:
     """The word as written in the message (the token if that is blank), shortened if a pasted blob."""
-    written = text[word.start : word.end] if _boldable(text, word) else word.word
+    written = text[word.start : word.end] if boldable(text, word) else word.word
     if len(written) > SCORE_WORD_CHARS:
         written = written[: SCORE_WORD_CHARS - 1] + ELLIPSIS
     return written
 
 
-def _emoji_line(explanation: Explanation) -> str:
+def emoji_line(explanation: Explanation) -> str:
     return "  ·  ".join(f"{emoji.reaction} {probability:.1%}" for emoji, probability in explanation.top_emojis)
 
 
 #: What the method line adds about exactness (``Explanation.scoring``), for occlusion.
-_EXACTNESS = {
+EXACTNESS = {
     EXACT: "Exact.",
     EXACT_SHOWN: "Exact for the words shown; the others were estimated and checked to score lower.",
     EXACT_SHOWN_UNCHECKED: "Exact for the words shown; the others were only estimated, and one might score higher.",
 }
 
 
-def _notes(explanation: Explanation) -> list[str]:
-    """The small print: what the model read of the message, then the method and how exact it is.
+def notes(explanation: Explanation, method: str | None = None) -> list[str]:
+    """The small print: what the model read of the message, then the method and how exact it is
+    (``method``, when given, is the method line instead: ``bot.explain.explore``'s views).
 
     Unknown words are mentioned whenever there are some, not only below the reactions gate's
     half: an unknown word can be bold, and its score is then the unknown token's, not the word's.
     """
-    notes = []
+    lines = []
     reading = explanation.reading
     if reading is not None and reading.truncated:
-        notes.append(
+        lines.append(
             f"Long message: the model reads only its first {len(reading.tokens)} of {reading.total} words and symbols."
         )
     if reading is not None and reading.unknown:
         only = "only " if reading.known_share < 0.5 else ""
-        notes.append(
+        lines.append(
             f"The model knows {only}{reading.known} of {reading.word_count} words here; "
             "it reads the others as one unknown word."
         )
-    method = f"{explanation.method}: {METHODS.get(explanation.method, '')}."
-    if explanation.method == "occlusion":
-        method += " " + _EXACTNESS[explanation.scoring]
-    return notes + [method]
+    if method is None:
+        method = f"{explanation.method}: {METHODS.get(explanation.method, '')}."
+        if explanation.method == "occlusion":
+            method += " " + EXACTNESS[explanation.scoring]
+    return lines + [method]
 
 
 def render_markdown(explanation: Explanation, limit: int = DISCORD_LIMIT) -> str:
@@ -286,17 +295,29 @@ def render_markdown(explanation: Explanation, limit: int = DISCORD_LIMIT) -> str
     best = highlighted(explanation)
     if best:
         scores = "  ·  ".join(
-            f"{BOLD}{escape(_score_word(explanation.text, word))}{BOLD} {word.score:+.3f}" for word in best
+            f"{BOLD}{escape(score_word(explanation.text, word))}{BOLD} {word.score:+.3f}" for word in best
         )
     else:
         scores = NO_HIGHLIGHT
-    notes = "".join(f"\n-# {note}" for note in _notes(explanation))
-    footer = f"\n\n{_emoji_line(explanation)}\n{scores}{notes}"
-    budget = limit - len(footer)
+    footer = [emoji_line(explanation), scores] + [f"-# {note}" for note in notes(explanation)]
+    spans = [(word.start, word.end) for word in best if boldable(explanation.text, word)]
+    return render_with_footer(explanation.text, spans, (), footer, limit)
+
+
+def render_with_footer(
+    text: str,
+    spans: Sequence[tuple[int, int]],
+    underlined: Sequence[tuple[int, int]],
+    footer: Sequence[str],
+    limit: int,
+) -> str:
+    """The message (``render_message``, shortened to fit) and, after a blank line, the ``footer``
+    lines (already markdown), together at most ``limit`` characters."""
+    tail = "\n\n" + "\n".join(footer)
+    budget = limit - len(tail)
     if budget < 1:
         raise ValueError(f"limit {limit} leaves no room for the message")
-    spans = [(word.start, word.end) for word in best if _boldable(explanation.text, word)]
-    return render_message(explanation.text, spans, budget) + footer
+    return render_message(text, spans, budget, underlined) + tail
 
 
 def printable(text: str) -> str:
@@ -306,17 +327,29 @@ def printable(text: str) -> str:
 
 def render_terminal(explanation: Explanation, ansi: bool) -> str:
     """The same explanation for a terminal: bold via ANSI when ``ansi``, else ``**`` markers."""
-    opening, closing = (_ANSI_BOLD, _ANSI_RESET) if ansi else (BOLD, BOLD)
+    opening, closing = (ANSI_BOLD, ANSI_RESET) if ansi else (BOLD, BOLD)
     best = highlighted(explanation)
     text = explanation.text
+    lines = [terminal_message(text, [(word.start, word.end) for word in best if boldable(text, word)], (), ansi)]
+    lines += ["", emoji_line(explanation)]
+    lines += [f"{opening}{printable(score_word(text, word))}{closing} {word.score:+.3f}" for word in best] or [
+        NO_HIGHLIGHT
+    ]
+    lines += notes(explanation)
+    return "\n".join(lines)
+
+
+def terminal_message(
+    text: str, spans: Sequence[tuple[int, int]], underlined: Sequence[tuple[int, int]], ansi: bool
+) -> str:
+    """``text`` made printable with ``spans`` bold and ``underlined`` underlined: ANSI when
+    ``ansi``, else the markdown markers."""
+    styles = {BOLD: (ANSI_BOLD, ANSI_RESET), UNDERLINE: (ANSI_UNDERLINE, ANSI_RESET)}
+    groups = sorted([(s, e, BOLD) for s, e in _merge(spans)] + [(s, e, UNDERLINE) for s, e in _merge(underlined)])
     out, cursor = [], 0
-    for start, end in _merge([(word.start, word.end) for word in best if _boldable(text, word)]):
+    for start, end, marker in groups:
+        opening, closing = styles[marker] if ansi else (marker, marker)
         out += [printable(text[cursor:start]), opening, printable(text[start:end]), closing]
         cursor = end
     out.append(printable(text[cursor:]))
-    lines = ["".join(out), "", _emoji_line(explanation)]
-    lines += [f"{opening}{printable(_score_word(text, word))}{closing} {word.score:+.3f}" for word in best] or [
-        NO_HIGHLIGHT
-    ]
-    lines += _notes(explanation)
-    return "\n".join(lines)
+    return "".join(out)

@@ -146,3 +146,84 @@ def test_verbose_works_before_or_after_the_subcommand(argv, verbose):
     from bot.cli import build_parser
 
     assert build_parser().parse_args(argv).verbose is verbose
+
+
+def top_five(model_args, capsys, text: str) -> list[dict]:
+    assert main(["why", *model_args, "--json", text]) == 0
+    return json.loads(capsys.readouterr().out)["top_emojis"]
+
+
+@pytest.mark.parametrize("spelling", ["index", "name", "emoji"])
+def test_emoji_shows_why_one_of_the_top_five(model_args, capsys, spelling):
+    text = "i love you so much"
+    second = top_five(model_args, capsys, text)[1]
+    typed = {"index": str(second["index"]), "name": second["name"], "emoji": second["emoji"]}[spelling]
+    assert main(["why", *model_args, "--emoji", typed, text]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].replace("**", "").replace("__", "") == text
+    assert lines[2].startswith(f"{second['emoji']} {second['name'].replace('_', ' ')}: ")
+    assert lines[3].startswith("Raise it most: ") and lines[4].startswith("Lower it most: ")
+    assert lines[-1].startswith(f"occlusion for {second['emoji']}:")
+
+
+def test_an_emoji_outside_the_top_five_is_a_clear_error_listing_them(model_args, capsys):
+    text = "i love you so much"
+    top = top_five(model_args, capsys, text)
+    outside = next(index for index in range(64) if index not in {e["index"] for e in top})
+    assert main(["why", *model_args, "--emoji", str(outside), text]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("whymoji: error: --emoji") and "is not one of the top five here" in error
+    assert all(e["name"] in error for e in top) and "\n" not in error
+
+
+@pytest.mark.parametrize(("typed", "words"), [("64", "from 0 to 63"), ("nope", "not one of DeepMoji's 64 emojis")])
+def test_an_emoji_that_is_none_of_the_64_is_refused_before_the_model_runs(model_args, capsys, typed, words):
+    assert main(["why", *model_args, "--emoji", typed, "i love you"]) == 1
+    assert words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("typed", ["love", "LOVE", "1"])
+def test_word_shows_what_one_word_does(model_args, capsys, typed):
+    text = "i love you so much"
+    assert main(["why", *model_args, "--json", text]) == 0
+    love = json.loads(capsys.readouterr().out)["words"][1]
+    assert main(["why", *model_args, "--word", typed, text]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "i **love** you so much"
+    assert lines[2].startswith("What **love** does: ")
+    for effect in love["effects"]:
+        assert f"{effect:+.3f}" in lines[2]
+    assert lines[3].startswith("Without **love**: ")
+    assert lines[4] == "Top five without it: " + "  ·  ".join(
+        f"{e['emoji']} {e['probability']:.1%}" for e in love["without_top"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("hate", "is not a word of this text; the model reads: 0:i 1:love 2:you 3:i 4:love"),
+        ("love", "is here 2 times (words 1, 4); give the index"),
+        ("9", "numbered 0 to 4"),
+    ],
+)
+def test_a_word_that_is_not_there_or_twice_is_a_clear_error(model_args, capsys, typed, words):
+    assert main(["why", *model_args, "--word", typed, "i love you i love"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("whymoji: error: --word") and words in error and "\n" not in error
+
+
+def test_emoji_and_word_need_occlusion_and_exclude_json(model_args, capsys):
+    assert main(["why", *model_args, "--method", "attention", "--word", "love", "i love you"]) == 1
+    assert "need --method occlusion" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["why", *model_args, "--json", "--emoji", "1", "i love you"])
+    assert exit_info.value.code == 2
+
+
+def test_json_words_carry_effects_and_the_top_five_without_them(model_args, capsys):
+    assert main(["why", *model_args, "--json", "i love you so much"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for word in result["words"]:
+        assert len(word["effects"]) == 5 and sum(word["effects"]) == pytest.approx(word["score"])
+        assert [set(entry) for entry in word["without_top"]] == [set(result["top_emojis"][0])] * 5

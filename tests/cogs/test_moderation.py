@@ -8,7 +8,10 @@ from dataclasses import replace
 import discord
 import pytest
 
+from bot.deepmoji.emojis import EMOJIS
+from bot.explain.explanation import Explanation, WordScore
 from bot.rules.hostility import HOSTILE_CLASSES
+from bot.rules.picks import ExplanationMenu, Subject
 from bot.serving.worker import ModelError, Overloaded
 from bot.store import StoreError
 from cogs.moderation import Moderation, format_hint, hint_header
@@ -208,3 +211,38 @@ async def test_hints_use_the_readability_gate():
     bot.store.settings = replace(bot.store.settings, min_known=0.0)
     await Moderation(bot).on_message(message_in(guild, "你是个白痴 idiot", id=2))
     assert len(mod_channel.sent) == 1
+
+
+def explorable(text: str):
+    """An explanation with each word's effects, as ``explain`` makes with occlusion."""
+    top = tuple((EMOJIS[index], 0.1) for index in HOSTILE_CLASSES[:5])
+    words = tuple(
+        WordScore(word, 0, len(word), 0.1, True, (0.02,) * 5, top) for word in text.split()
+    )  # spans need not be right here
+    return Explanation(text, words, top, "occlusion")
+
+
+async def test_a_hints_explanation_has_the_why_menus_and_is_kept_for_picks():
+    bot, guild, mod_channel = setup()
+
+    async def explain(text):
+        bot.worker.explained.append(text)
+        return explorable(text)
+
+    bot.worker.explain = explain
+    message = message_in(guild)
+    await Moderation(bot).on_message(message)
+    (hint,) = mod_channel.sent
+    items = hint["view"].children
+    assert [type(item) for item in items] == [ExplanationMenu, ExplanationMenu]
+    subject = Subject.message(guild.id, CHANNEL_ID, message.id)
+    assert all(item.subject == subject and not item.private for item in items)  # picks answered privately
+    assert bot.kept_explanations.get(subject) == explorable("you are an idiot")
+
+
+async def test_a_hint_without_an_explanation_has_no_menus():
+    bot, guild, mod_channel = setup()
+    bot.worker.explain_error = Overloaded("busy")
+    await Moderation(bot).on_message(message_in(guild))
+    (hint,) = mod_channel.sent
+    assert "view" not in hint and len(bot.kept_explanations) == 0

@@ -8,11 +8,14 @@ import logging
 import discord
 import pytest
 
+from bot.deepmoji.emojis import EMOJIS
 from bot.errors import WhymojiError
+from bot.explain.explanation import Explanation, WordScore
 from bot.replies import STORE_UNAVAILABLE
+from bot.rules.picks import ALL_FIVE, ExplanationMenu, Menu, Pick, Subject
 from bot.serving.worker import Overloaded
 from bot.store import StoreError
-from cogs.why import CONTEXT_MENU_NAME, MessageRef, Why, parse_target
+from cogs.why import CHANGED, CONTEXT_MENU_NAME, MessageRef, Why, parse_target
 from tests.cog_fakes import (
     ASKER_ID,
     AUTHOR_ID,
@@ -209,16 +212,19 @@ async def test_unexpected_errors_still_get_an_answer():
     assert "went wrong" in only_answer(interaction)["content"]
 
 
-async def test_context_menu_is_registered_on_load_and_removed_on_unload():
+async def test_context_menu_and_menus_are_registered_on_load_and_removed_on_unload():
     from discord.ext import commands
 
     bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.none())
+    dynamic_items = bot._connection._view_store._dynamic_items  # discord.py lists them nowhere public
     await bot.add_cog(Why(bot))
     assert bot.tree.get_command(CONTEXT_MENU_NAME, type=discord.AppCommandType.message) is not None
     assert bot.tree.get_command("why") is not None
+    assert list(dynamic_items.values()) == [ExplanationMenu]  # picks in menus posted before a restart
     await bot.remove_cog("Why")
     assert bot.tree.get_command(CONTEXT_MENU_NAME, type=discord.AppCommandType.message) is None
     assert bot.tree.get_command("why") is None
+    assert dynamic_items == {}
 
 
 async def test_the_askers_own_channel_needs_no_permission_lookup():
@@ -319,3 +325,69 @@ async def test_a_private_thread_is_explained_to_its_members_and_thread_managers(
     assert bot.worker.explained == (["secret words"] if explained else [])
     if not explained:
         assert "private thread you're not in" in only_answer(interaction)["content"]
+
+
+# -- picks in the menus under an answer (end to end: tests/e2e/test_picks.py) -----------------
+
+
+def pick_on(message: FakeMessage, *, guild_id: int = GUILD_ID, private: bool = True, menu=Menu.EMOJI, value=ALL_FIVE):
+    label = "All five" if value == ALL_FIVE else value
+    return Pick(menu, private, Subject.message(guild_id, message.channel.id, message.id), value, label)
+
+
+def picks(bot) -> dict[str, float]:
+    samples = bot.metrics.why_picks.collect()[0].samples
+    return {s.labels["answer"]: s.value for s in samples if s.name.endswith("_total") and s.value}
+
+
+async def test_a_pick_naming_another_server_is_refused_after_a_private_deferral():
+    message = FakeMessage("my words", id=MESSAGE_ID)
+    bot, interaction = make_bot(), make_interaction(guild=setup_guild(message))
+    await Why(bot).on_explanation_pick(interaction, pick_on(message, guild_id=GUILD_ID + 1))
+    assert interaction.response.deferred == {}  # a component's deferral: the answer stays as it is
+    assert "another server" in only_answer(interaction)["content"]
+    assert bot.worker.explained == [] and picks(bot) == {"refused": 1}
+
+
+async def test_a_model_failure_when_explaining_again_is_answered_privately():
+    message = FakeMessage("my words", id=MESSAGE_ID)
+    bot, interaction = make_bot(), make_interaction(guild=setup_guild(message))
+    bot.worker.explain_error = Overloaded("busy")
+    await Why(bot).on_explanation_pick(interaction, pick_on(message, private=False))
+    assert interaction.response.deferred == PRIVATE_DEFERRAL
+    answer = only_answer(interaction)
+    assert answer["ephemeral"] is True and "couldn't explain that again" in answer["content"]
+    assert picks(bot) == {"refused": 1}
+
+
+async def test_explaining_again_is_one_at_a_time_and_refused_at_once():
+    message = FakeMessage("my words", id=MESSAGE_ID)
+    bot, interaction = make_bot(), make_interaction(guild=setup_guild(message))
+    with bot.explanation_limits.slot(GUILD_ID, ASKER_ID):  # the picker's /why still runs
+        await Why(bot).on_explanation_pick(interaction, pick_on(message))
+    assert interaction.response.deferred is None and "one at a time" in only_answer(interaction)["content"]
+    assert bot.worker.explained == []
+
+
+async def test_a_pick_whose_message_changed_asks_for_a_new_why():
+    message = FakeMessage("i love you", id=MESSAGE_ID)
+    bot, interaction = make_bot(), make_interaction(guild=setup_guild(message))
+    subject = Subject.message(GUILD_ID, CHANNEL_ID, MESSAGE_ID)
+    top = ((EMOJIS[0], 0.5),)
+    words = tuple(WordScore(word, 0, 1, 0.1, True, (0.1,), top) for word in ("i", "hate", "you"))
+    bot.kept_explanations.keep(subject, Explanation("i hate you", words, top, "occlusion"))  # explained since
+    await Why(bot).on_explanation_pick(interaction, Pick(Menu.WORD, True, subject, "1", "love"))
+    assert only_answer(interaction)["content"] == CHANGED and interaction.response.deferred is None
+    assert picks(bot) == {"refused": 1}
+
+
+async def test_an_unexpected_failure_in_a_pick_still_gets_an_answer():
+    message = FakeMessage("my words", id=MESSAGE_ID)
+    bot, interaction = make_bot(), make_interaction(guild=setup_guild(message))
+
+    def broken(key):
+        raise RuntimeError("boom")
+
+    bot.kept_explanations.get = broken
+    await Why(bot).on_explanation_pick(interaction, pick_on(message))
+    assert "went wrong" in only_answer(interaction)["content"] and picks(bot) == {"failed": 1}

@@ -40,7 +40,9 @@ def make_config(tmp_path, model_files):
 
 @pytest.fixture
 async def fake_discord():
-    """A fake Discord per test; afterwards, every REST call the bot made must have had a route."""
+    """A fake Discord per test; afterwards, every REST call the bot made must have had a route
+    and every message body must have been within Discord's limits."""
     async with FakeDiscord(lifetime_s=120) as fake:
         yield fake
     assert fake.unknown_routes == []
+    assert fake.invalid_bodies == []

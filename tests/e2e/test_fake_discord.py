@@ -12,7 +12,7 @@ import pytest
 from discord import app_commands
 
 from bot.serving.discord_proxy import EndpointError, current_endpoints, use_endpoints
-from tests.fake_discord import CommandNotRegistered, FakeDiscord
+from tests.fake_discord import CommandNotRegistered, ComponentNotFound, FakeDiscord
 from tests.fake_discord.client import connected
 
 
@@ -225,6 +225,53 @@ async def test_slash_commands_and_context_menus_round_trip():
         assert record.original.flags & 64 and record.bodies()[0]["allowed_mentions"]["parse"] == []
         assert shout.callback_type == 5 and shout.original.content == "QUIET PLEASE"
         assert [kind for kind, _ in shout.responses] == ["callback", "followup"]
+        assert fake.unknown_routes == []
+
+
+class Chooser(discord.ui.View):
+    """A select menu whose pick updates its message (type 7), or answers privately when ``privately``."""
+
+    def __init__(self, privately: bool = False) -> None:
+        super().__init__(timeout=None)
+        self.privately = privately
+
+    @discord.ui.select(custom_id="choose", options=[discord.SelectOption(label=n, value=n) for n in ("red", "blue")])
+    async def choose(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
+        if self.privately:
+            await interaction.response.send_message(f"you chose {select.values[0]}", ephemeral=True, view=Chooser())
+        else:
+            await interaction.response.edit_message(content=f"chosen: {select.values[0]}")
+
+
+async def test_component_interactions_round_trip_within_discords_limits():
+    async with FakeDiscord() as fake:
+        client = make_client()
+        async with connected(client, fake):
+            channel = client.get_channel(fake.general.id)
+            posted = await channel.send("pick a colour", view=Chooser())
+            message = fake.world.messages[posted.id]
+            assert list(fake.selects(message)) == ["choose"]
+            update = await fake.pick(fake.alice, message, "choose", "blue")
+            await fake.wait_for(lambda: update.acknowledged, 10, "the update")
+            with pytest.raises(ComponentNotFound, match="no option 'green'"):
+                await fake.pick(fake.alice, message, "choose", "green")
+            with pytest.raises(ComponentNotFound, match="no select menu"):
+                await fake.pick(fake.alice, message, "other", "red")
+            private = await channel.send("pick privately", view=Chooser(privately=True))
+            answer = await fake.pick(fake.alice, fake.world.messages[private.id], "choose", "red")
+            await fake.wait_for(lambda: answer.answered, 10, "the private answer")
+            with pytest.raises(ComponentNotFound, match="ephemeral"):
+                await fake.pick(fake.moderator, answer.original, "choose", "red")
+            with pytest.raises(discord.HTTPException, match="Invalid Form Body"):
+                await channel.send("x" * 2001)
+            too_many = discord.ui.View()
+            too_many.add_item(discord.ui.Select(options=[discord.SelectOption(label=str(n)) for n in range(26)]))
+            with pytest.raises(discord.HTTPException, match="26 options"):
+                await channel.send("menu", view=too_many)
+        assert update.callback_type == 7 and update.original is message and message.content == "chosen: blue"
+        assert answer.callback_type == 4 and answer.original.flags & 64 and answer.original.visible_to == fake.alice.id
+        assert fake.selects(answer.original) and answer.original.content == "you chose red"
+        assert len(fake.invalid_bodies) == 2
         assert fake.unknown_routes == []
 
 

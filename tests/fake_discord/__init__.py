@@ -5,6 +5,7 @@
         await fake.wait_for(lambda: message.reactions, 10, "a reaction")
         answer = await fake.slash(fake.moderator, fake.general, "whymoji enable")
         await fake.wait_for(lambda: answer.answered, 10, "the answer")
+        pick = await fake.pick(fake.alice, answer.original, custom_id, value)   # a select menu
 
 See :class:`FakeDiscord`; the pieces are ``world`` (users, guilds, messages and their
 payloads), ``gateway`` (sessions, resume and replay), ``rest`` (the routes, rate limits and
@@ -13,13 +14,14 @@ errors), ``interactions`` (registered commands and the interactions built from t
 real bot's config and start/stop against the fake).
 """
 
-from .interactions import CommandNotRegistered, InteractionRecord
+from .interactions import CommandNotRegistered, ComponentNotFound, InteractionRecord
 from .server import FakeDiscord
 from .world import Channel, Guild, Message, User
 
 __all__ = [
     "Channel",
     "CommandNotRegistered",
+    "ComponentNotFound",
     "FakeDiscord",
     "Guild",
     "InteractionRecord",

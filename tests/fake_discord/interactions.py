@@ -4,6 +4,11 @@ The fake keeps what the bot PUT on ``/applications/{id}/commands``; a test names
 path (``"whymoji topk"``) and plain option values, and the builder turns them into the
 ``INTERACTION_CREATE`` body Discord would send, typed by the registered option definitions.
 That way a test fails loudly when it uses a command or option the bot never registered.
+
+Component interactions (type 3: a pick in a select menu on a message the bot sent) are built
+from the components the message carries (``select_data``): a test picks an option by value,
+and one the message does not offer, or an ephemeral message that is not the picker's, fails
+loudly (``ComponentNotFound``), as Discord would never send such an interaction.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from typing import Any
 from .world import Channel, Guild, Message, User, World
 
 CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
+#: Interaction types (Discord's documented values).
+APPLICATION_COMMAND, MESSAGE_COMPONENT = 2, 3
+#: Component types.
+ACTION_ROW, BUTTON, STRING_SELECT = 1, 2, 3
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 USER_OPTION, CHANNEL_OPTION, ROLE_OPTION = 6, 7, 8
 
@@ -27,17 +36,26 @@ class CommandNotRegistered(LookupError):
     """The test used a command or option that the bot never registered."""
 
 
+class ComponentNotFound(LookupError):
+    """The test picked in a menu, or an option, that the message does not have (or cannot see)."""
+
+
 @dataclass
 class InteractionRecord:
     """One interaction sent to the bot and everything the bot answered to it, in order.
 
     ``responses`` holds ``(kind, body)`` with kind ``callback``, ``followup``, ``edit_original``,
-    ``edit_followup`` or ``delete``; ``original`` is the response message as it stands.
+    ``edit_followup`` or ``delete``; ``original`` is the response message as it stands (for a
+    component interaction answered by updating its message, that message). ``source`` is the
+    message whose component was used (component interactions only).
     """
 
     id: int
     token: str
     channel_id: int
+    user_id: int = 0
+    type: int = APPLICATION_COMMAND
+    source: Message | None = None
     responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     original: Message | None = None
     followups: list[Message] = field(default_factory=list)
@@ -120,14 +138,17 @@ def interaction_payload(
     user: User,
     data: dict[str, Any],
     app_permissions: int,
+    source: Message | None = None,
 ) -> tuple[dict[str, Any], InteractionRecord]:
-    """The ``INTERACTION_CREATE`` body for an application command, and its record."""
-    record = InteractionRecord(world.ids.next(), secrets.token_urlsafe(24), channel.id)
+    """The ``INTERACTION_CREATE`` body for an application command (or, with ``source``, for a
+    component of that message), and its record."""
+    kind = APPLICATION_COMMAND if source is None else MESSAGE_COMPONENT
+    record = InteractionRecord(world.ids.next(), secrets.token_urlsafe(24), channel.id, user.id, kind, source)
     member = guild.member_payload(user.id) | {"permissions": str(guild.permissions(user.id))}
     payload = {
         "id": str(record.id),
         "application_id": str(application_id),
-        "type": 2,
+        "type": kind,
         "data": data,
         "guild_id": str(guild.id),
         "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
@@ -144,7 +165,32 @@ def interaction_payload(
         "context": 0,
         "attachment_size_limit": 10 * 1024 * 1024,
     }
+    if source is not None:
+        payload["message"] = source.payload(world)
     return payload, record
+
+
+def selects(message: Message) -> dict[str, dict[str, Any]]:
+    """The string select menus on ``message``, by custom_id."""
+    return {
+        component["custom_id"]: component
+        for row in message.components
+        for component in row.get("components", [])
+        if component.get("type") == STRING_SELECT
+    }
+
+
+def select_data(message: Message, user: User, custom_id: str, value: str) -> dict[str, Any]:
+    """``data`` of a pick of ``value`` in the menu ``custom_id`` of ``message`` by ``user``."""
+    if message.visible_to is not None and message.visible_to != user.id:
+        raise ComponentNotFound(f"message {message.id} is ephemeral: only user {message.visible_to} sees it")
+    menus = selects(message)
+    if custom_id not in menus:
+        raise ComponentNotFound(f"message {message.id} has no select menu {custom_id!r}; it has {list(menus)}")
+    values = [option["value"] for option in menus[custom_id].get("options", [])]
+    if value not in values:
+        raise ComponentNotFound(f"menu {custom_id!r} has no option {value!r}; it has {values}")
+    return {"custom_id": custom_id, "component_type": STRING_SELECT, "values": [value]}
 
 
 def chat_input_data(

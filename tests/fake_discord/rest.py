@@ -4,6 +4,8 @@ Anything else is logged as an error, recorded in ``FakeDiscord.unknown_routes`` 
 404, so a gap in the fake shows up in the test that hit it instead of as a silent success.
 Errors carry Discord's JSON error codes; 429s carry the headers discord.py relies on
 (notably ``Via``: without it discord.py takes a 429 for a Cloudflare ban and gives up).
+Message bodies are checked against Discord's limits (``body_problem``: content, components,
+select menus) and refused with 400 Invalid Form Body, recorded in ``FakeDiscord.invalid_bodies``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .interactions import (
+    ACTION_ROW,
+    BUTTON,
     CHANNEL_MESSAGE,
     DEFERRED_CHANNEL_MESSAGE,
     DEFERRED_UPDATE,
     EPHEMERAL,
+    STRING_SELECT,
     UPDATE_MESSAGE,
     InteractionRecord,
 )
@@ -36,7 +41,59 @@ LOADING = 1 << 7  # the "is thinking..." message flag
 
 #: Discord JSON error codes used here.
 UNKNOWN_CHANNEL, UNKNOWN_MEMBER, UNKNOWN_MESSAGE, UNKNOWN_INTERACTION = 10003, 10007, 10008, 10062
-MISSING_PERMISSIONS, ALREADY_ACKNOWLEDGED = 50013, 40060
+MISSING_PERMISSIONS, ALREADY_ACKNOWLEDGED, INVALID_FORM_BODY = 50013, 40060, 50035
+
+#: Discord's limits on a message body.
+MAX_CONTENT, MAX_ROWS, MAX_ROW_WIDTH, MAX_OPTIONS, MAX_CHARS, MAX_PLACEHOLDER = 2000, 5, 5, 25, 100, 150
+
+
+def body_problem(body: dict[str, Any]) -> str | None:
+    """What Discord would refuse in a message body (content and components), or None."""
+    content = body.get("content") or ""
+    if len(content) > MAX_CONTENT:
+        return f"content has {len(content)} characters, more than {MAX_CONTENT}"
+    rows = body.get("components") or []
+    if len(rows) > MAX_ROWS:
+        return f"{len(rows)} action rows, more than {MAX_ROWS}"
+    custom_ids: list[str] = []
+    for row in rows:
+        if row.get("type") != ACTION_ROW:
+            return f"a top-level component of type {row.get('type')}, not an action row"
+        items = row.get("components") or []
+        width = sum(MAX_ROW_WIDTH if item.get("type") == STRING_SELECT else 1 for item in items)
+        if not items or width > MAX_ROW_WIDTH:
+            return f"an action row of {len(items)} components (a select menu fills a row alone)"
+        for item in items:
+            if item.get("type") not in (BUTTON, STRING_SELECT):
+                return f"a component of type {item.get('type')}"
+            custom_id = item.get("custom_id") or ""
+            if not 1 <= len(custom_id) <= MAX_CHARS:
+                return f"custom_id of {len(custom_id)} characters"
+            custom_ids.append(custom_id)
+            if item["type"] == STRING_SELECT and (problem := _select_problem(item)):
+                return problem
+    if len(set(custom_ids)) != len(custom_ids):
+        return "two components with one custom_id"
+    return None
+
+
+def _select_problem(select: dict[str, Any]) -> str | None:
+    options = select.get("options") or []
+    if not 1 <= len(options) <= MAX_OPTIONS:
+        return f"a select menu with {len(options)} options"
+    if len(select.get("placeholder") or "") > MAX_PLACEHOLDER:
+        return "a placeholder over 150 characters"
+    for option in options:
+        for key in ("label", "value"):
+            if not 1 <= len(option.get(key) or "") <= MAX_CHARS:
+                return f"an option {key} of {len(option.get(key) or '')} characters"
+        if len(option.get("description") or "") > MAX_CHARS:
+            return "an option description over 100 characters"
+    if len({option["value"] for option in options}) != len(options):
+        return "two options with one value"
+    if sum(bool(option.get("default")) for option in options) > (select.get("max_values") or 1):
+        return "more default options than max_values"
+    return None
 
 
 @dataclass(frozen=True)
@@ -231,6 +288,8 @@ class RestApi:
         if not allowed:
             return too_many_requests(self.fake.message_bucket.window_s, headers)
         body = await read_body(request)
+        if problem := self._invalid(body):
+            return problem
         message = self.world.add_message(
             channel_id,
             self.fake.bot_user,
@@ -238,8 +297,17 @@ class RestApi:
             embeds=body.get("embeds") or [],
             flags=body.get("flags") or 0,
             body=body,
+            components=body.get("components") or [],
         )
         return json_reply(message.payload(self.world), headers=headers)
+
+    def _invalid(self, body: dict[str, Any]) -> web.Response | None:
+        problem = body_problem(body)
+        if problem is None:
+            return None
+        log.error("fake discord: invalid form body: %s", problem)
+        self.fake.invalid_bodies.append(problem)
+        return error(400, f"Invalid Form Body: {problem}", INVALID_FORM_BODY)
 
     def _message(self, request: web.Request) -> tuple[Message | None, web.Response | None]:
         channel_id, message_id = int(request.match_info["channel"]), int(request.match_info["message"])
@@ -319,15 +387,24 @@ class RestApi:
         if record.acknowledged:
             return error(400, "Interaction has already been acknowledged.", ALREADY_ACKNOWLEDGED)
         body = await read_body(request)
-        record.responses.append(("callback", body))
         kind, data = body.get("type"), body.get("data") or {}
+        if problem := self._invalid(data):
+            return problem
+        if kind in (DEFERRED_UPDATE, UPDATE_MESSAGE) and record.source is None:
+            return error(400, "Interaction callback type only valid for component interactions", INVALID_FORM_BODY)
+        record.responses.append(("callback", body))
         if kind in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE):
             flags = (data.get("flags") or 0) | (LOADING if kind == DEFERRED_CHANNEL_MESSAGE else 0)
             record.original = self._webhook_message(record, data, flags)
-        elif kind not in (DEFERRED_UPDATE, UPDATE_MESSAGE):
+        elif kind in (DEFERRED_UPDATE, UPDATE_MESSAGE):
+            # The response is the message whose component was used: updated now, or edited later.
+            record.original = record.source
+            if kind == UPDATE_MESSAGE and record.source is not None:
+                _apply_edit(record.source, data)
+        else:
             log.error("fake discord: unsupported interaction callback type %s", kind)
-            return error(400, f"unsupported callback type {kind}", 50035)
-        interaction = {"id": str(record.id), "type": 2}
+            return error(400, f"unsupported callback type {kind}", INVALID_FORM_BODY)
+        interaction = {"id": str(record.id), "type": record.type}
         result: dict[str, Any] = {"interaction": interaction}
         if record.original is not None:
             flags = record.original.flags
@@ -350,6 +427,8 @@ class RestApi:
             flags=flags,
             body=data,
             webhook_id=self.fake.application_id,
+            components=data.get("components") or [],
+            visible_to=record.user_id if flags & EPHEMERAL else None,
         )
 
     def _webhook_payload(self, message: Message) -> dict[str, Any]:
@@ -374,11 +453,14 @@ class RestApi:
         if record is None or not record.acknowledged:
             return error(404, "Unknown Webhook", 10015)
         body = await read_body(request)
+        if problem := self._invalid(body):
+            return problem
         record.responses.append(("followup", body))
         original = record.original
         if original is not None and original.flags & LOADING:
             # Discord turns the first followup after a deferral into the original response.
             original.content, original.embeds, original.body = body.get("content") or "", body.get("embeds") or [], body
+            original.components = body.get("components") or []
             original.flags = (body.get("flags") or 0) | (original.flags & EPHEMERAL)
             return json_reply(self._webhook_payload(original))
         message = self._webhook_message(record, body, body.get("flags") or 0)
@@ -396,13 +478,11 @@ class RestApi:
         if record is None or message is None:
             return error(404, "Unknown Message", UNKNOWN_MESSAGE)
         body = await read_body(request)
+        if problem := self._invalid(body):
+            return problem
         record.responses.append(("edit_original" if message is record.original else "edit_followup", body))
-        if "content" in body:
-            message.content = body["content"] or ""
-        if "embeds" in body:
-            message.embeds = body["embeds"] or []
+        _apply_edit(message, body)
         message.flags &= ~LOADING
-        message.body = body
         return json_reply(self._webhook_payload(message))
 
     async def delete_webhook_message(self, request: web.Request) -> web.Response:
@@ -421,3 +501,14 @@ class RestApi:
         log.error("fake discord: no route for %s %s", request.method, request.path)
         self.fake.unknown_routes.append(f"{request.method} {request.path}")
         return error(404, "404: Not Found")
+
+
+def _apply_edit(message: Message, body: dict[str, Any]) -> None:
+    """An edit changes only what its body names."""
+    if "content" in body:
+        message.content = body["content"] or ""
+    if "embeds" in body:
+        message.embeds = body["embeds"] or []
+    if "components" in body:
+        message.components = body["components"] or []
+    message.body = body

@@ -28,6 +28,8 @@ from .interactions import (
     chat_input_data,
     interaction_payload,
     message_command_data,
+    select_data,
+    selects,
 )
 from .rest import FixedWindow, RestApi, RestCall
 from .world import (
@@ -78,6 +80,8 @@ class FakeDiscord:
         self.interactions: dict[str, InteractionRecord] = {}
         self.rest_log: list[RestCall] = []
         self.unknown_routes: list[str] = []
+        #: Message bodies refused for breaking Discord's limits (``rest.body_problem``).
+        self.invalid_bodies: list[str] = []
         self.dropped_events: list[str] = []
         self.forbidden_channels: set[int] = set()
         self.pending_rate_limits = 0
@@ -254,7 +258,20 @@ class FakeDiscord:
         definition = self.commands.find(channel.guild_id, name, MESSAGE_COMMAND)
         return await self._interact(user, channel, message_command_data(self.world, definition, target))
 
-    async def _interact(self, user: User, channel: Channel, data: dict[str, Any]) -> InteractionRecord:
+    async def pick(self, user: User, message: Message, custom_id: str, value: str) -> InteractionRecord:
+        """Pick the option ``value`` in the select menu ``custom_id`` of ``message`` as ``user``
+        (a component interaction). Raises ``ComponentNotFound`` for anything Discord would not
+        send: a menu or option the message does not have, an ephemeral message of someone else."""
+        data = select_data(message, user, custom_id, value)
+        return await self._interact(user, self.world.channels[message.channel_id], data, source=message)
+
+    def selects(self, message: Message) -> dict[str, dict[str, Any]]:
+        """The select menus on ``message`` (as the bot last sent them), by custom_id."""
+        return selects(message)
+
+    async def _interact(
+        self, user: User, channel: Channel, data: dict[str, Any], source: Message | None = None
+    ) -> InteractionRecord:
         guild = self.world.guilds[channel.guild_id]
         payload, record = interaction_payload(
             world=self.world,
@@ -264,6 +281,7 @@ class FakeDiscord:
             user=user,
             data=data,
             app_permissions=guild.permissions(self.bot_user.id),
+            source=source,
         )
         self.interactions[record.token] = record
         session = self._session(guild.id, "INTERACTION_CREATE")

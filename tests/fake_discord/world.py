@@ -273,6 +273,10 @@ class Message:
     #: ``time.monotonic()`` when the message was created in the fake.
     created_at: float = field(default_factory=time.monotonic)
     webhook_id: int | None = None
+    #: Its components (action rows of select menus and buttons), as the bot last sent them.
+    components: list[dict[str, Any]] = field(default_factory=list)
+    #: An ephemeral message's only reader (the user of the interaction it answered), else None.
+    visible_to: int | None = None
 
     def payload(self, world: World, *, content_visible: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -295,7 +299,7 @@ class Message:
             "pinned": False,
             "type": 0,
             "flags": self.flags,
-            "components": [],
+            "components": self.components,
         }
         if self.webhook_id is not None:
             data["webhook_id"] = str(self.webhook_id)
