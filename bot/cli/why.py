@@ -1,21 +1,32 @@
 """`whymoji why`: which words made the model pick its emojis, as ``/why`` shows it.
 
-Bold is ANSI when stdout is a terminal (unless ``NO_COLOR`` is set) and ``**`` markers
-otherwise; ``--json`` gives the words, their spans in TEXT, their scores, the top emojis and the
-share of known words, in the same vocabulary as ``predict --json``. A long explanation shows
-its progress on stderr when that is a terminal.
+The influential words are bold (ANSI) when stdout is a terminal and ``NO_COLOR`` is not set;
+otherwise (a pipe, a file, ``NO_COLOR``) the output is plain text, without markers: the scored
+words are listed under the emojis either way. ``--json`` gives the words (each token the model
+read, ``word``, beside what was typed for it, ``text``, and its span in TEXT), their scores, the
+top emojis and what the model read, in the same vocabulary as ``predict --json``. A long
+explanation shows its progress on stderr when that is a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from typing import TYPE_CHECKING, cast
 
-from bot.cli.model_options import add_model_arguments, load_engine
+from bot.cli.model_options import add_model_arguments, load_engine, load_settings
 from bot.cli.output import emit, wants_ansi
 
+if TYPE_CHECKING:
+    from bot.explain import Explanation
+
 METHOD_CHOICES = ("occlusion", "attention")
+
+#: The ANSI styling ``render_terminal`` adds. Only ours can appear in its output: it shows every
+#: control character of the message (ESC included) as U+FFFD.
+_ANSI = re.compile("\x1b\\[[0-9;]*m")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,11 +52,25 @@ def run(args: argparse.Namespace) -> int:
     from bot.explain import explain_steps
     from bot.explain.render import render_terminal
 
-    engine = load_engine(args)
+    engine = load_engine(load_settings(args), args)
     text = " ".join(args.text)
     explanation = finish_with_progress(explain_steps(engine, text, args.method), "explaining", sys.stderr)
     if args.json:
-        emit(json.dumps(explanation.to_dict(), ensure_ascii=False))
+        emit(json.dumps(json_record(explanation), ensure_ascii=False))
+    elif wants_ansi(sys.stdout):
+        emit(render_terminal(explanation, ansi=True))
     else:
-        emit(render_terminal(explanation, ansi=wants_ansi(sys.stdout)))
+        emit(_ANSI.sub("", render_terminal(explanation, ansi=True)))  # plain text: no bold, no markers
     return 0
+
+
+def json_record(explanation: Explanation) -> dict[str, object]:
+    """``Explanation.to_dict`` with each word's ``text`` (what was typed) beside its ``word``
+    (the token the model read: ``!!!`` is read as ``!!``, ``LOVE`` as ``love``)."""
+    record = explanation.to_dict()
+    entries = cast("list[dict[str, object]]", record["words"])
+    record["words"] = [
+        {"word": word.word, "text": explanation.text[word.start : word.end], **entry}
+        for word, entry in zip(explanation.words, entries)
+    ]
+    return record
