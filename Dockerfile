@@ -2,6 +2,7 @@
 #   docker build -t whymoji .                          model files downloaded into /data on first start
 #   docker build -t whymoji --build-arg BAKE_MODEL=1 .  model files baked into the image (needs network)
 # Run it with compose.yaml, or: docker run -e DISCORD_TOKEN=... -v whymoji-data:/data whymoji
+# Every command in the image (run, check, download, predict, why) reads the ENV below: one cache.
 
 # ---- build: a virtual environment with CPU torch and whymoji, copied whole into the runtime image
 FROM python:3.11-slim AS build
@@ -17,7 +18,9 @@ COPY bot ./bot
 COPY cogs ./cogs
 RUN pip install .
 ARG BAKE_MODEL=0
-RUN mkdir -p /data/models && if [ "$BAKE_MODEL" = "1" ]; then whymoji download --cache-dir /data/models; fi
+# The same model.cache_dir as the runtime stage below: `whymoji download` reads it like every command.
+ENV WHYMOJI_MODEL_CACHE_DIR=/data/models
+RUN mkdir -p /data/models && if [ "$BAKE_MODEL" = "1" ]; then whymoji download; fi
 
 # ---- runtime
 FROM python:3.11-slim

@@ -333,15 +333,33 @@ async def _logged(step: str, work: Awaitable[object]) -> None:
 
 
 async def run_bot(config: Config, *, download: bool = True) -> None:
-    """What `whymoji run` does: check the token, point discord.py at the configured
-    endpoints, and serve a bot built from ``config``."""
+    """What `whymoji run` does: point discord.py at the configured endpoints, check the token with
+    Discord, and serve a bot built from ``config``."""
     token = config.discord.token
     if not token:
         raise MissingToken(
             "no Discord bot token: set the DISCORD_TOKEN environment variable or discord.token_file in the config file"
         )
     use_endpoints(config.discord.api_base_url, config.discord.gateway_url)
+    await check_token(token)  # before the model: a refused token costs seconds, not an 85 MB download
     await serve(WhymojiBot(config, download=download), token)
+
+
+async def check_token(token: str) -> None:
+    """Ask Discord (the configured REST base) whether it takes ``token``, as logging in does first."""
+    http = discord.http.HTTPClient(asyncio.get_running_loop())
+    try:
+        await http.static_login(token)
+    except discord.LoginFailure as error:
+        raise DiscordRefused(
+            f"Discord refused the bot token ({error}): check DISCORD_TOKEN or discord.token_file"
+        ) from None
+    except aiohttp.ClientConnectionError as error:
+        raise DiscordRefused(f"cannot reach Discord: {error}") from None
+    except discord.HTTPException as error:
+        raise DiscordRefused(f"cannot check the bot token with Discord: {error}") from None
+    finally:
+        await http.close()
 
 
 async def serve(bot: WhymojiBot, token: str) -> None:

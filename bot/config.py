@@ -2,7 +2,10 @@
 
 Every key is declared once, as a field of a frozen dataclass whose metadata says how to read and
 check it. Unknown sections and keys are errors, so a typo never silently falls back to a default.
-``WHYMOJI_<SECTION>_<KEY>`` overrides ``[section] key`` (an empty value unsets an optional key).
+Every command reads the same settings, each source winning over the one before: the file
+(``--config`` or ``WHYMOJI_CONFIG``), then ``WHYMOJI_<SECTION>_<KEY>`` (an empty value unsets an
+optional key), then the command's own flags (``overrides``). One name per setting: the former
+short names (``WHYMOJI_WEIGHTS`` ...) are errors that name the setting to use instead.
 The bot token is never read from the TOML: it comes from ``DISCORD_TOKEN`` or the file named by
 ``discord.token_file``, and ``repr`` hides it. Relative paths are relative to the working folder.
 """
@@ -28,16 +31,24 @@ ENV_PREFIX = "WHYMOJI_"
 TOKEN_ENV = "DISCORD_TOKEN"
 #: Names the config file when ``--config`` is not given (handy in containers).
 CONFIG_ENV = "WHYMOJI_CONFIG"
-#: ``WHYMOJI_*`` variables that are not config keys: the config path, the model file overrides
-#: (``bot/deepmoji/files.py``) and the test suite's shared folder. Any other ``WHYMOJI_*``
-#: variable that is not ``WHYMOJI_<SECTION>_<KEY>`` is a typo, and an error.
-OTHER_VARIABLES = (
-    CONFIG_ENV,
-    "WHYMOJI_WEIGHTS",
-    "WHYMOJI_VOCABULARY",
-    "WHYMOJI_CACHE_DIR",
-    "WHYMOJI_OFFLINE",
-    "WHYMOJI_SHARED",
+#: ``WHYMOJI_*`` variables that are not config keys: the config path and the test suite's shared
+#: folder. Any other ``WHYMOJI_*`` variable that is not ``WHYMOJI_<SECTION>_<KEY>`` is a typo,
+#: and an error.
+OTHER_VARIABLES = (CONFIG_ENV, "WHYMOJI_SHARED")
+#: Short names older versions read for some model settings, each now an error naming the one
+#: name of its setting: two names for one setting would need a rule for which wins, and every
+#: command has read ``WHYMOJI_<SECTION>_<KEY>`` since.
+RENAMED_VARIABLES = {
+    "WHYMOJI_WEIGHTS": "WHYMOJI_MODEL_WEIGHTS",
+    "WHYMOJI_VOCABULARY": "WHYMOJI_MODEL_VOCABULARY",
+    "WHYMOJI_CACHE_DIR": "WHYMOJI_MODEL_CACHE_DIR",
+    "WHYMOJI_OFFLINE": "WHYMOJI_MODEL_OFFLINE",
+}
+#: The byte-order marks a config file might start with, and what they say about it.
+_BYTE_ORDER_MARKS = (
+    (b"\xef\xbb\xbf", "starts with a UTF-8 byte-order mark, which TOML does not allow; save it as UTF-8 without one"),
+    (b"\xff\xfe", "is UTF-16 text (Windows Notepad's 'Unicode'); save it as UTF-8"),
+    (b"\xfe\xff", "is UTF-16 text; save it as UTF-8"),
 )
 #: Prefixes of the variables the tests, benchmarks and CI script read for themselves.
 DEVELOPMENT_PREFIXES = ("WHYMOJI_TEST_", "WHYMOJI_BENCH_", "WHYMOJI_CI_")
@@ -404,16 +415,52 @@ def option_of(section_type: type, key: str) -> Option:
     return options(section_type)[key]
 
 
+def config_path(explicit: Path | str | None, environ: Mapping[str, str] = os.environ) -> Path | None:
+    """The config file to read: ``explicit`` (``--config``), else ``WHYMOJI_CONFIG``, else none."""
+    if explicit is not None:
+        return Path(explicit)
+    named = environ.get(CONFIG_ENV, "").strip()
+    return Path(named) if named else None
+
+
 def _read_file(config_path: Path) -> dict[str, object]:
     try:
-        with open(config_path, "rb") as handle:
-            return tomllib.load(handle)
+        data = config_path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file {config_path}: not found") from None
     except OSError as error:
         raise ConfigError(f"config file {config_path}: cannot read ({error.strerror})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config file {config_path}: not valid TOML ({error})") from None
+    return tomllib.loads(_decoded(config_path, data))
+
+
+def _decoded(config_path: Path, data: bytes) -> str:
+    """The file as text; ``ConfigError`` naming the problem if it is not UTF-8 (TOML must be)."""
+    for mark, problem in _BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            raise ConfigError(f"config file {config_path}: {problem}")
+    if b"\0" in data:  # valid UTF-8, but no text file holds NUL bytes
+        raise ConfigError(f"config file {config_path}: {_not_text(data)}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ConfigError(
+            f"config file {config_path}: not UTF-8 text (byte 0x{data[error.start]:02x} on line {line}); "
+            "save it as UTF-8 (TOML files must be UTF-8)"
+        ) from None
+
+
+def _not_text(data: bytes) -> str:
+    """What a file with NUL bytes is: UTF-16 text without a byte-order mark, or binary data."""
+    for encoding in ("utf-16-le", "utf-16-be"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        # TOML is mostly ASCII (keys, brackets, numbers): UTF-16 text decodes to it, binary data does not.
+        if text and sum(" " <= char <= "~" or char in "\t\r\n" for char in text) >= 0.8 * len(text):
+            return "looks like UTF-16 text; save it as UTF-8"
+    return "binary data, not text; a config file is TOML, UTF-8 text"
 
 
 Values = dict[tuple[str, str], object]
@@ -459,7 +506,8 @@ def setting_variables() -> list[str]:
 
 def _unknown_variable(variable: str) -> str:
     """The problem line for a ``WHYMOJI_*`` variable whymoji does not read, with a likely fix."""
-    guess = difflib.get_close_matches(variable, setting_variables() + list(OTHER_VARIABLES), n=1, cutoff=0.8)
+    names = setting_variables() + list(OTHER_VARIABLES) + list(RENAMED_VARIABLES)
+    guess = [RENAMED_VARIABLES.get(name, name) for name in difflib.get_close_matches(variable, names, n=1, cutoff=0.8)]
     hint = f"did you mean {guess[0]}?" if guess else "settings are WHYMOJI_<SECTION>_<KEY>, see config.example.toml"
     return f"{variable}: unknown setting ({hint})"
 
@@ -480,6 +528,9 @@ def _environment_values(environ: Mapping[str, str], problems: list[str]) -> Valu
         section, _, key = variable[len(ENV_PREFIX) :].lower().partition("_")
         if (section, key) == ("discord", "token"):
             problems.append(f"{variable}: the token is read from {TOKEN_ENV}; set that instead")
+            continue
+        if variable in RENAMED_VARIABLES:
+            problems.append(f"{variable}: now {RENAMED_VARIABLES[variable]} (one name per setting); set that instead")
             continue
         if section not in known or key not in options(known[section]):
             problems.append(_unknown_variable(variable))
@@ -509,18 +560,27 @@ def _read_token(token_file: Path | None, environ: Mapping[str, str]) -> str | No
     return token
 
 
-def load_config(path: Path | str | None = None, environ: Mapping[str, str] = os.environ) -> Config:
-    """Defaults, then the TOML file at ``path`` (if any), then environment overrides; all checked.
+def load_config(
+    path: Path | str | None = None,
+    environ: Mapping[str, str] = os.environ,
+    overrides: Mapping[tuple[str, str], object] | None = None,
+) -> Config:
+    """Defaults, then the TOML file at ``path`` (if any), then environment overrides, then
+    ``overrides`` ((section, key) -> a value already checked by the key's rule: a command's
+    flags); all checked, rules between keys included.
 
     Raises one ``ConfigError`` listing every problem found in the file and the environment.
     """
     problems: list[str] = []
-    try:
-        data = _read_file(Path(path)) if path is not None else {}
-    except ConfigError as error:
-        problems += error.problems
-        data = {}
-    values = {**_file_values(data, problems), **_environment_values(environ, problems)}
+    data: dict[str, object] = {}
+    if path is not None:
+        try:
+            data = _read_file(Path(path))
+        except ConfigError as error:
+            problems += error.problems
+        except tomllib.TOMLDecodeError as error:
+            problems.append(f"config file {path}: not valid TOML ({error})")
+    values = {**_file_values(data, problems), **_environment_values(environ, problems), **(overrides or {})}
     built = {}
     for section, section_type in sections().items():
         chosen = {key: value for (name, key), value in values.items() if name == section}

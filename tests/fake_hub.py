@@ -3,10 +3,12 @@
 It answers what ``huggingface_hub.hf_hub_download`` asks (read off its source): a HEAD on
 ``/{repo}/resolve/{revision}/{file}`` that must carry ``X-Repo-Commit`` and an ``ETag``
 (``X-Linked-Etag`` / ``X-Linked-Size`` on the LFS redirect), then a GET of the location,
-with ``Range: bytes=N-`` when resuming. Failures are switchable per file: a status code to
+with ``Range: bytes=N-`` when resuming. Any other path is a 404, as the Hub answers (whymoji's
+reachability probe asks ``HEAD /``). Failures are switchable per file: a status code to
 answer with, a first GET cut off halfway through the body, a HEAD that is never answered, or
-a body that stops halfway and never continues (the stalls end when the hub stops). ``trickle_s``
-sends every body in 1 KB pieces with that pause between them: slow, but never stalled.
+a body that stops halfway and never continues (the stalls end when the hub stops). ``silent``
+accepts every connection and answers no request at all. ``trickle_s`` sends every body in 1 KB
+pieces with that pause between them: slow, but never stalled.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class FakeHub:
     cut_first_get: set[str] = field(default_factory=set)
     stall_head: set[str] = field(default_factory=set)
     stall_body: set[str] = field(default_factory=set)
+    silent: bool = False
     trickle_s: float = 0.0
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
 
@@ -87,6 +90,10 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, with_body: bool) -> None:
             hub.requests.append((self.command, self.path, self.headers.get("Range")))
+            if hub.silent:
+                hub._stopping.wait()
+                self.close_connection = True
+                return
             resolve = _RESOLVE.match(self.path)
             cdn = _CDN.match(self.path)
             if resolve and resolve["repo"] == hub.repo_id and resolve["filename"] in hub.files:

@@ -64,7 +64,7 @@ def test_environment_overrides_the_file_with_typed_values(tmp_path):
         "WHYMOJI_DISCORD_SHARD_IDS": "0,2",
         "WHYMOJI_DISCORD_SYNC_COMMANDS": "no",
         "WHYMOJI_DATABASE_URL": "postgresql://bot@db.example:5432/whymoji",
-        "WHYMOJI_WEIGHTS": "/elsewhere/model.bin",  # another part of whymoji's variable
+        "WHYMOJI_CONFIG": "/elsewhere/config.toml",  # read by the commands, not a setting
     }
     config = load_config(config_path, environ=environ)
     assert config.reactions.top_k == 7
@@ -176,7 +176,8 @@ def test_an_unreadable_file_and_a_bad_variable_are_both_reported(tmp_path):
     ("variable", "hint"),
     [
         ("WHYMOJI_REACTOINS_TOP_K", "did you mean WHYMOJI_REACTIONS_TOP_K?"),
-        ("WHYMOJI_WEIGHT", "did you mean WHYMOJI_WEIGHTS?"),
+        ("WHYMOJI_WEIGHT", "did you mean WHYMOJI_MODEL_WEIGHTS?"),
+        ("WHYMOJI_MODEL_WEIGHT", "did you mean WHYMOJI_MODEL_WEIGHTS?"),
         ("WHYMOJI_SOMETHING", "settings are WHYMOJI_<SECTION>_<KEY>"),
     ],
 )
@@ -186,17 +187,86 @@ def test_a_misspelt_variable_is_an_error_naming_it(variable, hint):
 
 
 def test_variables_read_elsewhere_and_development_ones_are_not_settings(tmp_path):
-    from bot.config import CONFIG_ENV, OTHER_VARIABLES
-    from bot.deepmoji import files
+    from bot.config import OTHER_VARIABLES
 
-    read_elsewhere = {CONFIG_ENV, files.WEIGHTS_ENV, files.VOCABULARY_ENV, files.CACHE_DIR_ENV, *files.OFFLINE_ENVS}
-    assert {name for name in read_elsewhere if name.startswith("WHYMOJI_")} <= set(OTHER_VARIABLES)
+    assert set(OTHER_VARIABLES) == {"WHYMOJI_CONFIG", "WHYMOJI_SHARED"}
     environ = dict.fromkeys(OTHER_VARIABLES, "x") | {
         "WHYMOJI_TEST_POSTGRES_URL": "postgresql://x/y",
         "WHYMOJI_BENCH_BACKEND": "torch",
         "WHYMOJI_CI_POSTGRES": "1",
     }
     assert load_config(None, environ=environ) == Config()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "value"),
+    [
+        ("WHYMOJI_WEIGHTS", "WHYMOJI_MODEL_WEIGHTS", "/models/pytorch_model.bin"),
+        ("WHYMOJI_VOCABULARY", "WHYMOJI_MODEL_VOCABULARY", "/models/vocabulary.json"),
+        ("WHYMOJI_CACHE_DIR", "WHYMOJI_MODEL_CACHE_DIR", "/data/models"),
+        ("WHYMOJI_OFFLINE", "WHYMOJI_MODEL_OFFLINE", "1"),
+        ("WHYMOJI_OFFLINE", "WHYMOJI_MODEL_OFFLINE", "maybe"),
+    ],
+)
+def test_the_former_short_names_are_errors_naming_the_one_name(old, new, value):
+    """One name per setting: a short name is never silently read, nor silently ignored."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, environ={old: value})
+    assert caught.value.problems == (f"{old}: now {new} (one name per setting); set that instead",)
+
+
+def test_a_bad_offline_value_is_an_error():
+    with pytest.raises(ConfigError, match=re.escape("WHYMOJI_MODEL_OFFLINE: must be true or false, got 'maybe'")):
+        load_config(None, environ={"WHYMOJI_MODEL_OFFLINE": "maybe"})
+    assert load_config(None, environ={"WHYMOJI_MODEL_OFFLINE": "yes"}).model.offline is True
+
+
+def test_flags_win_over_the_environment_which_wins_over_the_file(tmp_path):
+    config_path = write(tmp_path, '[model]\nrepo_id = "file/repo"\nrevision = "file"\nthreads = 1\n')
+    environ = {"WHYMOJI_MODEL_REVISION": "environment", "WHYMOJI_MODEL_THREADS": "2"}
+    overrides = {("model", "threads"): 3}
+    config = load_config(config_path, environ, overrides)
+    assert (config.model.repo_id, config.model.revision, config.model.threads) == ("file/repo", "environment", 3)
+
+
+def test_a_flag_is_held_to_the_rules_between_keys(tmp_path):
+    config_path = write(tmp_path, '[model]\nprecision = "int8"\n')
+    with pytest.raises(ConfigError, match=re.escape('model.precision: "int8" runs on ONNX Runtime on the CPU only')):
+        load_config(config_path, {}, {("model", "device"): "cuda"})
+
+
+def test_the_config_path_is_the_flag_else_whymoji_config(tmp_path):
+    from bot.config import config_path
+
+    assert config_path(None, {}) is None
+    assert config_path(None, {"WHYMOJI_CONFIG": "  "}) is None
+    assert config_path(None, {"WHYMOJI_CONFIG": "from/env.toml"}) == Path("from/env.toml")
+    assert config_path("given.toml", {"WHYMOJI_CONFIG": "from/env.toml"}) == Path("given.toml")
+
+
+BODY = "[reactions]\ntop_k = 2\n# é\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (BODY.encode("latin-1"), "not UTF-8 text (byte 0xe9 on line 3); save it as UTF-8"),
+        (BODY.encode("utf-16"), "is UTF-16 text (Windows Notepad's 'Unicode'); save it as UTF-8"),
+        (BODY.encode("utf-16-be"), "looks like UTF-16 text; save it as UTF-8"),
+        (b"\xef\xbb\xbf" + BODY.encode(), "starts with a UTF-8 byte-order mark, which TOML does not allow"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xd8", "binary data, not text"),
+        (b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)), "binary data, not text"),
+    ],
+    ids=["latin-1", "utf-16-notepad", "utf-16-no-bom", "utf-8-bom", "png", "elf"],
+)
+def test_a_config_file_that_is_not_utf8_is_one_problem_line(tmp_path, data, problem):
+    config_path = tmp_path / "config.toml"
+    config_path.write_bytes(data)
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_path, environ={"WHYMOJI_REACTIONS_TOP_K": "0"})
+    first, second = caught.value.problems
+    assert first.startswith(f"config file {config_path}: ") and problem in first
+    assert second.startswith("WHYMOJI_REACTIONS_TOP_K:")  # the other problems are still listed
 
 
 @pytest.mark.parametrize("repo_id", ["not a repo", "x/y/z", "a--b/c", "owner/name.git", ""])

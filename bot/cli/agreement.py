@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli.model_options import add_model_arguments, load_engine
+from bot.cli.model_options import add_model_arguments, load_engine, load_settings
 from bot.cli.predict import top_count
 from bot.errors import WhymojiError
 
@@ -85,10 +85,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         raise WhymojiError(f"--limit must be at least 1, got {args.limit}")
+    config = load_settings(args)
     messages = read_messages(args.messages, args.limit)
-    if args.device != "cpu":
-        raise WhymojiError(f"int8 runs on ONNX Runtime on the CPU only; drop --device {args.device}")
-    engine = load_engine(args)  # sets the threads (--threads)
+    if config.model.device != "cpu":
+        raise WhymojiError(
+            f'int8 runs on ONNX Runtime on the CPU only; use --device cpu (model.device is "{config.model.device}")'
+        )
+    engine = load_engine(config, args)  # sets the threads (model.threads, --threads)
     batch = [ids for ids in (engine.encode(text) for text in messages) if ids]
     if not batch:
         raise WhymojiError(f"{args.messages}: no message with words or symbols for the model to read")

@@ -1,10 +1,15 @@
 """`whymoji check`: validate a deployment without touching Discord, and say what `run` would do.
 
-One line each: token, endpoints, shards, the settings store (opened read-only: nothing is
-created or migrated), the device, the model files (loaded, to prove they are usable), the health
-address (bound for a moment) and the worker. Every problem is reported, not just the first, so
-one run shows everything to fix, in the words `run` would use; the exit code is 1 if any. A
-model that `run` would download first is a note, not a problem.
+It reads the configuration `run` reads (the same file, variables and flags). One line each:
+token, endpoints, shards, the settings store (opened read-only: nothing is created or migrated),
+the device, the model files (loaded, to prove they are usable), the health address (bound for a
+moment) and the worker. Every problem is reported, not just the first, so one run shows
+everything to fix, in the words `run` would use; the exit code is 1 if any. Every relative path
+is shown resolved, as `run` started from the same folder would use it.
+
+A model that `run` would download first is a note saying how much, once one short request has
+shown the Hub can be reached; a Hub that cannot be, or offline mode with files missing, is a
+problem: `run` could not start.
 """
 
 from __future__ import annotations
@@ -13,14 +18,12 @@ import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+from bot.cli.model_options import add_model_arguments, load_settings
 from bot.cli.output import emit
-from bot.cli.run import add_config_argument, add_no_download_argument
-from bot.config import Config, ConfigError, load_config
+from bot.config import CONFIG_ENV, Config, ConfigError, config_path
 from bot.errors import WhymojiError
-
-#: What the first start downloads, for the note when the model files are not there yet.
-DOWNLOAD_SIZE = "~85 MB"
 
 
 class Note(str):
@@ -33,25 +36,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="validate the config, store, model files and health address without connecting to Discord",
         description="Validate everything `whymoji run` needs except Discord, and print what it would do.",
     )
-    add_config_argument(parser)
-    add_no_download_argument(parser)
+    add_model_arguments(parser)
     parser.set_defaults(handler=check)
 
 
 def check(args: argparse.Namespace) -> int:
-    emit(f"config: {args.config or 'defaults and WHYMOJI_* environment variables'}")
+    path = config_path(args.config)
+    if path is None:
+        emit("config: none: defaults and WHYMOJI_* environment variables")
+    else:
+        emit(f"config: {path.absolute()}" + ("" if args.config else f" (from {CONFIG_ENV})"))
     try:
-        config = load_config(args.config)
+        config = load_settings(args)
     except ConfigError as error:
         for problem in error.problems:
             emit(f"  config: PROBLEM: {problem}")
         return _summary(len(error.problems), notes=0)
-    return asyncio.run(_report(config, download=not args.no_download))
+    return asyncio.run(_report(config))
 
 
-async def _report(config: Config, *, download: bool) -> int:
+async def _report(config: Config) -> int:
     problems = notes = 0
-    for label, describe in _checks(config, download):
+    for label, describe in _checks(config):
         try:
             found = await describe()
         except WhymojiError as error:
@@ -72,7 +78,7 @@ def _summary(problems: int, notes: int) -> int:
     return 0
 
 
-def _checks(config: Config, download: bool) -> list[tuple[str, Callable[[], Awaitable[str]]]]:
+def _checks(config: Config) -> list[tuple[str, Callable[[], Awaitable[str]]]]:
     async def commands() -> str:
         return "synced on start" if config.discord.sync_commands else "not synced on start"
 
@@ -89,7 +95,7 @@ def _checks(config: Config, download: bool) -> list[tuple[str, Callable[[], Awai
         ("commands", commands),
         ("store", lambda: _store(config)),
         ("device", lambda: _device(config)),
-        ("model", lambda: _model(config, download)),
+        ("model", lambda: _model(config)),
         ("health", lambda: _health(config)),
         ("worker", worker),
     ]
@@ -98,7 +104,8 @@ def _checks(config: Config, download: bool) -> list[tuple[str, Callable[[], Awai
 async def _token(config: Config) -> str:
     if not config.discord.token:
         raise WhymojiError("not set: set the DISCORD_TOKEN environment variable or discord.token_file")
-    return "set" + (f" (from {config.discord.token_file})" if config.discord.token_file else " (from DISCORD_TOKEN)")
+    token_file = config.discord.token_file
+    return "set" + (f" (from {token_file.absolute()})" if token_file else " (from DISCORD_TOKEN)")
 
 
 async def _endpoints(config: Config) -> str:
@@ -120,7 +127,23 @@ async def _shards(config: Config) -> str:
 async def _store(config: Config) -> str:
     from bot.store.probe import probe_store
 
-    return await probe_store(config.database.url)
+    url = config.database.url
+    where = _relative_sqlite(url)
+    try:
+        return await probe_store(url) + where
+    except WhymojiError as error:
+        raise WhymojiError(f"{error}{where}") from None
+
+
+def _relative_sqlite(url: str) -> str:
+    """For a SQLite URL with a relative path, where the file is: `run` opens it relative to the
+    folder it starts in (under systemd, ``WorkingDirectory=``)."""
+    from bot.store.sqlite import MEMORY, PREFIX
+
+    path = url.removeprefix(PREFIX)
+    if not url.startswith(PREFIX) or path == MEMORY or not path or Path(path).is_absolute():
+        return ""
+    return f" (relative to the folder whymoji runs in: {Path(path).absolute()})"
 
 
 async def _device(config: Config) -> str:
@@ -132,20 +155,24 @@ async def _device(config: Config) -> str:
     return f"{config.model.device}, threads: {threads.runtime} for predictions, {threads.torch} for /why"
 
 
-async def _model(config: Config, download: bool) -> str:
+async def _model(config: Config) -> str:
     # Imported here: loading torch models is the slow part, and only this check needs it.
     from bot.deepmoji.engine import Engine
-    from bot.deepmoji.files import NotDownloaded
+    from bot.deepmoji.files import NotDownloaded, download_sizes, hub_unreachable, probe_hub
     from bot.serving.loading import locate_model_files
 
     try:
         files = locate_model_files(config.model, download=False)
-    except NotDownloaded:
-        if not download or config.model.offline:
-            raise
+    except NotDownloaded as missing:
+        if missing.offline:
+            raise  # `run` could not start
+        source = missing.source
+        probe = await asyncio.to_thread(probe_hub, source)  # one request, a short timeout
+        if probe.problem is not None:
+            raise hub_unreachable(source, missing.missing, probe.problem) from None
         return Note(
-            f"not downloaded yet: `whymoji run` will first download {DOWNLOAD_SIZE} from the Hugging "
-            f"Face Hub repository {config.model.repo_id} into {config.model.cache_dir or 'the Hugging Face cache'}"
+            f"not downloaded yet: `whymoji run` will first download {download_sizes(missing.missing)} from the "
+            f"Hugging Face Hub repository {source.repo_id} at {source.address} (it answers) into {source.cache}"
         )
     started = time.perf_counter()
     engine = Engine.load(

@@ -1,23 +1,26 @@
 """`whymoji why`: which words made the model pick its emojis, as ``/why`` shows it.
 
-Bold is ANSI when stdout is a terminal (unless ``NO_COLOR`` is set) and ``**`` markers
-otherwise; ``--json`` gives the words, their spans in TEXT, their scores, each word's signed
-effects on the top emojis and the top five without it, the top emojis and the share of known
-words, in the same vocabulary as ``predict --json``. ``--emoji E`` shows why one of the top five
-emojis (E typed as the emoji, its name or its class index): the words that raise it most (bold)
-and lower it most (underlined); ``--word W`` shows what one word does (W as typed in TEXT, or its
-index in ``--json``'s ``words``, from 0). A long explanation shows its progress on stderr when
-that is a terminal.
+Bold is ANSI when stdout is a terminal (unless ``NO_COLOR`` is set); otherwise (a pipe, a
+file, ``NO_COLOR``) the output is plain text, without markers: the scored words are listed with
+their scores either way. ``--json`` gives the words (each token the model read, ``word``, beside
+what was typed for it, ``text``, and its span in TEXT), their scores, each word's signed effects
+on the top emojis and the top five without it, the top emojis and what the model read, in the
+same vocabulary as ``predict --json``. ``--emoji E`` shows why one of the top five emojis (E
+typed as the emoji, its name or its class index): the words that raise it most (bold) and lower
+it most (underlined); ``--word W`` shows what one word does (W as typed in TEXT, or its index in
+``--json``'s ``words``, from 0). A long explanation shows its progress on stderr when that is a
+terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import TYPE_CHECKING
 
-from bot.cli.model_options import add_model_arguments, load_engine
+from bot.cli.model_options import add_model_arguments, load_engine, load_settings
 from bot.cli.output import emit, wants_ansi
 from bot.errors import WhymojiError
 
@@ -27,6 +30,10 @@ if TYPE_CHECKING:
     from bot.explain.explanation import Explanation
 
 METHOD_CHOICES = ("occlusion", "attention")
+
+#: The ANSI styling ``render_terminal`` adds. Only ours can appear in its output: it shows every
+#: control character of the message (ESC included) as U+FFFD.
+_ANSI = re.compile("\x1b\\[[0-9;]*m")
 
 
 class PickError(WhymojiError):
@@ -74,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if exploring and args.method != "occlusion":
         raise PickError("--emoji and --word need --method occlusion: attention does not measure each emoji")
     emoji = None if args.emoji is None else emoji_class(args.emoji)
-    engine = load_engine(args)
+    engine = load_engine(load_settings(args), args)
     text = " ".join(args.text)
     steps = explain_steps(engine, text, args.method)  # an empty text is refused here, first
     word = None if args.word is None else word_index(args.word, text, engine.read(text).tokens)
@@ -84,12 +91,17 @@ def run(args: argparse.Namespace) -> int:
         emit(json.dumps(explanation.to_dict(), ensure_ascii=False))
     elif emoji is not None:
         check_in_top_five(emoji, explanation)
-        emit(render_emoji_terminal(explanation, emoji.index, ansi=ansi))
+        emit(plain_unless(ansi, render_emoji_terminal(explanation, emoji.index, ansi=True)))
     elif word is not None:
-        emit(render_word_terminal(explanation, word, ansi=ansi))
+        emit(plain_unless(ansi, render_word_terminal(explanation, word, ansi=True)))
     else:
-        emit(render_terminal(explanation, ansi=ansi))
+        emit(plain_unless(ansi, render_terminal(explanation, ansi=True)))
     return 0
+
+
+def plain_unless(ansi: bool, styled: str) -> str:
+    """``styled`` on a terminal; elsewhere plain text, without bold or markers."""
+    return styled if ansi else _ANSI.sub("", styled)
 
 
 def emoji_class(typed: str) -> Emoji:

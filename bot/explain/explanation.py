@@ -95,6 +95,7 @@ class Explanation:
             "words": [
                 {
                     "word": word.word,
+                    "text": self.text[word.start : word.end],  # what was typed: "!!!" is read as "!!"
                     "start": word.start,
                     "end": word.end,
                     "score": word.score,

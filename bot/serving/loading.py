@@ -1,8 +1,8 @@
-"""What `whymoji run` and `whymoji check` both settle before the bot connects.
+"""What every command that loads the model settles first, and what the bot settles before it connects.
 
-Model files (downloaded on a container's first start, when allowed), the torch device, and the
-bot's process-wide torch settings. Kept free of Discord so `check` can use it without
-connecting anywhere.
+Model files from ``config.model`` (downloaded on a container's first start, when allowed), the
+bot's process-wide torch settings, and loading in a daemon thread. Kept free of Discord so
+`check` and the one-shot commands can use it without connecting anywhere.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from functools import partial
 from typing import TypeVar
 
 from bot.config import ModelConfig
-from bot.deepmoji.files import ModelFiles, NotDownloaded, resolve_model_files
+from bot.deepmoji.files import ModelFiles, resolve_model_files
 from bot.deepmoji.threads import use_threads
 
 log = logging.getLogger(__name__)
@@ -53,34 +53,24 @@ def _fix_mmap_threshold() -> None:
 
 
 def locate_model_files(model: ModelConfig, *, download: bool = True) -> ModelFiles:
-    """Find the model files from ``config.model``; download them first if they are missing.
+    """The model files ``config.model`` names: local paths, else the Hub cache, else a download.
 
-    The download is the container's first start: the data volume is empty, so the files are
-    fetched (huggingface_hub shows progress) into the cache before the bot connects. With
-    ``download=False`` or ``model.offline`` a file missing from the cache is ``NotDownloaded``.
+    Every command that loads the model finds its files here, so `predict` and `run` read the
+    same settings the same way. A download is the container's first start: the data volume is
+    empty, so the files are fetched (huggingface_hub shows progress) into the cache before the
+    bot connects, after one short request has shown that the Hub can be reached
+    (``HubUnreachable`` at once if not). With ``download=False`` or ``model.offline`` a file
+    missing from the cache is ``NotDownloaded`` (its ``offline`` says which).
     """
-    where = partial(
-        resolve_model_files,
+    return resolve_model_files(
         model.weights,
         model.vocabulary,
         repo_id=model.repo_id,
         revision=model.revision,
         cache_dir=model.cache_dir,
-        offline=model.offline or None,
+        offline=model.offline,
+        download=download,
     )
-    try:
-        return where(download=False)
-    except NotDownloaded:
-        if not download or model.offline:
-            raise
-    log.info(
-        "model files not found locally: downloading them from the Hugging Face Hub (%s) into %s",
-        model.repo_id,
-        model.cache_dir or "the Hugging Face cache",
-    )
-    files = where(download=True)
-    log.info("model files downloaded: %s, %s", files.weights, files.vocabulary)
-    return files
 
 
 async def in_daemon_thread(work: Callable[[], Result], name: str) -> Result:

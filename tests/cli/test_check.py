@@ -89,7 +89,7 @@ def test_every_problem_is_reported_and_the_exit_code_is_1(tmp_path, monkeypatch,
             f'[model]\nweights = "{missing}"\n[database]\nurl = "sqlite:////proc/whymoji/settings.sqlite3"\n'
             f"[health]\nport = {port}\n",
         )
-        assert main(["check", "--config", str(config), "--no-download"]) == 1
+        assert main(["check", "--config", str(config), "--offline"]) == 1
     out = capsys.readouterr().out
     problems = problem_lines(out)
     assert [line.split(":")[0].strip() for line in problems] == ["token", "store", "model", "health"]
@@ -150,37 +150,156 @@ def test_a_corrupt_checkpoint_is_a_problem_naming_the_file(tmp_path, small_model
     assert line.startswith("  model: PROBLEM") and str(broken) in line
 
 
+@pytest.fixture
+def hub_endpoint(monkeypatch):
+    """Point the Hub client (which reads HF_ENDPOINT when imported) and whymoji at ``endpoint``."""
+
+    def point(endpoint: str) -> None:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", endpoint)
+
+    return point
+
+
+def model_line(out: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith("  model:"))
+
+
 @pytest.mark.parametrize(
     ("args", "settings", "problem"),
     [
         ((), {}, None),
-        (("--no-download",), {}, "downloads are off"),
-        ((), {"WHYMOJI_MODEL_OFFLINE": "1"}, "offline mode is on"),
+        (("--offline",), {}, "offline mode is on (model.offline)"),
+        ((), {"WHYMOJI_MODEL_OFFLINE": "1"}, "offline mode is on (model.offline)"),
+        ((), {"HF_HUB_OFFLINE": "1"}, "offline mode is on (HF_HUB_OFFLINE)"),
     ],
 )
-def test_a_model_not_downloaded_yet_is_a_note_unless_downloads_are_off(
-    tmp_path, small_model_dir, monkeypatch, capsys, args, settings, problem
+def test_a_model_not_downloaded_yet_is_a_note_unless_offline(
+    tmp_path, small_model_dir, monkeypatch, capsys, hub_endpoint, args, settings, problem
 ):
     monkeypatch.setenv("DISCORD_TOKEN", "t")
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     hub = FakeHub.from_folder(small_model_dir).start()
+    endpoint = hub.endpoint
     try:
-        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", hub.endpoint)
+        hub_endpoint(endpoint)
         config = write_config(tmp_path, f'[model]\nrepo_id = "{hub.repo_id}"\ncache_dir = "{tmp_path / "cache"}"\n')
         code = main(["check", "--config", str(config), *args])
-        assert not [path for _, path, _ in hub.requests if "/resolve/" in path or "/cdn/" in path]
     finally:
         hub.stop()
-    model = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  model:"))
+    out = capsys.readouterr().out
+    model = model_line(out)
     if problem is None:
-        assert code == 0
-        assert model.startswith("  model: note: not downloaded yet: `whymoji run` will first download ~85 MB")
-        assert hub.repo_id in model and str(tmp_path / "cache") in model
+        assert code == 0 and out.rstrip().endswith("all good (1 note)")
+        assert model == (
+            "  model: note: not downloaded yet: `whymoji run` will first download pytorch_model.bin (~85 MB) and "
+            f"vocabulary.json (~1 MB) from the Hugging Face Hub repository {hub.repo_id} at {endpoint} "
+            f"(it answers) into {tmp_path / 'cache'}"
+        )
+        assert hub.requests == [("HEAD", "/", None)]  # asked once, downloaded nothing
     else:
-        assert code == 1
+        assert code == 1, "offline with nothing there: `run` cannot start, so it is a problem"
         assert model.startswith("  model: PROBLEM:") and problem in model and "whymoji download" in model
+        assert "pytorch_model.bin and vocabulary.json are not in the Hugging Face cache" in model
+        assert hub.requests == []
+
+
+def test_files_only_partly_there_cost_what_is_missing(
+    tmp_path, small_model_dir, monkeypatch, capsys, hub, hub_endpoint
+):
+    monkeypatch.setenv("DISCORD_TOKEN", "t")
+    hub_endpoint(hub.endpoint)
+    config = write_config(
+        tmp_path,
+        f'[model]\nrepo_id = "{hub.repo_id}"\ncache_dir = "{tmp_path / "cache"}"\n'
+        f'weights = "{small_model_dir / "pytorch_model.bin"}"\n',
+    )
+    assert main(["check", "--config", str(config)]) == 0
+    model = model_line(capsys.readouterr().out)
+    assert "will first download vocabulary.json (~1 MB) from" in model and "85 MB" not in model
+
+
+@pytest.mark.parametrize("silent", [False, True], ids=["refused", "silent"])
+def test_a_hub_that_cannot_be_reached_is_a_problem_when_files_must_be_downloaded(
+    tmp_path, monkeypatch, capsys, hub_endpoint, small_model_dir, silent
+):
+    monkeypatch.setenv("DISCORD_TOKEN", "t")
+    monkeypatch.setattr("bot.deepmoji.files.PROBE_TIMEOUT_S", 0.5)
+    hub = FakeHub.from_folder(small_model_dir, silent=silent).start()
+    endpoint = hub.endpoint
+    if not silent:
+        hub.stop()  # nothing listens there any more: refused
+    try:
+        hub_endpoint(endpoint)
+        assert main(["check"]) == 1
+    finally:
+        hub.stop()
+    out = capsys.readouterr().out
+    problem = "connected, but no answer within 0.5 s" if silent else "connection refused"
+    assert model_line(out) == (
+        f"  model: PROBLEM: cannot reach the Hugging Face Hub at {endpoint} ({problem}) to download "
+        "pytorch_model.bin (~85 MB) and vocabulary.json (~1 MB) of Pendrokar/TorchMoji: set model.weights and "
+        "model.vocabulary (--weights, --vocabulary) to local copies of pytorch_model.bin and vocabulary.json, or run "
+        "`whymoji download` where the Hub can be reached (into the same model.cache_dir)"
+    )
+    assert out.rstrip().endswith("1 problem found")
+
+
+def test_every_relative_path_is_shown_resolved(tmp_path, small_model_dir, monkeypatch, capsys):
+    monkeypatch.delenv("WHYMOJI_HEALTH_PORT")
+    (tmp_path / "models").mkdir()
+    for name in ("pytorch_model.bin", "vocabulary.json"):
+        (tmp_path / "models" / name).write_bytes((small_model_dir / name).read_bytes())
+    (tmp_path / "token").write_text("t\n")
+    write_config(
+        tmp_path,
+        '[model]\nweights = "models/pytorch_model.bin"\nvocabulary = "models/vocabulary.json"\n'
+        '[discord]\ntoken_file = "token"\n[database]\nurl = "sqlite:///data/whymoji.sqlite3"\n'
+        f"[health]\nport = {free_port()}\n",
+    )
+    assert main(["check", "--config", "whymoji.toml"]) == 0
+    out = capsys.readouterr().out
+    assert f"config: {tmp_path / 'whymoji.toml'}\n" in out
+    assert f"token: set (from {tmp_path / 'token'})" in out
+    assert (
+        "store: sqlite:///data/whymoji.sqlite3: does not exist yet; the bot creates it on start "
+        f"(relative to the folder whymoji runs in: {tmp_path / 'data' / 'whymoji.sqlite3'})"
+    ) in out
+    assert (
+        f"weights {tmp_path / 'models' / 'pytorch_model.bin'}, vocabulary {tmp_path / 'models' / 'vocabulary.json'}"
+        in out
+    )
+
+
+def test_a_relative_store_path_is_resolved_in_a_problem_too(tmp_path, monkeypatch, capsys):
+    (tmp_path / "data").write_text("a file where the folder should be")
+    monkeypatch.setenv("WHYMOJI_DATABASE_URL", "sqlite:///data/whymoji.sqlite3")
+    monkeypatch.setenv("WHYMOJI_MODEL_OFFLINE", "1")
+    assert main(["check"]) == 1
+    store = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  store:"))
+    assert store.startswith("  store: PROBLEM: ")
+    assert store.endswith(f"(relative to the folder whymoji runs in: {tmp_path / 'data' / 'whymoji.sqlite3'})")
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ("[model]\n# café\n".encode("latin-1"), "not UTF-8 text (byte 0xe9 on line 2)"),
+        ("[model]\n".encode("utf-16"), "is UTF-16 text"),
+        (b"\xef\xbb\xbf[model]\n", "starts with a UTF-8 byte-order mark"),
+        (b"\x00\x01\x02\xff", "binary data, not text"),
+    ],
+    ids=["latin-1", "utf-16", "bom", "binary"],
+)
+def test_a_config_file_that_is_not_utf8_is_one_problem_line(tmp_path, capsys, data, problem):
+    config = tmp_path / "whymoji.toml"
+    config.write_bytes(data)
+    assert main(["check", "--config", str(config)]) == 1
+    captured = capsys.readouterr()
+    [line] = problem_lines(captured.out)
+    assert line.startswith(f"  config: PROBLEM: config file {config}: ") and problem in line
+    assert captured.err == ""
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

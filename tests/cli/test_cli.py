@@ -94,6 +94,15 @@ def bad_invocations(tmp_path: Path, model: list[str]) -> list[tuple[list[str], d
     """(arguments, environment) pairs, each wrong in its own way, for every subcommand."""
     folder_as_config = str(tmp_path)
     cache = ["--cache-dir", str(tmp_path / "cache")]
+    bad_configs = {}
+    for name, data in {
+        "latin-1": "[reactions]\ntop_k = 2 # é\n".encode("latin-1"),
+        "utf-16": "[reactions]\ntop_k = 2\n".encode("utf-16"),
+        "utf-8-bom": b"\xef\xbb\xbf[reactions]\n",
+        "binary": bytes(range(256)),
+    }.items():
+        bad_configs[name] = str(tmp_path / f"{name}.toml")
+        Path(bad_configs[name]).write_bytes(data)
     offline = {"HF_HUB_OFFLINE": "1"}
     return [
         ([], {}),
@@ -122,6 +131,18 @@ def bad_invocations(tmp_path: Path, model: list[str]) -> list[tuple[list[str], d
         (["run"], {}),  # no token
         (["check", "--config", str(tmp_path / "missing.toml")], {"WHYMOJI_MODEL_REPO_ID": "x/y/z"}),
         (["check"], {"WHYMOJI_DATABASE_URL": "mysql://x/y", "WHYMOJI_HEALTH_PORT": "-1"}),
+        (["check", "--config", bad_configs["latin-1"]], {}),
+        (["run", "--config", bad_configs["utf-16"]], {}),
+        (["predict", *model, "--config", bad_configs["utf-8-bom"], "hi"], {}),
+        (["why", *model, "--config", bad_configs["binary"], "hi"], {}),
+        (["download", "--config", bad_configs["latin-1"]], {}),
+        (["agreement", "--config", bad_configs["utf-16"], bad_configs["latin-1"]], {}),
+        (["predict", *model, "hi"], {"WHYMOJI_OFFLINE": "maybe"}),
+        (["predict", *model, "hi"], {"WHYMOJI_MODEL_OFFLINE": "maybe"}),
+        (["predict", *model, "--config", str(tmp_path / "missing.toml"), "hi"], {}),
+        (["why", *model, "hi"], {"WHYMOJI_CONFIG": str(tmp_path / "missing.toml")}),
+        (["download"], {"WHYMOJI_CACHE_DIR": str(tmp_path)}),
+        (["check"], {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf-home")}),
     ] + ([(["predict", *model, "--device", "cuda", "hi"], {})] if not torch.cuda.is_available() else [])
 
 
@@ -156,3 +177,26 @@ def test_no_subcommand_shows_a_traceback_whatever_it_is_given(tmp_path, small_mo
         outcomes = list(pool.map(lambda case: attempt(*case), bad_invocations(tmp_path, model)))
     failures = [outcome for outcome in outcomes if outcome]
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("command", [["download"], ["predict", "hi"], ["why", "hi"]])
+def test_an_unreachable_hub_is_one_line_at_once_naming_both_files_and_the_address(tmp_path, command):
+    """No retries (huggingface_hub would wait 1+2+4+8+8 s), no 'no data' warning, one line."""
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=clean_environ(HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf-home"), PYTHONPATH=str(REPO_ROOT)),
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"whymoji: error: cannot reach the Hugging Face Hub at {endpoint} (connection refused) to download "
+        "pytorch_model.bin (~85 MB) and vocabulary.json (~1 MB) of Pendrokar/TorchMoji: set model.weights and "
+        "model.vocabulary (--weights, --vocabulary) to local copies of pytorch_model.bin and vocabulary.json, or "
+        "run `whymoji download` where the Hub can be reached (into the same model.cache_dir)"
+    ]

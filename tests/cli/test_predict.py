@@ -5,8 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +19,18 @@ from bot.cli import main
 from bot.deepmoji.emojis import EMOJIS, top_emojis
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.files import ModelFiles
+from tests.conftest import REPO_ROOT
 
-MODEL_ENV = ("WHYMOJI_WEIGHTS", "WHYMOJI_VOCABULARY", "WHYMOJI_OFFLINE", "HF_HUB_OFFLINE")
+
+def configures_whymoji(name: str) -> bool:
+    return name.startswith("WHYMOJI_") or name in ("HF_HUB_OFFLINE", "NO_COLOR")
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
-    for name in MODEL_ENV:
-        monkeypatch.delenv(name, raising=False)
+    """No setting leaks in from the machine running the tests."""
+    for name in [name for name in os.environ if configures_whymoji(name)]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -83,20 +90,67 @@ def test_predict_and_why_json_speak_one_vocabulary(capsys, model_args):
     predicted = json.loads(capsys.readouterr().out)
     assert main(["why", *model_args, "--json", text]) == 0
     explained = json.loads(capsys.readouterr().out)
-    shared = {"text", "known_words", "top_emojis"}
+    shared = {"text", "known_words", "reading", "top_emojis"}
     assert shared <= set(predicted) and shared <= set(explained)
-    assert predicted["text"] == explained["text"] and predicted["known_words"] == explained["known_words"]
+    for key in ("text", "known_words", "reading"):
+        assert predicted[key] == explained[key], key
     assert [set(entry) for entry in predicted["top_emojis"]] == [set(entry) for entry in explained["top_emojis"]]
     assert [e["index"] for e in predicted["top_emojis"]] == [e["index"] for e in explained["top_emojis"]]
 
 
-def test_a_text_the_model_mostly_cannot_read_says_so(capsys, model_args):
+def test_predict_and_why_write_emoji_the_same_way(capsys, model_args):
+    """All 64 emojis, those with a variation selector (❤️, ✌️) included, in both outputs."""
+    text = "i love you so much !!"
+    assert main(["predict", *model_args, "--json", "--top", "64", text]) == 0
+    line = capsys.readouterr().out
+    predicted = {entry["index"]: entry for entry in json.loads(line)["top_emojis"]}
+    assert "\\u" not in line  # emoji written as themselves, not escaped
+    assert predicted[8]["emoji"] == "\u2764\ufe0f" == EMOJIS[8].reaction
+    assert main(["why", *model_args, "--json", text]) == 0
+    line = capsys.readouterr().out
+    assert "\\u" not in line
+    for entry in json.loads(line)["top_emojis"]:
+        assert {key: entry[key] for key in ("index", "name", "emoji")} == {
+            key: predicted[entry["index"]][key] for key in ("index", "name", "emoji")
+        }
+
+
+def test_a_text_the_model_mostly_cannot_read_says_so_in_typed_words(capsys, model_args):
     assert main(["predict", *model_args, "--top", "1", "love xyzzy plugh quux", "i love you"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1] == "  (the model knows only 1 of its 4 words: it learned English, so this guess is weak)"
-    assert lines[3] == "i love you" and "knows only" not in lines[4]
+    assert lines[1] == "  (the model knows only 1 of the 4 words here: it learned English, so this guess is weak)"
+    assert lines[3] == "i love you" and "knows" not in lines[4]
     assert main(["predict", *model_args, "--json", "love xyzzy plugh quux"]) == 0
     assert json.loads(capsys.readouterr().out)["known_words"] == 0.25
+
+
+@pytest.mark.parametrize(
+    ("text", "note"),
+    [
+        # 15 tokens (a letter each, and the known ',' and '?'), 3 typed words, none known.
+        ("Привет, как дела?", "the model knows none of the 3 words here"),
+        ("Привет!", "the model does not know the word here"),
+        ("love Привет как дела", "the model knows only 1 of the 4 words here"),
+    ],
+)
+def test_words_are_counted_as_typed(capsys, model_args, engine, text, note):
+    assert engine.read(text).word_count > len(text.split())  # the model reads more tokens than words
+    assert main(["predict", *model_args, "--top", "1", text]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == f"  ({note}: it learned English, so this guess is weak)"
+
+
+def test_a_cut_text_says_so_in_text_and_json_as_why_does(capsys, model_args, monkeypatch):
+    monkeypatch.setenv("WHYMOJI_MODEL_MAX_TOKENS", "5")
+    text = "i love you so much , my friend !!"
+    assert main(["predict", *model_args, "--top", "1", text, "i love you"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "  (long text: the model read only its first 5 of 9 words and symbols, model.max_tokens)"
+    assert "long text" not in "\n".join(lines[2:])
+    assert main(["predict", *model_args, "--json", text]) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert predicted["reading"] == {"tokens": 5, "total_tokens": 9, "truncated": True, "known": 5, "words": 5}
+    assert main(["why", *model_args, "--json", text]) == 0
+    assert json.loads(capsys.readouterr().out)["reading"] == predicted["reading"]
 
 
 def test_control_characters_in_the_echoed_text_cannot_drive_the_terminal(capsys, model_args):
@@ -162,6 +216,122 @@ def test_on_a_terminal_each_line_is_answered_before_the_next_is_read(model_args,
     assert main(["predict", *model_args, "--json"]) == 0
     assert typed.answered_before == [0, 1, 2]
     assert len(output.getvalue().splitlines()) == 3
+
+
+class ArrivingInput:
+    """A pipe whose lines arrive one at a time, as from ``tail -f``: the next line appears only
+    once the previous one was answered (or after ``patience_s``, which only a failing run waits)."""
+
+    def __init__(self, lines: list[str], output: io.StringIO, patience_s: float = 20.0) -> None:
+        self.lines = lines
+        self.output = output
+        self.patience_s = patience_s
+        self.answered_in_time: list[bool] = []
+
+    def isatty(self) -> bool:
+        return False
+
+    def __iter__(self):
+        for number, line in enumerate(self.lines):
+            if number:
+                self.answered_in_time.append(self._wait_for_answers(number))
+            yield line
+
+    def _wait_for_answers(self, count: int) -> bool:
+        deadline = time.monotonic() + self.patience_s
+        while time.monotonic() < deadline:
+            if len(self.output.getvalue().splitlines()) >= count:
+                return True
+            time.sleep(0.01)
+        return False
+
+
+def test_piped_lines_are_answered_as_they_arrive(model_args, monkeypatch):
+    output = io.StringIO()
+    piped = ArrivingInput(["i love you\n", "so sad\n", "wow\n"], output)
+    monkeypatch.setattr(sys, "stdin", piped)
+    monkeypatch.setattr(sys, "stdout", output)
+    assert main(["predict", *model_args, "--json"]) == 0
+    assert piped.answered_in_time == [True, True]
+    assert [json.loads(line)["text"] for line in output.getvalue().splitlines()] == ["i love you", "so sad", "wow"]
+
+
+def test_a_real_pipe_is_answered_line_by_line(model_args):
+    """``tail -f chat.log | whymoji predict``: each line is answered before the next is written."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "predict", *model_args, "--json", "--top", "1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        env={k: v for k, v in os.environ.items() if not configures_whymoji(k)},
+    )
+    try:
+        for text in ("i love you", "so sad"):
+            process.stdin.write(text + "\n")
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], 60)
+            assert ready, f"no answer to {text!r} while the pipe stays open"
+            assert json.loads(process.stdout.readline())["text"] == text
+        process.stdin.close()
+        assert process.wait(60) == 0, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_lines_that_have_arrived_run_together_in_batches(model_args, monkeypatch, capsys):
+    """A file piped in still goes to the model in batches of up to CHUNK_SIZE lines."""
+    from bot.deepmoji.engine import Engine
+
+    monkeypatch.setattr("bot.cli.predict.CHUNK_SIZE", 4)
+    read_all = threading.Event()
+
+    class Pipe:
+        def __init__(self, text: str) -> None:
+            self.lines = text.splitlines(keepends=True)
+
+        def isatty(self) -> bool:
+            return False
+
+        def __iter__(self):
+            yield from self.lines
+            read_all.set()
+
+    real_read, real_predict, sizes = Engine.read, Engine.predict, []
+
+    def read_once_all_arrived(self, text):
+        assert read_all.wait(20), "the reader thread did not read ahead"
+        return real_read(self, text)
+
+    def predict(self, texts):
+        sizes.append(len(texts))
+        return real_predict(self, texts)
+
+    monkeypatch.setattr(Engine, "read", read_once_all_arrived)
+    monkeypatch.setattr(Engine, "predict", predict)
+    monkeypatch.setattr(sys, "stdin", Pipe("".join(f"i love you {n}\n" for n in range(10))))
+    assert main(["predict", *model_args, "--json"]) == 0
+    assert sizes == [4, 4, 2]
+    assert len(capsys.readouterr().out.splitlines()) == 10
+
+
+def test_stdin_that_is_not_utf8_is_one_error_line(model_args):
+    """Where Python reads stdin strictly (a UTF-8 locale; in its UTF-8 mode it passes the bytes
+    through instead, and the line is answered)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "predict", *model_args],
+        input="i love you\ncaf\xe9\n".encode("latin-1"),
+        capture_output=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+        env={k: v for k, v in os.environ.items() if not configures_whymoji(k)} | {"PYTHONIOENCODING": "utf-8:strict"},
+    )
+    assert done.returncode == 1 and b"Traceback" not in done.stderr
+    [line] = error_lines(done.stderr.decode())
+    assert line.startswith("whymoji: error: stdin is not UTF-8 text (invalid continuation byte)")
 
 
 @pytest.mark.parametrize(("args", "threads"), [([], 1), (["--threads", "2"], 2)])
@@ -244,7 +414,7 @@ def test_download_failure_is_one_error_line(capsys, hub, tmp_path):
 
 def run_console_script(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
     script = Path(sys.executable).parent / "whymoji"
-    environ = {k: v for k, v in os.environ.items() if k not in MODEL_ENV}
+    environ = {k: v for k, v in os.environ.items() if not configures_whymoji(k)}
     return subprocess.run([str(script), *args], input=stdin, capture_output=True, text=True, timeout=120, env=environ)
 
 

@@ -85,7 +85,7 @@ async def test_first_start_downloads_the_model_connects_and_stops_cleanly_on_sig
     assert len(downloads) == 2  # the weights (through the LFS redirect) and the vocabulary, once each
     cached = {path.name for path in (tmp_path / "models").rglob("*") if path.is_file()}
     assert {"pytorch_model.bin", "vocabulary.json"} <= cached
-    assert "downloading them from the Hugging Face Hub" in output
+    assert "model files not found locally: downloading pytorch_model.bin (~85 MB) and vocabulary.json" in output
     assert "SIGTERM received" in output and "bot.app: shut down" in output
     assert fake.token not in output
     assert "voice will NOT be supported" not in output  # the bot has no voice: no PyNaCl/davey noise
@@ -93,7 +93,7 @@ async def test_first_start_downloads_the_model_connects_and_stops_cleanly_on_sig
 
 @pytest.mark.parametrize(
     ("args", "settings", "reason"),
-    [(("--no-download",), {}, "downloads are off"), ((), {"WHYMOJI_MODEL_OFFLINE": "true"}, "offline mode is on")],
+    [(("--offline",), {}, "offline mode is on"), ((), {"WHYMOJI_MODEL_OFFLINE": "true"}, "offline mode is on")],
 )
 async def test_missing_files_without_downloads_is_one_clear_line(tmp_path, hub, args, settings, reason):
     log = tmp_path / "run.log"
@@ -106,19 +106,19 @@ async def test_missing_files_without_downloads_is_one_clear_line(tmp_path, hub, 
     assert not [path for _, path, _ in hub.requests if "/resolve/" in path or "/cdn/" in path]
 
 
-def unreachable_discord_environ(tmp_path: Path, small_model_dir: Path, **settings: str) -> dict[str, str]:
-    """A deployment whose Discord endpoints answer nothing: logging in would fail loudly."""
-    port = free_port()
+def local_model_environ(tmp_path: Path, small_model_dir: Path, fake: FakeDiscord, **settings: str) -> dict[str, str]:
+    """A deployment with the model files at hand, against a fake Discord that takes its token."""
     return (
         clean_environ(
-            DISCORD_TOKEN="token",
+            DISCORD_TOKEN=fake.token,
             HF_HOME=str(tmp_path / "hf-home"),
             WHYMOJI_MODEL_WEIGHTS=str(small_model_dir / "pytorch_model.bin"),
             WHYMOJI_MODEL_VOCABULARY=str(small_model_dir / "vocabulary.json"),
             WHYMOJI_DATABASE_URL=f"sqlite:///{tmp_path / 'settings.sqlite3'}",
             WHYMOJI_HEALTH_PORT=str(free_port()),
-            WHYMOJI_DISCORD_API_BASE_URL=f"http://127.0.0.1:{port}/api/v10",
-            WHYMOJI_DISCORD_GATEWAY_URL=f"ws://127.0.0.1:{port}/",
+            WHYMOJI_DISCORD_API_BASE_URL=fake.api_base_url,
+            WHYMOJI_DISCORD_GATEWAY_URL=fake.gateway_url,
+            WHYMOJI_DISCORD_SYNC_COMMANDS="false",
         )
         | settings
     )
@@ -132,13 +132,15 @@ def unreachable_discord_environ(tmp_path: Path, small_model_dir: Path, **setting
         ("health", {"WHYMOJI_HEALTH_HOST": "no-such-host.invalid"}),
     ],
 )
-async def test_a_broken_setup_fails_before_logging_in_with_the_words_of_check(
+async def test_a_broken_setup_fails_before_connecting_with_the_words_of_check(
     tmp_path, small_model_dir, monkeypatch, capsys, label, settings
 ):
-    environ = unreachable_discord_environ(tmp_path, small_model_dir, **settings)
     log = tmp_path / "run.log"
-    async with whymoji_process(environ, log) as process:
-        assert await asyncio.wait_for(process.wait(), 60) == 1
+    async with FakeDiscord() as fake:
+        environ = local_model_environ(tmp_path, small_model_dir, fake, **settings)
+        async with whymoji_process(environ, log) as process:
+            assert await asyncio.wait_for(process.wait(), 60) == 1
+        assert fake.gateway.connections == [], "the gateway is never reached"
     output = log.read_text()
     last = output.rstrip().splitlines()[-1]
     assert last.startswith("whymoji: error: ") and "Discord" not in last and "Traceback" not in output
@@ -153,13 +155,59 @@ async def test_a_broken_setup_fails_before_logging_in_with_the_words_of_check(
     assert problem == f"  {label}: PROBLEM: {last.removeprefix('whymoji: error: ')}"
 
 
+@pytest.mark.parametrize("token", ["your-bot-token", "not-the-token"])
+async def test_a_refused_token_fails_on_the_token_before_the_model_is_downloaded(tmp_path, hub, token):
+    """The README's placeholder too: Discord is asked first, the Hub never."""
+    log = tmp_path / "run.log"
+    async with FakeDiscord() as fake:
+        environ = first_start_environ(tmp_path, hub, fake, free_port()) | {"DISCORD_TOKEN": token}
+        async with whymoji_process(environ, log) as process:
+            assert await asyncio.wait_for(process.wait(), 60) == 1
+        assert fake.gateway.connections == []
+    output = log.read_text()
+    assert output.rstrip().splitlines()[-1] == (
+        "whymoji: error: Discord refused the bot token (Improper token has been passed.): "
+        "check DISCORD_TOKEN or discord.token_file"
+    )
+    assert hub.requests == [], "nothing asked of the Hub, let alone downloaded"
+    assert "Traceback" not in output and token not in output
+
+
+async def test_an_unreachable_discord_fails_before_the_model_is_downloaded(tmp_path, hub):
+    port = free_port()  # nothing listens there
+    log = tmp_path / "run.log"
+    async with FakeDiscord() as fake:
+        environ = first_start_environ(tmp_path, hub, fake, free_port()) | {
+            "WHYMOJI_DISCORD_API_BASE_URL": f"http://127.0.0.1:{port}/api/v10"
+        }
+    async with whymoji_process(environ, log) as process:
+        assert await asyncio.wait_for(process.wait(), 60) == 1
+    last = log.read_text().rstrip().splitlines()[-1]
+    assert last.startswith("whymoji: error: cannot reach Discord: ") and str(port) in last
+    assert hub.requests == []
+
+
+async def test_an_unreachable_hub_fails_run_at_once_in_one_line(tmp_path, hub):
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    log = tmp_path / "run.log"
+    async with FakeDiscord() as fake:
+        environ = first_start_environ(tmp_path, hub, fake, free_port()) | {"HF_ENDPOINT": endpoint}
+        async with whymoji_process(environ, log) as process:
+            assert await asyncio.wait_for(process.wait(), 60) == 1
+    output = log.read_text()
+    last = output.rstrip().splitlines()[-1]
+    assert last.startswith(f"whymoji: error: cannot reach the Hugging Face Hub at {endpoint} (connection refused)")
+    assert "pytorch_model.bin (~85 MB) and vocabulary.json (~1 MB)" in last and "whymoji download" in last
+    assert "Retrying" not in output and "no data" not in output and "Traceback" not in output
+
+
 async def test_ctrl_c_stops_a_first_start_stuck_on_a_silent_hub(tmp_path, hub):
     """The download thread must not keep the process alive (a second signal is test_app's)."""
     hub.stall_head.add("pytorch_model.bin")  # accepts the connection, never answers
     log = tmp_path / "run.log"
     async with FakeDiscord() as fake:
         async with whymoji_process(first_start_environ(tmp_path, hub, fake, free_port()), log) as process:
-            await wait_for_line(log, "downloading them from the Hugging Face Hub", process)
+            await wait_for_line(log, "model files not found locally: downloading", process)
             process.send_signal(signal.SIGINT)
             assert await asyncio.wait_for(process.wait(), 15) == 0
     output = log.read_text()
@@ -230,6 +278,21 @@ def test_the_image_environment_is_a_valid_config_for_the_container(tmp_path):
     assert ("VOLUME", "/data") in runtime and ("EXPOSE", "8080") in runtime
 
 
+def test_the_image_bakes_the_model_into_the_cache_every_command_reads():
+    """`whymoji download` in the build stage reads the setting, like every command at run time."""
+    instructions = dockerfile_instructions()
+    stages = [i for i, (name, _) in enumerate(instructions) if name == "FROM"]
+    build, runtime = instructions[stages[0] : stages[1]], instructions[stages[1] :]
+
+    def cache_dir(stage):
+        assignments = [a for name, arguments in stage if name == "ENV" for a in arguments.split()]
+        return dict(a.partition("=")[::2] for a in assignments)["WHYMOJI_MODEL_CACHE_DIR"]
+
+    assert cache_dir(build) == cache_dir(runtime) == "/data/models"
+    [bake] = [arguments for name, arguments in build if name == "RUN" and "whymoji download" in arguments]
+    assert "--cache-dir" not in bake
+
+
 def test_the_image_is_cpu_only_non_root_and_runs_whymoji_with_a_healthcheck():
     instructions = dockerfile_instructions()
     stages = [arguments for name, arguments in instructions if name == "FROM"]
@@ -249,3 +312,12 @@ def test_compose_uses_the_same_healthcheck_an_env_file_and_the_data_volume():
     assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "bot.serving.health"]
     assert service["env_file"] == ".env" and service["restart"] == "unless-stopped"
     assert any(volume.endswith(":/data") for volume in service["volumes"])
+
+
+def test_the_license_file_is_the_license_pyproject_names():
+    import tomllib
+
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["license"]["text"]
+    license_text = (REPO_ROOT / "LICENSE").read_text()
+    assert declared == "MIT" and license_text.startswith("MIT License\n")
+    assert "Permission is hereby granted, free of charge" in license_text

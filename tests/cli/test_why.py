@@ -24,10 +24,25 @@ def model_args(small_model_dir) -> list[str]:
 def test_why_prints_the_message_emojis_and_method(model_args, capsys):
     assert main(["why", *model_args, "i love you so much"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].replace("**", "") == "i love you so much"  # not a TTY: plain ** markers
+    assert lines[0] == "i love you so much"
     assert "\x1b[" not in "\n".join(lines)
     assert "%" in lines[2]
     assert lines[-1].startswith("occlusion:")
+
+
+def test_off_a_terminal_the_output_is_plain_text(model_args, capsys):
+    """No bold and no markers in a pipe or a file: the scored words are listed anyway."""
+    assert main(["why", *model_args, "--method", "attention", "i love you"]) == 0
+    out = capsys.readouterr().out
+    assert "**" not in out and "\x1b[" not in out
+    lines = out.splitlines()
+    assert lines[0] == "i love you"
+    assert any(line.split()[0] in ("i", "love", "you") and line.split()[1].startswith("+") for line in lines[3:])
+
+
+def test_a_typed_asterisk_is_kept_in_plain_text(model_args, capsys):
+    assert main(["why", *model_args, "--method", "attention", "i **love** you"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "i **love** you"
 
 
 def test_why_json_has_words_spans_scores_and_emojis(model_args, capsys):
@@ -40,6 +55,15 @@ def test_why_json_has_words_spans_scores_and_emojis(model_args, capsys):
     assert len(result["top_emojis"]) == 5
     probabilities = [e["probability"] for e in result["top_emojis"]]
     assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_why_json_has_what_was_typed_beside_the_token_the_model_read(model_args, capsys):
+    text = "I LOVE you!!!"
+    assert main(["why", *model_args, "--json", text]) == 0
+    words = json.loads(capsys.readouterr().out)["words"]
+    assert [(w["word"], w["text"]) for w in words] == [("i", "I"), ("love", "LOVE"), ("you", "you"), ("!!", "!!!")]
+    assert all(w["text"] == text[w["start"] : w["end"]] for w in words)
+    assert list(words[0]) == ["word", "text", "start", "end", "score", "exact", "effects", "without_top"]
 
 
 def test_words_are_joined_into_one_message(model_args, capsys):
@@ -94,7 +118,7 @@ def test_no_color_keeps_a_terminal_plain(model_args, capsys, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     assert main(["why", *model_args, "--method", "attention", "i love you"]) == 0
     out = capsys.readouterr().out
-    assert "\x1b[" not in out and out.splitlines()[0].replace("**", "") == "i love you"
+    assert "\x1b[" not in out and "**" not in out and out.splitlines()[0] == "i love you"
 
 
 class Terminal(io.StringIO):
@@ -189,11 +213,11 @@ def test_word_shows_what_one_word_does(model_args, capsys, typed):
     love = json.loads(capsys.readouterr().out)["words"][1]
     assert main(["why", *model_args, "--word", typed, text]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "i **love** you so much"
-    assert lines[2].startswith("What **love** does: ")
+    assert lines[0] == "i love you so much"  # plain text off a terminal
+    assert lines[2].startswith("What love does: ")
     for effect in love["effects"]:
         assert f"{effect:+.3f}" in lines[2]
-    assert lines[3].startswith("Without **love**: ")
+    assert lines[3].startswith("Without love: ")
     assert lines[4] == "Top five without it: " + "  ·  ".join(
         f"{e['emoji']} {e['probability']:.1%}" for e in love["without_top"]
     )

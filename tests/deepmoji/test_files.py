@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from bot.deepmoji import files as files_module
 from bot.deepmoji.files import (
     VOCABULARY_FILENAME,
     WEIGHTS_FILENAME,
+    HubSource,
+    HubUnreachable,
     ModelFiles,
     ModelFilesError,
+    NotDownloaded,
     download_model_files,
+    probe_hub,
     resolve_model_files,
 )
+from tests.conftest import free_port
 from tests.fake_hub import FakeHub
 
 
@@ -53,26 +61,62 @@ def test_offline_with_cached_files_needs_no_server(hub, cache, small_model_dir):
 
 
 @pytest.mark.parametrize(
-    "options",
+    ("options", "reason"),
     [
-        {"offline": True},
-        {"download": False},
-        {"environ": {"WHYMOJI_OFFLINE": "1"}},
-        {"environ": {"HF_HUB_OFFLINE": "true"}},
+        ({"offline": True}, "offline mode is on (model.offline)"),
+        ({"download": False}, "downloads are off"),
+        ({"environ": {"HF_HUB_OFFLINE": "true"}}, "offline mode is on (HF_HUB_OFFLINE)"),
     ],
-    ids=["offline-argument", "download-false", "WHYMOJI_OFFLINE", "HF_HUB_OFFLINE"],
+    ids=["offline", "download-false", "HF_HUB_OFFLINE"],
 )
-def test_offline_with_an_empty_cache_says_how_to_get_the_files(hub, cache, options):
-    with pytest.raises(ModelFilesError) as error:
+def test_offline_with_an_empty_cache_says_how_to_get_the_files(hub, cache, options, reason):
+    with pytest.raises(NotDownloaded) as error:
         resolve(hub, cache, **options)
     message = str(error.value)
-    assert "not in the Hugging Face cache" in message and WEIGHTS_FILENAME in message
-    assert ("downloads are off" if "download" in options else "offline mode is on") in message
-    assert "whymoji download" in message
-    assert "WHYMOJI_WEIGHTS" in message and "WHYMOJI_VOCABULARY" in message
+    assert f"{WEIGHTS_FILENAME} and {VOCABULARY_FILENAME} are not in the Hugging Face cache ({cache})" in message
+    assert reason in message and "whymoji download" in message
+    assert "model.weights" in message and "model.vocabulary" in message
     assert f"/{hub.repo_id}/resolve/main/{WEIGHTS_FILENAME}" in message
     assert "\n" not in message
+    assert error.value.missing == (WEIGHTS_FILENAME, VOCABULARY_FILENAME)
+    assert error.value.offline is ("download" not in options)
     assert hub.requests == []
+
+
+def test_no_whymoji_variable_is_read_here(hub, cache, small_model_dir):
+    """The app's settings arrive as arguments (bot/config.py reads the environment, once)."""
+    environ = {
+        "WHYMOJI_WEIGHTS": str(small_model_dir / WEIGHTS_FILENAME),
+        "WHYMOJI_VOCABULARY": str(small_model_dir / VOCABULARY_FILENAME),
+        "WHYMOJI_OFFLINE": "1",
+        "WHYMOJI_MODEL_OFFLINE": "1",
+    }
+    files = resolve(hub, cache, environ=environ)
+    assert files.weights.is_relative_to(cache) and files.vocabulary.is_relative_to(cache)
+    assert not [
+        name
+        for name in vars(files_module)
+        if isinstance(getattr(files_module, name), str) and getattr(files_module, name).startswith("WHYMOJI_")
+    ]
+
+
+def test_a_cached_file_is_used_without_asking_the_hub(hub, cache, small_model_dir):
+    first = resolve(hub, cache)
+    endpoint = hub.endpoint
+    hub.stop()  # downloads stay allowed: the cache alone must answer
+    again = resolve_model_files(repo_id=hub.repo_id, cache_dir=cache, endpoint=endpoint, progress=False, environ={})
+    assert again == first
+
+
+def test_only_the_missing_file_is_named_and_fetched(hub, cache, small_model_dir):
+    weights = small_model_dir / WEIGHTS_FILENAME
+    with pytest.raises(NotDownloaded) as error:
+        resolve(hub, cache, weights=weights, download=False)
+    assert error.value.missing == (VOCABULARY_FILENAME,)
+    assert str(error.value).startswith(f"{VOCABULARY_FILENAME} is not in the Hugging Face cache")
+    files = resolve(hub, cache, weights=weights)
+    assert files.weights == weights and files.vocabulary.is_relative_to(cache)
+    assert hub.count("HEAD", WEIGHTS_FILENAME) == 0
 
 
 def test_a_missing_file_on_the_hub_is_a_clear_error(hub, cache):
@@ -132,21 +176,15 @@ def test_explicit_paths_win_and_ask_no_server(hub, cache, small_model_dir):
         cache,
         weights=small_model_dir / WEIGHTS_FILENAME,
         vocabulary=str(small_model_dir / VOCABULARY_FILENAME),
-        environ={"WHYMOJI_WEIGHTS": "/elsewhere/w.bin", "WHYMOJI_VOCABULARY": "/elsewhere/v.json"},
     )
     assert files == ModelFiles(small_model_dir / WEIGHTS_FILENAME, small_model_dir / VOCABULARY_FILENAME)
     assert hub.requests == []
 
 
-def test_environment_variables_win_over_the_hub(hub, cache, small_model_dir):
-    environ = {
-        "WHYMOJI_WEIGHTS": str(small_model_dir / WEIGHTS_FILENAME),
-        "WHYMOJI_VOCABULARY": str(small_model_dir / VOCABULARY_FILENAME),
-    }
-    files = resolve(hub, cache, environ=environ)
-    assert files.weights == small_model_dir / WEIGHTS_FILENAME
-    assert files.vocabulary == small_model_dir / VOCABULARY_FILENAME
-    assert hub.requests == []
+def test_relative_paths_come_back_absolute(hub, cache, small_model_dir, monkeypatch):
+    monkeypatch.chdir(small_model_dir)
+    files = resolve(hub, cache, weights=WEIGHTS_FILENAME, vocabulary=VOCABULARY_FILENAME)
+    assert files == ModelFiles(small_model_dir / WEIGHTS_FILENAME, small_model_dir / VOCABULARY_FILENAME)
 
 
 def test_only_the_file_not_given_locally_comes_from_the_hub(hub, cache, small_model_dir):
@@ -156,31 +194,13 @@ def test_only_the_file_not_given_locally_comes_from_the_hub(hub, cache, small_mo
     assert hub.count("HEAD", VOCABULARY_FILENAME) == 0
 
 
-def test_a_missing_explicit_path_is_an_error_naming_it_and_nothing_is_downloaded(hub, cache, tmp_path):
-    missing = tmp_path / "nope" / WEIGHTS_FILENAME
-    with pytest.raises(ModelFilesError, match=str(missing)):
-        resolve(hub, cache, weights=missing)
+@pytest.mark.parametrize("setting", ["weights", "vocabulary"])
+def test_a_missing_local_path_is_an_error_naming_the_setting_and_nothing_is_downloaded(hub, cache, tmp_path, setting):
+    missing = tmp_path / "nope" / "file"
+    with pytest.raises(ModelFilesError) as error:
+        resolve(hub, cache, **{setting: missing})
+    assert str(error.value) == f"model.{setting}: {missing} does not exist or is not a file"
     assert hub.requests == []
-
-
-def test_a_missing_env_path_is_an_error_naming_the_variable(hub, cache, tmp_path):
-    missing = tmp_path / "vocab.json"
-    with pytest.raises(ModelFilesError, match="WHYMOJI_VOCABULARY") as error:
-        resolve(hub, cache, environ={"WHYMOJI_VOCABULARY": str(missing)})
-    assert str(missing) in str(error.value)
-    assert hub.requests == []
-
-
-def test_cache_dir_comes_from_the_environment_when_not_given(hub, tmp_path, small_model_dir):
-    cache = tmp_path / "from-env"
-    files = resolve_model_files(
-        repo_id=hub.repo_id,
-        endpoint=hub.endpoint,
-        progress=False,
-        environ={"WHYMOJI_CACHE_DIR": str(cache)},
-    )
-    assert files.weights.is_relative_to(cache)
-    assert_same_files(files, small_model_dir)
 
 
 def test_download_fetches_into_the_cache_and_force_fetches_again(hub, cache, small_model_dir):
@@ -194,15 +214,76 @@ def test_download_fetches_into_the_cache_and_force_fetches_again(hub, cache, sma
     assert hub.count("GET", VOCABULARY_FILENAME) == downloads + 1
 
 
-def test_download_refuses_in_offline_mode(hub, cache):
-    with pytest.raises(ModelFilesError, match="offline"):
-        download_model_files(
-            repo_id=hub.repo_id,
-            cache_dir=cache,
-            endpoint=hub.endpoint,
-            environ={"WHYMOJI_OFFLINE": "1"},
-        )
+@pytest.mark.parametrize(
+    ("options", "setting"),
+    [({"offline": True}, "model.offline"), ({"environ": {"HF_HUB_OFFLINE": "1"}}, "HF_HUB_OFFLINE")],
+)
+def test_download_refuses_in_offline_mode(hub, cache, options, setting):
+    options.setdefault("environ", {})
+    with pytest.raises(ModelFilesError, match="offline mode is on") as error:
+        download_model_files(repo_id=hub.repo_id, cache_dir=cache, endpoint=hub.endpoint, **options)
+    assert f"turn off {setting}" in str(error.value)
     assert hub.requests == []
+
+
+@pytest.fixture
+def no_backoff(monkeypatch):
+    """Records the Hub client's back-off sleeps (its retries) instead of sleeping them."""
+    import huggingface_hub.utils._http as hub_http
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(hub_http.time, "sleep", sleeps.append)
+    return sleeps
+
+
+def assert_one_line_naming_both_files_and_the_address(message: str, address: str, problem: str) -> None:
+    assert message.startswith(f"cannot reach the Hugging Face Hub at {address} ({problem}) to download ")
+    assert f"{WEIGHTS_FILENAME} (~85 MB) and {VOCABULARY_FILENAME} (~1 MB)" in message
+    assert "model.weights" in message and "model.vocabulary" in message
+    assert "`whymoji download` where the Hub can be reached" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("call", ["resolve", "download"])
+def test_a_refused_connection_fails_at_once_in_one_line(cache, no_backoff, caplog, call):
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    options = dict(repo_id="test/deepmoji", cache_dir=cache, endpoint=endpoint, progress=False, environ={})
+    with caplog.at_level("WARNING"), pytest.raises(HubUnreachable) as error:
+        (resolve_model_files if call == "resolve" else download_model_files)(**options)
+    assert_one_line_naming_both_files_and_the_address(str(error.value), endpoint, "connection refused")
+    assert no_backoff == [], "no retry: retrying cannot fix a refused connection"
+    assert not caplog.records, "no retry warnings, no 'no data' line"
+
+
+def test_an_unknown_host_fails_at_once_in_one_line(cache, no_backoff, monkeypatch):
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "hub.example.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    endpoint = "http://hub.example.invalid"
+    with pytest.raises(HubUnreachable) as error:
+        resolve_model_files(repo_id="test/deepmoji", cache_dir=cache, endpoint=endpoint, progress=False, environ={})
+    assert_one_line_naming_both_files_and_the_address(
+        str(error.value), endpoint, "cannot resolve its host name: Name or service not known"
+    )
+    assert no_backoff == []
+
+
+def test_the_probe_is_one_request_and_a_hub_that_answers_anything_is_reachable(hub):
+    source = HubSource(hub.repo_id, None, None, hub.endpoint, progress=False)
+    assert probe_hub(source).problem is None
+    assert hub.requests == [("HEAD", "/", None)]  # the fake answers 404 there: an answer all the same
+
+
+def test_a_silent_hub_is_a_problem_of_the_probe_but_not_a_fatal_one(hub, monkeypatch):
+    monkeypatch.setattr("bot.deepmoji.files.PROBE_TIMEOUT_S", 0.3)
+    hub.silent = True
+    probe = probe_hub(HubSource(hub.repo_id, None, None, hub.endpoint, progress=False))
+    assert probe.problem == "connected, but no answer within 0.3 s" and not probe.fatal
 
 
 @pytest.fixture
@@ -219,7 +300,7 @@ def test_a_stalled_hub_is_reported_then_abandoned_with_the_clear_message(hub, ca
         with pytest.raises(ModelFilesError) as error:
             resolve(hub, cache)
     message = str(error.value)
-    assert f"could not get {WEIGHTS_FILENAME} from the Hugging Face Hub (no data for 1 s)" in message
+    assert f"could not get {WEIGHTS_FILENAME} from the Hugging Face Hub at {hub.endpoint} (no data for 1 s)" in message
     assert "whymoji download" in message and "\n" not in message
     [notice] = [
         record.getMessage() for record in caplog.records if "no data from the Hugging Face Hub" in record.getMessage()
