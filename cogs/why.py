@@ -78,6 +78,9 @@ class Why(commands.Cog):
     def __init__(self, bot: WhymojiBot) -> None:
         self.bot = bot
         self.context_menu = app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=self.why_message)
+        # The menu is registered on the tree itself, so the cog's error handler never hears of
+        # its failures: it gets the same handler of its own.
+        self.context_menu.error(self.cog_app_command_error)
         self.target_check_s = TARGET_CHECK_S
         self.failures = ThrottledLog(log)
 

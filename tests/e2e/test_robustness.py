@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.explain import explain
 from bot.explain.render import render_markdown
+from bot.replies import STORE_UNAVAILABLE
 from bot.rules.markup import normalize_markup
 from bot.store import StoreError
 from cogs.why import CONTEXT_MENU_NAME
@@ -214,3 +215,17 @@ async def test_a_vanished_database_is_noticed_counted_and_reported(fake_discord,
     assert message.reactions == []
     assert status == 503 and body["status"] == "failing" and "was deleted" in body["store"]["error"]
     assert body["problems"] == [f"store: {body['store']['error']}"] and body["shards"]["0"]["connected"]
+
+
+async def test_the_message_command_answers_when_the_store_fails(fake_discord, make_config, tmp_path):
+    """The menu is registered on the tree itself, not through the cog: its failures must still be
+    answered (the slash command's are, by the cog's error handler)."""
+    fake = fake_discord
+    target = fake.world.add_message(fake.general.id, fake.moderator, "i love you so much !!")
+    async with running_whymoji(fake, make_config(fake)) as bot:
+        (tmp_path / "settings.sqlite3").unlink()
+        menu = await answered(fake, await fake.message_command(fake.alice, target, CONTEXT_MENU_NAME), "the menu")
+        slash = await answered(fake, await fake.slash(fake.alice, fake.general, "why", target=link(fake, target)), "/")
+        explained = bot.metrics.why_requests._value.get()
+    assert menu.original.content == slash.original.content == STORE_UNAVAILABLE
+    assert menu.original.flags & 64 and explained == 0
