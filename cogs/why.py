@@ -25,13 +25,14 @@ from typing import cast
 
 import discord
 from discord import app_commands
-from discord.abc import GuildChannel
+from discord.abc import GuildChannel, Messageable
 from discord.ext import commands
 
 from bot.app import WhymojiBot
 from bot.errors import WhymojiError
-from bot.explain.render import render_markdown
+from bot.explain.render import DISCORD_LIMIT, render_markdown
 from bot.replies import NO_PINGS, defer_privately, reply_privately, report_failure
+from bot.rules.audience import ChannelRules, Overwrite, ServerRoles, audience_can_read
 from bot.rules.explanation_limits import ExplanationLimitReached
 from bot.rules.markup import normalize_markup
 from bot.throttled_log import ThrottledLog
@@ -50,6 +51,15 @@ _MESSAGE_ID = re.compile(r"^\d{15,21}$")
 
 class UnexplainableTarget(WhymojiError):
     """A `/why` request that cannot be answered; the message says why, politely."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an answer explains: the text as the model reads it, and, when a public answer may
+    not quote it, why (the answer is then private and says so)."""
+
+    text: str
+    private_because: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,30 +118,35 @@ class Why(commands.Cog):
                 "please send a shorter text, or a link to the message.",
             )
             return
-        await self._explain(interaction, lambda: self._target_text(interaction, target), public=public)
+        await self._explain(interaction, lambda: self._target_text(interaction, target, public=public), public=public)
 
     async def why_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The message command: explains the message it was used on, to the asker only."""
-        await self._explain(interaction, lambda: self._message_text(interaction, message), public=False)
+        await self._explain(interaction, lambda: self.message_target(interaction, message, public=False), public=False)
 
     async def _explain(
-        self, interaction: discord.Interaction, read_text: Callable[[], Awaitable[str]], *, public: bool
+        self, interaction: discord.Interaction, read_target: Callable[[], Awaitable[Target]], *, public: bool
     ) -> None:
-        """Admit the request, read its text, explain it; every refusal is a private answer."""
+        """Admit the request, read its target, explain it; every refusal is a private answer.
+
+        A public request whose target may not be shown to everyone here is deferred privately
+        and answered privately, saying why (``Target.private_because``).
+        """
         try:
             with self.bot.explanation_limits.slot(interaction.guild_id, interaction.user.id):
                 if public:
-                    text = await self._within_first_answer(read_text())
-                    await interaction.response.defer(thinking=True, ephemeral=False)
+                    target = await self._within_first_answer(read_target())
+                    public = target.private_because is None
+                    await interaction.response.defer(thinking=True, ephemeral=not public)
                 else:
                     await defer_privately(interaction)
-                    text = await read_text()
-                await self._answer(interaction, text, public=public)
+                    target = await read_target()
+                await self._answer(interaction, target, public=public)
         except (UnexplainableTarget, ExplanationLimitReached) as refusal:
             await reply_privately(interaction, str(refusal))
 
-    async def _within_first_answer(self, reading: Awaitable[str]) -> str:
-        """The target's text, if it can be had in time for Discord's first answer."""
+    async def _within_first_answer(self, reading: Awaitable[Target]) -> Target:
+        """The target, if it can be had in time for Discord's first answer."""
         try:
             async with asyncio.timeout(self.target_check_s):
                 return await reading
@@ -140,55 +155,84 @@ class Why(commands.Cog):
                 "Discord or my settings are slow right now; please try again in a moment."
             ) from None
 
-    async def _target_text(self, interaction: discord.Interaction, target: str) -> str:
+    async def _target_text(self, interaction: discord.Interaction, target: str, *, public: bool) -> Target:
         parsed = parse_target(target)
         if isinstance(parsed, MessageRef):
-            return await self._message_text(interaction, await self._fetch(interaction, parsed))
+            if parsed.channel_id is not None and parsed.guild_id != interaction.guild_id:
+                raise UnexplainableTarget(
+                    "That link points to another server or a DM; I only explain messages from here."
+                )
+            return await self.message_target(interaction, parsed, public=public)
         text = normalize_markup(parsed)
         if not text:
             raise UnexplainableTarget("There is no text there for me to read: only markup or code.")
-        return text
+        return Target(text)  # the asker's own words: anyone may see them
 
-    async def _fetch(self, interaction: discord.Interaction, ref: MessageRef) -> discord.Message:
-        """The referenced message, if the asker may read it and the bot can fetch it."""
-        if ref.channel_id is not None and ref.guild_id != interaction.guild_id:
-            raise UnexplainableTarget("That link points to another server or a DM; I only explain messages from here.")
-        channel: object | None
-        if ref.channel_id is None or ref.channel_id == interaction.channel_id:
-            channel = interaction.channel  # the asker is here: no need to check they can read it
+    async def message_target(
+        self, interaction: discord.Interaction, target: MessageRef | discord.Message, *, public: bool
+    ) -> Target:
+        """The one way from a message to what an answer may show, for every path that explains a
+        message (a link, an ID, the message command, and any later one): the asker must be able
+        to read the message's channel (``readable_channel``), its author must not have opted out
+        (unless they ask), and a public answer may quote it only where everyone can read it
+        (``Target.private_because``). Raises ``UnexplainableTarget`` with the polite reason."""
+        if isinstance(target, MessageRef):
+            channel = await self.readable_channel(interaction, target.channel_id)
+            message = await self._fetch_message(channel, target.message_id)
         else:
-            channel = await self._readable_channel(interaction, ref.channel_id)
-        if channel is None or not hasattr(channel, "fetch_message"):  # a category or forum has no messages
+            channel = await self.readable_channel(interaction, target.channel.id)
+            message = target
+        text = await self._message_text(interaction, message)
+        return Target(text, self._private_because(interaction, channel) if public else None)
+
+    async def _fetch_message(
+        self, channel: GuildChannel | discord.Thread | Messageable, message_id: int
+    ) -> discord.Message:
+        if not hasattr(channel, "fetch_message"):  # a category or forum has no messages
             raise UnexplainableTarget("I can't see the channel of that message.")
         try:
-            return await cast("discord.abc.Messageable", channel).fetch_message(ref.message_id)
+            return await cast("discord.abc.Messageable", channel).fetch_message(message_id)
         except discord.NotFound:
             raise UnexplainableTarget("I couldn't find that message; it may have been deleted.") from None
         except discord.Forbidden:
             raise UnexplainableTarget("I don't have permission to read messages in that channel.") from None
         except (discord.HTTPException, discord.RateLimited) as error:
-            log.warning("fetching message %s for /why failed: %s", ref.message_id, error)
+            log.warning("fetching message %s for /why failed: %s", message_id, error)
             raise UnexplainableTarget("Discord didn't give me that message just now; please try again.") from None
 
-    async def _readable_channel(
-        self, interaction: discord.Interaction, channel_id: int
-    ) -> GuildChannel | discord.Thread | None:
-        """The channel or thread, once the asker is known to be able to read it (else a refusal).
+    async def readable_channel(
+        self, interaction: discord.Interaction, channel_id: int | None
+    ) -> GuildChannel | discord.Thread | Messageable:
+        """The channel or thread (``None``: the interaction's), once the asker is known to be able
+        to read its messages: View Channel and Read Message History (else ``UnexplainableTarget``).
 
-        Threads take their permissions from the parent channel, but a private thread is
-        readable only by its members and those who may manage threads; archived threads are
-        not in discord.py's cache and are fetched.
+        In the interaction's own channel the permissions are Discord's, sent with the interaction
+        (overwrites included); elsewhere discord.py computes them from the cached roles and
+        overwrites. Threads take their permissions from the parent channel, but a private thread
+        is readable only by its members and those who may manage threads; archived threads are
+        not in discord.py's cache and are fetched. In a DM both people read everything.
         """
+        if channel_id is None or channel_id == interaction.channel_id:
+            here = interaction.channel
+            if here is None:
+                raise UnexplainableTarget("I can't see this channel.")
+            if interaction.guild is not None:
+                allowed = interaction.permissions
+                if not (allowed.view_channel and allowed.read_message_history):
+                    raise UnexplainableTarget(
+                        "You can't read this channel's message history, so I won't explain its messages."
+                    )
+            return here
         guild = interaction.guild
         if guild is None:
-            return None
+            raise UnexplainableTarget("I can't see the channel of that message.")
         channel = guild.get_channel_or_thread(channel_id) or await self._fetch_channel(guild, channel_id)
         if channel is None:
-            return None
+            raise UnexplainableTarget("I can't see the channel of that message.")
         try:
             allowed = channel.permissions_for(cast("discord.Member", interaction.user))  # in a server: a Member
         except discord.ClientException:  # a thread whose parent channel the bot cannot see
-            return None
+            raise UnexplainableTarget("I can't see the channel of that message.") from None
         if not (allowed.view_channel and allowed.read_message_history):
             raise UnexplainableTarget("You can't read that channel, so I won't explain messages from it.")
         if (
@@ -199,6 +243,29 @@ class Why(commands.Cog):
         ):
             raise UnexplainableTarget("That is a private thread you're not in, so I won't explain messages from it.")
         return channel
+
+    @staticmethod
+    def _private_because(interaction: discord.Interaction, source: object) -> str | None:
+        """Why a public answer here may not quote a message of ``source``, or ``None`` when
+        everyone who can see this channel can read that one (``bot.rules.audience``)."""
+        guild, here = interaction.guild, interaction.channel
+        if guild is None:
+            return None  # a DM: the message is in it
+        if isinstance(source, discord.Thread) and source.is_private():
+            if here is not None and source.id == here.id:
+                return None  # who sees the thread is who reads it
+            return "that message is in a private thread."
+        answer_rules, source_rules = _channel_rules(guild, here), _channel_rules(guild, source)
+        if answer_rules is None or source_rules is None:
+            return "I couldn't check who can see this channel."
+        roles = ServerRoles(
+            guild.default_role.permissions.value,
+            {role.id: role.permissions.value for role in guild.roles if role.id != guild.id},
+        )
+        exempt = {guild.owner_id, *([guild.me.id] if guild.me is not None else [])}
+        if audience_can_read(roles, answer_rules, source_rules, exempt={e for e in exempt if e is not None}):
+            return None
+        return f"not everyone who can see this channel can read {getattr(source, 'mention', 'that channel')}."
 
     @staticmethod
     async def _fetch_channel(guild: discord.Guild, channel_id: int) -> GuildChannel | discord.Thread | None:
@@ -230,17 +297,18 @@ class Why(commands.Cog):
             raise UnexplainableTarget("That message has no text for me to read.")
         return text
 
-    async def _answer(self, interaction: discord.Interaction, text: str, *, public: bool) -> None:
+    async def _answer(self, interaction: discord.Interaction, target: Target, *, public: bool) -> None:
+        note = "" if target.private_because is None else f"-# Only you see this: {target.private_because}\n"
         try:
-            explanation = await self.bot.worker.explain(text)
+            explanation = await self.bot.worker.explain(target.text)
         except WhymojiError as error:  # Overloaded, EmptyTextError, WorkerStopped
             log.info("/why not answered: %s", error)
             answer = f"I couldn't explain that: {error}"
         else:
-            answer = render_markdown(explanation)
+            answer = render_markdown(explanation, limit=DISCORD_LIMIT - len(note))
             self.bot.metrics.why_requests.inc()
         # After a deferral Discord keeps the visibility chosen there; say so explicitly anyway.
-        await interaction.followup.send(answer, ephemeral=not public, allowed_mentions=NO_PINGS)
+        await interaction.followup.send(note + answer, ephemeral=not public, allowed_mentions=NO_PINGS)
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -253,3 +321,25 @@ class Why(commands.Cog):
 
 async def setup(bot: WhymojiBot) -> None:
     await bot.add_cog(Why(bot))
+
+
+def _channel_rules(guild: discord.Guild, channel: object) -> ChannelRules | None:
+    """The permission overwrites that decide who reads ``channel`` (a thread: its parent's), or
+    ``None`` when they are not known (a channel or parent not in discord.py's cache)."""
+    if isinstance(channel, discord.Thread):
+        channel = channel.parent
+    overwrites = getattr(channel, "overwrites", None)
+    if not isinstance(overwrites, dict):
+        return None
+    everyone, roles, members = Overwrite(), {}, {}
+    for subject, overwrite in overwrites.items():
+        allow, deny = overwrite.pair()
+        rule = Overwrite(allow.value, deny.value)
+        if isinstance(subject, discord.Role) or getattr(subject, "type", None) is discord.Role:
+            if subject.id == guild.id:
+                everyone = rule
+            else:
+                roles[subject.id] = rule
+        else:
+            members[subject.id] = rule
+    return ChannelRules(everyone, roles, members)

@@ -123,7 +123,8 @@ def interaction_payload(
 ) -> tuple[dict[str, Any], InteractionRecord]:
     """The ``INTERACTION_CREATE`` body for an application command, and its record."""
     record = InteractionRecord(world.ids.next(), secrets.token_urlsafe(24), channel.id)
-    member = guild.member_payload(user.id) | {"permissions": str(guild.permissions(user.id))}
+    # Discord sends the member's and the bot's permissions in the channel, overwrites included.
+    member = guild.member_payload(user.id) | {"permissions": str(guild.permissions(user.id, channel))}
     payload = {
         "id": str(record.id),
         "application_id": str(application_id),
