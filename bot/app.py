@@ -29,6 +29,7 @@ from bot.deepmoji.threads import runtime_threads
 from bot.errors import WhymojiError
 from bot.metrics import Metrics
 from bot.rules.explanation_limits import ExplanationLimits
+from bot.serving.discord_log import withhold_discord_payloads
 from bot.serving.discord_proxy import use_endpoints
 from bot.serving.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.serving.loading import configure_torch, in_daemon_thread, locate_model_files
@@ -101,6 +102,8 @@ class WhymojiBot(commands.AutoShardedBot):
         """``client_options`` go to discord.py (tests pass a short ``guild_ready_timeout``)."""
         # The bot has no voice: discord.py's warnings about missing voice libraries would mislead.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        # No message text and no interaction token in the log, at any level (unless asked).
+        withhold_discord_payloads(payloads=config.logging.discord_payloads)
         if config.discord.shard_ids is not None:  # else discord.py runs every shard
             client_options["shard_ids"] = list(config.discord.shard_ids)
         super().__init__(

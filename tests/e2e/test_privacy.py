@@ -4,11 +4,14 @@ fake Discord, whose channels carry permission overwrites as Discord's do."""
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
 from bot.explain import explain
 from bot.explain.render import render_markdown
 from bot.rules.markup import normalize_markup
 from cogs.why import CONTEXT_MENU_NAME
-from tests.e2e.support import answered
+from tests.e2e.support import WAIT_S, answered, enable
 from tests.fake_discord import FakeDiscord, Overwrite
 from tests.fake_discord.whymoji import running_whymoji
 from tests.fake_discord.world import READ_MESSAGE_HISTORY, ROLE_OVERWRITE
@@ -69,3 +72,58 @@ async def test_without_read_message_history_no_path_explains_an_older_message(fa
         assert "can't read this channel's message history" in record.original.content
         assert record.original.flags & EPHEMERAL
     assert explained == 0
+
+
+class Everything(logging.Handler):
+    """Every record of every logger, formatted as a log file would hold it (tracebacks too)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@contextmanager
+def debug_log():
+    root = logging.getLogger()
+    handler, level = Everything(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler.lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+async def message_and_interaction(fake: FakeDiscord, config) -> tuple[list[str], str, str]:
+    """Run the bot at DEBUG through a message (with reactions) and a `/why` (answered with the
+    text); the log's lines, the text and the interaction's token."""
+    text = "i love you so much quokka marmalade"
+    with debug_log() as lines:
+        async with running_whymoji(fake, config):
+            await enable(fake, fake.general)
+            message = await fake.send_message(fake.general, fake.alice, text)
+            await fake.wait_for(lambda: message.reactions, WAIT_S, "reactions")
+            record = await answered(fake, await fake.slash(fake.alice, fake.general, "why", target=text), "/why")
+    return lines, "quokka marmalade", record.token
+
+
+async def test_the_debug_log_holds_neither_message_text_nor_interaction_tokens(fake_discord, make_config):
+    fake = fake_discord
+    lines, text, token = await message_and_interaction(fake, make_config(fake, logging={"level": "DEBUG"}))
+    assert any("discord.gateway" in line and "MESSAGE_CREATE" in line for line in lines)  # it was logging
+    assert any("/interactions/" in line for line in lines)
+    assert [line for line in lines if text in line or token in line] == []
+    assert [line for line in lines if fake.token in line] == []
+
+
+async def test_discord_payloads_only_when_the_setting_asks_for_them(fake_discord, make_config):
+    """What the redaction hides is really there: with the setting on, the log holds both."""
+    fake = fake_discord
+    config = make_config(fake, logging={"level": "DEBUG", "discord_payloads": True})
+    lines, text, token = await message_and_interaction(fake, config)
+    assert any(text in line for line in lines) and any(token in line for line in lines)

@@ -112,7 +112,8 @@ class FakeDiscord:
         app.router.add_get(GATEWAY_PATH, self.gateway.handle)
         app.router.add_get(RESUME_PATH, self.gateway.handle)
         app.add_routes(self._rest.routes(API_PREFIX))
-        self._runner = web.AppRunner(app, handle_signals=False)
+        # No access log: Discord's own request log is not the bot's (and names interaction tokens).
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
