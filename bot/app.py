@@ -118,7 +118,9 @@ class WhymojiBot(commands.AutoShardedBot):
         self.config = config
         self.metrics = metrics or Metrics()
         self.explanation_limits = ExplanationLimits(
-            cooldown_s=config.why.cooldown_s, max_per_server=config.why.max_per_server
+            cooldown_s=config.why.cooldown_s,
+            max_per_server=config.why.max_per_server,
+            max_running=config.worker.max_explanations,  # so the worker never refuses one for overload
         )
         self._engine: Engine | None = None
         self._worker: InferenceWorker | None = None

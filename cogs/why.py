@@ -2,16 +2,20 @@
 
 ``/why target`` takes a message link (any channel or thread of this server the asker can read;
 a private thread only for its members and those who may manage threads), a message ID (this
-channel), or free text of at most 4,000 characters. Who may start an explanation now is
-decided first, in memory (``bot.rules.explanation_limits``: one at a time per user, a pause per user,
-a cap per server). Discord wants a first answer within 3 s, and reading the target may take
-longer (a REST fetch, a settings read), so a private request is deferred privately at once and
-everything after it, refusals included, is a private followup. A public request checks its
-target before deferring publicly, so refusals (a bad link, another server, a message that is
-gone or unreadable, an opted-out author, no text) stay private; that check is bounded, and one
-that runs out of time is answered "try again". From the deferral on, the answer (or the
-model's failure, e.g. an overloaded worker) is as visible as the deferral. The text explained is
-what the model saw (``normalize_markup``).
+channel), or free text of at most 4,000 characters. Who may ask is decided first, in memory
+(``bot.rules.explanation_limits``: one at a time per user, a pause per user, a cap per server
+with a short line behind it; refused only when the wait would be long). Discord wants a first
+answer within 3 s, and reading the target may take longer (a REST fetch, a settings read), so a
+private request is deferred privately at once and everything after it, refusals included, is a
+private followup. A public request checks its target before deferring publicly, so refusals (a
+bad link, another server, a message that is gone or unreadable, an opted-out author, no text)
+stay private; that check is bounded, and one that runs out of time is answered "try again". A
+public answer quotes a message only where everyone who can see the channel can read the
+message's channel (``bot.rules.audience``); otherwise it is deferred and sent privately, saying
+why. Every path to a message (link, ID, message command) goes through ``Why.message_target``.
+From the deferral on, the request waits for its turn in line, and the answer (or the model's
+failure) is as visible as the deferral. The text explained is what the model saw
+(``normalize_markup``).
 """
 
 from __future__ import annotations
@@ -127,13 +131,14 @@ class Why(commands.Cog):
     async def _explain(
         self, interaction: discord.Interaction, read_target: Callable[[], Awaitable[Target]], *, public: bool
     ) -> None:
-        """Admit the request, read its target, explain it; every refusal is a private answer.
+        """Admit the request (running, or waiting in its server's line), read its target, wait for
+        its turn, explain it; every refusal is a private answer.
 
         A public request whose target may not be shown to everyone here is deferred privately
         and answered privately, saying why (``Target.private_because``).
         """
         try:
-            with self.bot.explanation_limits.slot(interaction.guild_id, interaction.user.id):
+            with self.bot.explanation_limits.place(interaction.guild_id, interaction.user.id) as place:
                 if public:
                     target = await self._within_first_answer(read_target())
                     public = target.private_because is None
@@ -141,6 +146,7 @@ class Why(commands.Cog):
                 else:
                     await defer_privately(interaction)
                     target = await read_target()
+                await place.turn()  # in the server's line, after "thinking...", while others run
                 await self._answer(interaction, target, public=public)
         except (UnexplainableTarget, ExplanationLimitReached) as refusal:
             await reply_privately(interaction, str(refusal))

@@ -10,6 +10,7 @@ import pytest
 
 from bot.errors import WhymojiError
 from bot.replies import STORE_UNAVAILABLE
+from bot.rules.explanation_limits import ExplanationLimits
 from bot.serving.worker import Overloaded
 from bot.store import StoreError
 from cogs.why import CONTEXT_MENU_NAME, MessageRef, Why, parse_target
@@ -417,3 +418,64 @@ async def test_a_private_thread_is_never_quoted_publicly_elsewhere(monkeypatch):
     inside = make_interaction(guild=guild, channel=thread)  # in the thread itself it may be public
     await ask(bot, inside, str(MESSAGE_ID), public=True)
     assert only_answer(inside)["ephemeral"] is False
+
+
+async def until(condition, turns: int = 1000) -> None:
+    """Let the event loop run until ``condition()`` holds (the fakes never really wait)."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+async def test_a_burst_of_members_is_queued_and_every_one_answered():
+    """20 members ask at once in one server whose cap is 3: they wait their turn, none is refused."""
+    bot = make_bot()
+    gate = asyncio.Event()
+    explain = bot.worker.explain
+    running: list[str] = []
+    most_at_once = 0
+
+    async def slow_explain(text):
+        nonlocal most_at_once
+        running.append(text)
+        most_at_once = max(most_at_once, len(running))
+        await gate.wait()
+        running.remove(text)
+        return await explain(text)
+
+    bot.worker.explain = slow_explain
+    interactions = [make_interaction(user_id=ASKER_ID + n) for n in range(20)]
+    asked = [
+        asyncio.create_task(ask(bot, interaction, f"happy words {n}")) for n, interaction in enumerate(interactions)
+    ]
+    await until(lambda: len(running) == 3 and all(i.response.is_done() for i in interactions))
+    assert all(i.response.deferred == PRIVATE_DEFERRAL for i in interactions)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(*asked), 10)
+    assert sorted(bot.worker.explained) == sorted(f"happy words {n}" for n in range(20))
+    assert all("happy" in only_answer(interaction)["content"] for interaction in interactions)
+    assert most_at_once == 3  # the server's cap still holds
+
+
+async def test_a_long_wait_is_refused_at_once_saying_how_long():
+    bot = make_bot()
+    bot.explanation_limits = ExplanationLimits(cooldown_s=0.0, max_per_server=1, long_wait_s=2.5)
+    gate = asyncio.Event()
+    explain = bot.worker.explain
+
+    async def slow_explain(text):
+        await gate.wait()
+        return await explain(text)
+
+    bot.worker.explain = slow_explain
+    first, second, third = (make_interaction(user_id=ASKER_ID + n) for n in range(3))
+    asked = [asyncio.create_task(ask(bot, first, "so happy")), asyncio.create_task(ask(bot, second, "so glad"))]
+    await until(lambda: first.response.is_done() and second.response.is_done())
+    await ask(bot, third, "so sad", public=True)  # two ahead at 1 s each (the first estimate): 3 s
+    assert "2 explanations to finish before yours, about 3 s" in only_answer(third)["content"]
+    assert third.response.deferred is None
+    gate.set()
+    await asyncio.gather(*asked)
+    assert sorted(bot.worker.explained) == ["so glad", "so happy"]

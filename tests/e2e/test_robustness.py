@@ -229,3 +229,18 @@ async def test_the_message_command_answers_when_the_store_fails(fake_discord, ma
         explained = bot.metrics.why_requests._value.get()
     assert menu.original.content == slash.original.content == STORE_UNAVAILABLE
     assert menu.original.flags & 64 and explained == 0
+
+
+async def test_a_burst_of_why_from_many_members_is_queued_not_refused(fake_discord, make_config, engine):
+    fake = fake_discord
+    members = [fake.add_user(f"member{n}") for n in range(12)]
+    texts = [f"i love you so much !! {n}" for n in range(len(members))]
+    async with running_whymoji(fake, make_config(fake)) as bot:
+        records = [await fake.slash(member, fake.general, "why", target=text) for member, text in zip(members, texts)]
+        for record in records:
+            await answered(fake, record, "every member's answer")
+        explained = bot.metrics.why_requests._value.get()
+    assert [record.original.content for record in records] == [
+        render_markdown(explain(engine, normalize_markup(text))) for text in texts
+    ]
+    assert explained == len(members)  # the server's cap is 3: the others waited their turn
