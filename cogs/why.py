@@ -32,13 +32,14 @@ from discord import app_commands
 from discord.abc import GuildChannel, Messageable
 from discord.ext import commands
 
-from bot.app import WhymojiBot
+from bot.app import RESTARTING, WhymojiBot
 from bot.errors import WhymojiError
 from bot.explain.render import DISCORD_LIMIT, render_markdown
 from bot.replies import NO_PINGS, defer_privately, reply_privately, report_failure
 from bot.rules.audience import ChannelRules, Overwrite, ServerRoles, audience_can_read
 from bot.rules.explanation_limits import ExplanationLimitReached
 from bot.rules.markup import normalize_markup
+from bot.serving.worker import WorkerStopped
 from bot.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
@@ -307,7 +308,9 @@ class Why(commands.Cog):
         note = "" if target.private_because is None else f"-# Only you see this: {target.private_because}\n"
         try:
             explanation = await self.bot.worker.explain(target.text)
-        except WhymojiError as error:  # Overloaded, EmptyTextError, WorkerStopped
+        except WorkerStopped:  # shutting down
+            answer = RESTARTING
+        except WhymojiError as error:  # Overloaded, EmptyTextError
             log.info("/why not answered: %s", error)
             answer = f"I couldn't explain that: {error}"
         else:
