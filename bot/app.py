@@ -183,6 +183,9 @@ class WhymojiBot(commands.AutoShardedBot):
             shard_count=config.discord.shard_count,
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
             tree_cls=WhymojiTree,
+            # No feature looks at past messages (edits, deletions, reactions): keeping the last
+            # 1,000 messages, text and all, would only cost memory (up to ~16 MB of worst inputs).
+            max_messages=None,
             **client_options,
         )
         self.config = config
@@ -292,7 +295,8 @@ class WhymojiBot(commands.AutoShardedBot):
         )
         self._worker = worker
         await worker.start()
-        self._predictions = MessagePredictions(worker, engine)
+        # Messages in flight (read, or waiting for the model) are bounded like waiting predictions.
+        self._predictions = MessagePredictions(worker, engine, max_in_flight=config.worker.queue_size)
 
     def _load_engine(self) -> Engine:
         """Runs in a thread: finding (maybe downloading) and loading the model takes seconds."""
@@ -374,6 +378,8 @@ class WhymojiBot(commands.AutoShardedBot):
         await _logged("finishing in-flight work", self._drain())
         for extension in tuple(self.extensions):
             await _logged(f"unloading {extension}", self.unload_extension(extension))
+        if self._predictions is not None:
+            self._predictions.close()
         await _logged("closing the gateway", super().close())
         if self._store is not None:
             await _logged("closing the settings store", self._store.close())

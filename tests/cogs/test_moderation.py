@@ -208,3 +208,12 @@ async def test_hints_use_the_readability_gate():
     bot.store.settings = replace(bot.store.settings, min_known=0.0)
     await Moderation(bot).on_message(message_in(guild, "你是个白痴 idiot", id=2))
     assert len(mod_channel.sent) == 1
+
+
+async def test_a_message_beyond_those_under_way_is_counted_not_checked():
+    bot, guild, mod_channel = setup()
+    bot.predictions.max_in_flight = 1
+    with bot.predictions.handle(1):  # another message under way
+        await Moderation(bot).on_message(message_in(guild, id=2))
+    assert mod_channel.sent == [] and bot.worker.predicted == []
+    assert counter(bot.metrics.hints_shed, reason="overload") == 1

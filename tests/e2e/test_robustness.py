@@ -244,3 +244,18 @@ async def test_a_burst_of_why_from_many_members_is_queued_not_refused(fake_disco
         render_markdown(explain(engine, normalize_markup(text))) for text in texts
     ]
     assert explained == len(members)  # the server's cap is 3: the others waited their turn
+
+
+async def test_a_burst_beyond_what_is_under_way_is_shed_and_every_message_counted(fake_discord, make_config):
+    """Messages under way are bounded (``worker.queue_size``, here 2): while two wait for their
+    settings, the rest of the burst is shed as overload at once, so it holds no memory."""
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake, worker={"queue_size": 2})) as bot:
+        await enable(fake, fake.general)
+        bot._store = store = GatedStore(bot.store, fake)
+        messages = [await fake.send_message(fake.general, fake.alice, f"i love you so much !! {n}") for n in range(30)]
+        await fake.wait_for(lambda: shed_counts(bot).get("overload") == 28, WAIT_S, "the rest of the burst shed")
+        store.gate.set()
+        await fake.wait_for(lambda: sum(len(m.reactions) == TOP_K for m in messages) == 2, WAIT_S, "two reacted")
+        shed = shed_counts(bot)
+    assert shed == {"overload": 28}  # 2 reacted + 28 shed: every message of the burst counted
