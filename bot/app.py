@@ -132,7 +132,7 @@ class ShutdownReport:
     def line(self) -> str:
         restarting = self.turned_away + self.why_refused + self.answered_restarting
         return (
-            f"shutdown: {self.handlers} handlers under way ({self.finished} finished, {self.cancelled} cancelled); "
+            f"shut down: {self.handlers} handlers were under way ({self.finished} finished, {self.cancelled} cancelled); "
             f"{self.reactions_placed:.0f} reactions placed; {self.shed:.0f} messages shed (shutdown), "
             f"{self.hints_shed:.0f} not checked for hints; {restarting} interactions answered 'restarting' "
             f"({self.turned_away} arrived while stopping, {self.why_refused} /why in line, "

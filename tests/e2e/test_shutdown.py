@@ -17,7 +17,9 @@ from tests.fake_discord.whymoji import running_whymoji
 
 
 def summary(caplog) -> str:
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.app" and r.getMessage().startswith("shutdown:")]
+    (line,) = [
+        r.getMessage() for r in caplog.records if r.name == "bot.app" and r.getMessage().startswith("shut down:")
+    ]
     return line
 
 
@@ -51,7 +53,7 @@ async def test_work_received_before_shutdown_is_finished_and_nothing_new_is_take
     assert "occlusion" in why.original.content and "(topk)" in show.original.content
     assert shed == {}
     line = summary(caplog)
-    assert line.startswith("shutdown: 12 handlers under way (12 finished, 0 cancelled); 15 reactions placed; ")
+    assert line.startswith("shut down: 12 handlers were under way (12 finished, 0 cancelled); 15 reactions placed; ")
     assert "0 messages shed (shutdown)" in line and "0 interactions answered 'restarting'" in line
 
 
@@ -72,6 +74,6 @@ async def test_past_the_deadline_every_message_is_counted_and_every_interaction_
     for record in (why, show):
         assert record.original.content == RESTARTING and record.original.flags & 64
     line = summary(caplog)
-    assert line.startswith("shutdown: 12 handlers under way (0 finished, 12 cancelled); 0 reactions placed; ")
+    assert line.startswith("shut down: 12 handlers were under way (0 finished, 12 cancelled); 0 reactions placed; ")
     assert "5 messages shed (shutdown), 5 not checked for hints" in line
     assert "2 interactions answered 'restarting' (0 arrived while stopping, 0 /why in line, 2 cut short)" in line
