@@ -6,16 +6,24 @@ shapes, 50k vocabulary), answers a stream of predictions and a few `/why` explan
 the worst inputs Discord can send (``WORST_INPUTS``: 4,000 characters of punctuation, one
 4,000-character word, 2,000 one-letter words, 4,000 emoji, a letter under 3,999 accents,
 markup the normaliser finds slowest), each through ``normalize_markup`` as the cogs do: ``--burst``
-of each at once as reactions, then each once as `/why`, ``worker.max_explanations`` at once. It
-reports VmRSS (now) and VmHWM (peak) from /proc/self/status after each stage. Each variant runs
-in its own child, side by side in one run, so the figures compare.
+of each at once as reactions, then each once as `/why`, ``worker.max_explanations`` at once.
+Last, ``--message-burst`` (2,000) worst inputs arrive as Discord messages within
+``--message-burst-s`` (1 s), spread over ``--channels`` (100) reaction-enabled channels (so the
+per-channel cooldown does not keep them from the model): each is a gateway payload (JSON text,
+decoded) handed to discord.py's own ``parse_message_create``, so discord.py builds the message,
+caches it and dispatches it to the cogs' listeners, which read it, predict and react (reactions go
+nowhere); the stage ends when every listener has. It prints what the reactions cog placed and
+shed. It reports VmRSS (now) and VmHWM (peak) from /proc/self/status after each stage. Each
+variant runs in its own child, side by side in one run, so the figures compare.
 
-    .venv/bin/python benchmarks/memory.py [--messages 2000] [--burst 64] [--variants "default;MALLOC_ARENA_MAX=2"]
+    .venv/bin/python benchmarks/memory.py [--messages 2000] [--burst 64] [--message-burst 2000]
+        [--message-burst-s 1] [--channels 100] [--variants "default;MALLOC_ARENA_MAX=2"]
 
 A variant is ``default`` or space-separated environment assignments for the child, such as
 ``WHYMOJI_MODEL_THREADS=1``, ``WHYMOJI_MODEL_PRECISION=int8``, ``MALLOC_ARENA_MAX=2``, or
 ``WHYMOJI_BENCH_BACKEND=torch`` (this script only: predictions on the torch path instead of
-ONNX Runtime, as the bot ran before ONNX Runtime; the session built at load stays in memory).
+ONNX Runtime, as the bot ran before ONNX Runtime; the session built at load stays in memory) or
+``WHYMOJI_BENCH_MAX_IN_FLIGHT=100000`` (the message burst without the bound on messages in flight).
 A variant may be repeated, as ``default;RUN=2``: the allocator makes runs differ by tens of MB.
 Memory is measured after 400 and after all predictions, to show whether it keeps growing.
 
@@ -94,7 +102,59 @@ def write_model(folder: Path) -> None:
         (folder / "vocabulary.json").write_text(json.dumps({w: i for i, w in enumerate(words)}))
 
 
-async def measure(folder: Path, messages: int, burst: int) -> dict:
+async def message_burst(bot, count: int, seconds: float, channels: int) -> dict[str, float]:
+    """``count`` worst inputs as gateway MESSAGE_CREATE payloads within ``seconds``, through
+    discord.py and the cogs; returns what the reactions cog placed and shed, by reason."""
+    import asyncio
+
+    from tests.fake_discord.world import World
+
+    world = World()
+    owner = world.add_user("owner")
+    bot_user = world.add_user("whymoji", bot=True)
+    guild = world.add_guild("burst", owner)
+    world.add_member(guild, bot_user)
+    authors = [world.add_user(f"member{n}") for n in range(50)]
+    for author in authors:
+        world.add_member(guild, author)
+    rooms = [world.add_channel(guild, f"room{n}") for n in range(channels)]
+    import discord
+
+    state = bot._connection
+    state.user = discord.ClientUser(state=state, data=bot_user.payload())  # as logging in sets it
+    state._add_guild_from_data(guild.create_payload())
+    for room in rooms:
+        await bot.store.set_channel_enabled(guild.id, room.id, True)
+
+    async def no_reaction(*args, **kwargs) -> None:
+        return None
+
+    bot.http.add_reaction = no_reaction  # the bot is not logged in: reactions go nowhere
+    if "WHYMOJI_BENCH_MAX_IN_FLIGHT" in os.environ:  # e.g. 100000: no bound, as before it
+        bot.predictions.max_in_flight = int(os.environ["WHYMOJI_BENCH_MAX_IN_FLIGHT"])
+    makers = list(worst_inputs(random.Random(2)).values())
+    waves = max(1, int(seconds / 0.025))
+    per_wave = -(-count // waves)
+    started = time.perf_counter()
+    sent = 0
+    for wave in range(waves):
+        for _ in range(min(per_wave, count - sent)):
+            message = world.add_message(rooms[sent % channels].id, authors[sent % len(authors)], makers[sent % 6]())
+            state.parse_message_create(json.loads(json.dumps(message.payload(world))))
+            world.messages.pop(message.id)
+            sent += 1
+        await asyncio.sleep(max(0.0, started + (wave + 1) * seconds / waves - time.perf_counter()))
+    arrived_s = time.perf_counter() - started
+    listeners = [task for task in asyncio.all_tasks() if task.get_name() == "discord.py: on_message"]
+    if listeners:
+        await asyncio.wait(listeners)
+    samples = bot.metrics.reactions_shed.collect()[0].samples
+    shed = {s.labels["reason"]: s.value for s in samples if s.name.endswith("_total") and s.value}
+    placed = bot.metrics.registry.get_sample_value("whymoji_reactions_placed_total") or 0.0
+    return {"arrived_s": arrived_s, "handled_s": time.perf_counter() - started, "placed": placed, **shed}
+
+
+async def measure(folder: Path, messages: int, burst: int, message_count: int, burst_s: float, channels: int) -> dict:
     """Memory at each stage of one bot process, and its prediction rate; runs in the child."""
     import asyncio
 
@@ -147,24 +207,31 @@ async def measure(folder: Path, messages: int, burst: int) -> dict:
             await asyncio.gather(*(bot.worker.explain(normalize_markup(make())) for make in wave))
         seconds["/why"] = time.perf_counter() - started
         stages.append((f"worst inputs as /why (each once, {at_once} at once)", status_mb()))
-    return {"stages": stages, "predictions_per_s": rate, "worst_seconds": seconds}
+        outcome: dict[str, float] = {}
+        if message_count:
+            outcome = await message_burst(bot, message_count, burst_s, channels)
+            stages.append((f"{message_count:,} worst inputs as messages in {burst_s:g} s", status_mb()))
+    return {"stages": stages, "predictions_per_s": rate, "worst_seconds": seconds, "message_burst": outcome}
 
 
-def child(folder: Path, messages: int, burst: int) -> None:
+def child(folder: Path, args: argparse.Namespace) -> None:
     import asyncio
     import logging
 
     sys.path.insert(0, str(REPO))
     logging.basicConfig(level=logging.WARNING)
-    print(json.dumps(asyncio.run(measure(folder, messages, burst))))
+    options = (args.messages, args.burst, args.message_burst, args.message_burst_s, args.channels)
+    print(json.dumps(asyncio.run(measure(folder, *options))))
 
 
-def run_variant(folder: Path, messages: int, burst: int, variant: str) -> dict:
+def run_variant(folder: Path, args: argparse.Namespace, variant: str) -> dict:
     environ = dict(os.environ)
     if variant != "default":
         environ.update(assignment.split("=", 1) for assignment in variant.split())
+    options = ["--messages", str(args.messages), "--burst", str(args.burst), "--message-burst", str(args.message_burst)]
+    options += ["--message-burst-s", str(args.message_burst_s), "--channels", str(args.channels)]
     result = subprocess.run(
-        [sys.executable, __file__, "--child", str(folder), "--messages", str(messages), "--burst", str(burst)],
+        [sys.executable, __file__, "--child", str(folder), *options],
         env=environ,
         capture_output=True,
         text=True,
@@ -180,6 +247,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--burst", type=int, default=64, help="worst inputs of each kind sent at once as reactions")
+    parser.add_argument("--message-burst", type=int, default=2000, help="worst inputs arriving as messages (0: none)")
+    parser.add_argument("--message-burst-s", type=float, default=1.0, help="the time they arrive within")
+    parser.add_argument("--channels", type=int, default=100, help="reaction-enabled channels they arrive in")
     parser.add_argument(
         "--variants",
         default="default;RUN=2",
@@ -188,7 +258,7 @@ def main() -> None:
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.messages, args.burst)
+        return child(args.child, args)
 
     sys.path.insert(0, str(REPO))
     with tempfile.TemporaryDirectory(prefix="whymoji-memory-") as tmp:
@@ -197,7 +267,7 @@ def main() -> None:
         size = (folder / "pytorch_model.bin").stat().st_size / 1e6
         print(f"full-size seeded checkpoint: {size:.1f} MB; {os.cpu_count()} CPUs")
         variants = args.variants.split(";")
-        results = {variant: run_variant(folder, args.messages, args.burst, variant) for variant in variants}
+        results = {variant: run_variant(folder, args, variant) for variant in variants}
     names = [name for name, _ in next(iter(results.values()))["stages"]]
     width = max(24, *(len(variant) + 2 for variant in results))
     print(f"\n{'stage':<48}" + "".join(f"{variant:>{width}}" for variant in results))
@@ -213,6 +283,10 @@ def main() -> None:
     for kind in ("reactions", "/why"):
         cells = "".join(f"{result['worst_seconds'][kind]:>{width}.1f}" for result in results.values())
         print(f"{f'seconds for the worst inputs as {kind}':<48}{cells}")
+    for variant, result in results.items():
+        if result["message_burst"]:
+            outcome = {key: round(value, 1) for key, value in result["message_burst"].items()}
+            print(f"{variant}: message burst {outcome}")
     for variant, result in results.items():
         peak = max(values["VmHWM"] for _, values in result["stages"])
         verdict = "under" if peak < TARGET_MB else "OVER"

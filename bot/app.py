@@ -14,12 +14,15 @@ import logging
 import os
 import signal
 import time
+import weakref
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
 import discord
 import torch
+from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Config
@@ -28,8 +31,10 @@ from bot.deepmoji.engine import Engine
 from bot.deepmoji.threads import runtime_threads
 from bot.errors import WhymojiError
 from bot.metrics import Metrics
+from bot.replies import reply_privately
 from bot.rules.explanation_limits import ExplanationLimits
 from bot.rules.kept import KeptExplanations
+from bot.serving.discord_log import withhold_discord_payloads
 from bot.serving.discord_proxy import use_endpoints
 from bot.serving.health import STARTING, STOPPING, Health, HealthServer, assess
 from bot.serving.loading import configure_torch, in_daemon_thread, locate_model_files
@@ -45,8 +50,16 @@ Part = TypeVar("Part")
 #: The features, one cog each, loaded in this order.
 EXTENSIONS = ("cogs.reactions", "cogs.why", "cogs.moderation", "cogs.settings")
 
-#: How long shutdown waits for in-flight work (queued predictions, `/why` answers) to finish.
+#: How long shutdown lets the work already received (messages, interactions, queued predictions,
+#: `/why`s) finish, the model still running, before it stops what is left.
 DRAIN_TIMEOUT_S = 10.0
+#: Then: how long handlers whose work was stopped get to count it or say so, before they are
+#: cancelled; and how long the cancelled ones get to end.
+STOPPED_GRACE_S = 2.0
+CANCEL_WAIT_S = 1.0
+
+#: The answer to an interaction that arrives, or is cut short, while the bot shuts down.
+RESTARTING = "I'm restarting; please try again in a minute."
 
 #: A rate limit longer than this raises ``discord.RateLimited`` instead of being slept out by
 #: discord.py (which would hold every request behind it); 30 s is the least discord.py accepts.
@@ -54,6 +67,8 @@ MAX_RATELIMIT_WAIT_S = 30.0
 
 #: Names discord.py gives the tasks running event handlers and application commands.
 _HANDLER_TASK_PREFIXES = ("discord.py: ", "CommandTree-invoker")
+#: Handlers of the events that pausing the gateway dispatches itself: not work received.
+_PAUSE_EVENTS = ("discord.py: on_shard_disconnect", "discord.py: on_disconnect")
 
 
 class MissingToken(WhymojiError):
@@ -70,6 +85,61 @@ class StartAborted(Exception):
 
 class NotPrepared(RuntimeError):
     """A part of the bot was asked for before ``prepare`` built it."""
+
+
+class WhymojiTree(app_commands.CommandTree):
+    """The command tree: while the bot shuts down, an interaction gets "restarting" at once
+    instead of starting work; otherwise its task is noted, so that shutdown can answer it if it
+    has to cancel it."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        bot = self.client
+        if not isinstance(bot, WhymojiBot):
+            return True
+        if bot.stopping:
+            bot.shutdown_report.turned_away += 1
+            await _answer_restarting(interaction)
+            return False
+        task = asyncio.current_task()
+        if task is not None:
+            bot.interaction_tasks[task] = interaction
+        return True
+
+
+async def _answer_restarting(interaction: discord.Interaction) -> None:
+    try:
+        await reply_privately(interaction, RESTARTING)
+    except (discord.HTTPException, discord.RateLimited) as error:
+        log.warning("could not tell a user that whymoji is restarting: %s", error)
+
+
+@dataclass
+class ShutdownReport:
+    """What shutdown found under way and what became of it: the one line it logs."""
+
+    handlers: int = 0  #: event handlers and commands under way when the gateway was paused
+    finished: int = 0  #: of those, ended by themselves
+    cancelled: int = 0  #: of those, cancelled at the end (their messages counted as shed)
+    turned_away: int = 0  #: interactions answered "restarting" without starting
+    answered_restarting: int = 0  #: cancelled interactions answered "restarting"
+    why_refused: int = 0  #: `/why`s still in line, answered "restarting"
+    reactions_placed: float = 0  #: reactions placed during the drain
+    shed: float = 0  #: messages whose reactions were shed for ``shutdown``
+    hints_shed: float = 0  #: messages not checked for a hint, for ``shutdown``
+    worker_done: float = 0  #: model requests finished during the drain
+    worker_stopped: float = 0  #: model requests stopped unfinished
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        restarting = self.turned_away + self.why_refused + self.answered_restarting
+        return (
+            f"shut down: {self.handlers} handlers were under way ({self.finished} finished, {self.cancelled} cancelled); "
+            f"{self.reactions_placed:.0f} reactions placed; {self.shed:.0f} messages shed (shutdown), "
+            f"{self.hints_shed:.0f} not checked for hints; {restarting} interactions answered 'restarting' "
+            f"({self.turned_away} arrived while stopping, {self.why_refused} /why in line, "
+            f"{self.answered_restarting} cut short); model requests {self.worker_done:.0f} finished, "
+            f"{self.worker_stopped:.0f} stopped; {self.seconds:.1f} s"
+        )
 
 
 def bot_intents() -> discord.Intents:
@@ -103,6 +173,8 @@ class WhymojiBot(commands.AutoShardedBot):
         """``client_options`` go to discord.py (tests pass a short ``guild_ready_timeout``)."""
         # The bot has no voice: discord.py's warnings about missing voice libraries would mislead.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        # No message text and no interaction token in the log, at any level (unless asked).
+        withhold_discord_payloads(payloads=config.logging.discord_payloads)
         if config.discord.shard_ids is not None:  # else discord.py runs every shard
             client_options["shard_ids"] = list(config.discord.shard_ids)
         super().__init__(
@@ -112,12 +184,18 @@ class WhymojiBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions.none(),
             shard_count=config.discord.shard_count,
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT_S,
+            tree_cls=WhymojiTree,
+            # No feature looks at past messages (edits, deletions, reactions): keeping the last
+            # 1,000 messages, text and all, would only cost memory (up to ~16 MB of worst inputs).
+            max_messages=None,
             **client_options,
         )
         self.config = config
         self.metrics = metrics or Metrics()
         self.explanation_limits = ExplanationLimits(
-            cooldown_s=config.why.cooldown_s, max_per_server=config.why.max_per_server
+            cooldown_s=config.why.cooldown_s,
+            max_per_server=config.why.max_per_server,
+            max_running=config.worker.max_explanations,  # so the worker never refuses one for overload
         )
         self.kept_explanations = KeptExplanations(config.why.kept_bytes, self.metrics)
         self._engine: Engine | None = None
@@ -126,6 +204,12 @@ class WhymojiBot(commands.AutoShardedBot):
         self._predictions: MessagePredictions | None = None
         self.health_server: HealthServer | None = None
         self.stopping = False
+        self.drain_timeout_s = DRAIN_TIMEOUT_S
+        self.shutdown_report = ShutdownReport()
+        #: The task of each interaction being handled -> the interaction (``WhymojiTree``).
+        self.interaction_tasks: weakref.WeakKeyDictionary[asyncio.Task[object], discord.Interaction] = (
+            weakref.WeakKeyDictionary()
+        )
         self._extensions = tuple(extensions)
         self._download = download
         self._setup_task: asyncio.Task[None] | None = None
@@ -215,7 +299,8 @@ class WhymojiBot(commands.AutoShardedBot):
         )
         self._worker = worker
         await worker.start()
-        self._predictions = MessagePredictions(worker, engine)
+        # Messages in flight (read, or waiting for the model) are bounded like waiting predictions.
+        self._predictions = MessagePredictions(worker, engine, max_in_flight=config.worker.queue_size)
 
     def _load_engine(self) -> Engine:
         """Runs in a thread: finding (maybe downloading) and loading the model takes seconds."""
@@ -283,39 +368,100 @@ class WhymojiBot(commands.AutoShardedBot):
         await asyncio.shield(self._shutdown_task)
 
     async def _close_in_order(self) -> None:
-        self.stopping = True  # /healthz answers 503 from now on
-        log.info("shutting down")
+        """Stop taking work, finish (or count) what was received, then close everything."""
+        self.stopping = True  # /healthz answers 503; new interactions are answered "restarting"
+        started = time.monotonic()
+        log.info("shutting down: taking no new work, finishing what was received")
         if self._setup_task is not None and not self._setup_task.done():
             self._setup_task.cancel()
             await asyncio.wait([self._setup_task])
-        # Stop taking work: no listener or command runs for new events from here on.
+        before = self._counts()
+        # First the gateway: no new message or interaction arrives from here on. REST stays
+        # open, so work under way can still place reactions and answer.
+        await _logged("pausing the gateway", self._pause_gateway())
+        await _logged("finishing in-flight work", self._drain())
         for extension in tuple(self.extensions):
             await _logged(f"unloading {extension}", self.unload_extension(extension))
-        await _logged("finishing in-flight work", self._drain())
+        if self._predictions is not None:
+            self._predictions.close()
         await _logged("closing the gateway", super().close())
         if self._store is not None:
             await _logged("closing the settings store", self._store.close())
         if self.health_server is not None:
             await _logged("closing the health server", self.health_server.close())
-        log.info("shut down")
+        report = self.shutdown_report
+        after = self._counts()
+        report.reactions_placed, report.shed, report.hints_shed, report.worker_done, report.worker_stopped = (
+            now - then for now, then in zip(after, before, strict=True)
+        )
+        report.seconds = time.monotonic() - started
+        log.info("%s", report.line())
 
-    async def _drain(self) -> None:
-        """Let queued predictions and running handlers (a `/why` being answered) finish."""
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        if self._worker is not None:
-            await self._worker.close(timeout=DRAIN_TIMEOUT_S)  # it fails what it could not finish
+    async def _pause_gateway(self) -> None:
+        """Close every shard's websocket (the HTTP session stays open)."""
+        for shard in self.shards.values():
+            await shard.disconnect()
+
+    def _counts(self) -> tuple[float, float, float, float, float]:
+        """Reactions placed, messages shed for shutdown (reactions, hints), model requests done
+        and stopped, so far."""
+        metrics = self.metrics
+        registry = metrics.registry
+
+        def sample(name: str, **labels: str) -> float:
+            return registry.get_sample_value(name, labels) or 0.0
+
+        shed = sample("whymoji_reactions_shed_total", reason="shutdown")
+        hints_shed = sample("whymoji_moderation_hints_shed_total", reason="shutdown")
+        done = sum(sample("whymoji_worker_requests_total", kind=k, outcome="done") for k in ("predict", "explain"))
+        stopped = sum(
+            sample("whymoji_worker_requests_total", kind=k, outcome="shutdown") for k in ("predict", "explain")
+        )
+        return sample("whymoji_reactions_placed_total"), shed, hints_shed, done, stopped
+
+    def _running_handlers(self) -> list[asyncio.Task[object]]:
         current = asyncio.current_task()
-        handlers = [
+        return [
             task
             for task in asyncio.all_tasks()
-            if task is not current and task.get_name().startswith(_HANDLER_TASK_PREFIXES)
+            if task is not current
+            and not task.done()
+            and task.get_name().startswith(_HANDLER_TASK_PREFIXES)
+            and task.get_name() not in _PAUSE_EVENTS
         ]
+
+    async def _drain(self) -> None:
+        """Let the handlers under way finish while the model still runs, until the deadline;
+        then stop the model's queue and the `/why` line (their handlers count or answer that),
+        and cancel what is still running, answering its interactions "restarting"."""
+        report = self.shutdown_report
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.drain_timeout_s
+        handlers = self._running_handlers()
+        report.handlers = len(handlers)
         if handlers:
-            _, pending = await asyncio.wait(handlers, timeout=max(0.0, deadline - time.monotonic()))
-            if pending:
-                log.warning("%d event handlers still running at shutdown; cancelling them", len(pending))
-                for task in pending:
-                    task.cancel()
+            await asyncio.wait(handlers, timeout=max(0.0, deadline - loop.time()))
+        report.why_refused = self.explanation_limits.close(RESTARTING)
+        if self._worker is not None:
+            await self._worker.close(timeout=max(0.0, deadline - loop.time()))  # fails what it could not finish
+        pending = self._running_handlers()
+        if pending:
+            _, pending_set = await asyncio.wait(pending, timeout=STOPPED_GRACE_S)
+            pending = list(pending_set)
+        if pending:
+            log.warning("%d event handlers still running at shutdown; cancelling them", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=CANCEL_WAIT_S)
+            cut_short = [self.interaction_tasks[task] for task in pending if task in self.interaction_tasks]
+            if cut_short:
+                await asyncio.wait(
+                    [asyncio.create_task(_answer_restarting(interaction)) for interaction in cut_short],
+                    timeout=CANCEL_WAIT_S,
+                )
+            report.answered_restarting = len(cut_short)
+            report.cancelled = len(pending)  # discord.py's event tasks swallow their cancellation
+        report.finished = report.handlers - report.cancelled
 
 
 def _built(part: Part | None, name: str) -> Part:

@@ -385,6 +385,9 @@ class HealthConfig:
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = _key("INFO", text(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True))
+    #: discord.py's gateway and REST payloads in the DEBUG log, unredacted: message text and
+    #: interaction tokens included. Off: they are withheld at every level (``bot.app``).
+    discord_payloads: bool = _key(False, boolean())
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from bot.rules.markup import normalize_markup
 from bot.rules.picks import Subject, menus
 from bot.rules.reactions import unreadable
 from bot.rules.shedding import ShedReason, shed_failures
-from bot.serving.worker import failure_reason
+from bot.serving.worker import Overloaded, failure_reason
 from bot.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,12 @@ class Moderation(commands.Cog):
         guild = message.guild
         if guild is None or not is_candidate(message):
             return
-        with shed_failures(self._shed, self.failures, "messages are not checked for hints"):
+        try:
+            handling = self.predictions.handle(message.id)
+        except Overloaded:  # too many messages under way: not checked
+            self._shed(ShedReason.OVERLOAD)
+            return
+        with handling, shed_failures(self._shed, self.failures, "messages are not checked for hints"):
             await self._check(message, guild)
 
     def _shed(self, reason: ShedReason) -> None:

@@ -9,8 +9,10 @@ Every message ends with its reactions placed or deliberately shed (counted in
 ``reactions_shed{reason}``), never lost to an exception: the settings store failing sheds the
 message (``store_unavailable``, logged once per interval, not per message), and so do a
 shutdown that interrupts it (``shutdown``), the model failing (``model_error``) and a text it
-cannot read (``refused``), the worker being full (``overload``) or stopping (``shutdown``): this
-feature counts every message it sheds (``ShedReason``).
+cannot read (``refused``), the worker being full or too many messages under way (``overload``;
+then before the message is even looked at, whether its channel has reactions or not: see
+``MessagePredictions.handle``) or the worker stopping (``shutdown``): this feature counts every
+message it sheds (``ShedReason``).
 
 Rate limits: discord.py sleeps out a 429's ``retry_after`` up to ``bot.app.MAX_RATELIMIT_WAIT_S``
 and raises ``RateLimited`` beyond; one that escapes is retried a bounded number of times here.
@@ -40,7 +42,7 @@ from bot.rules.cooldown import Cooldown
 from bot.rules.markup import normalize_markup
 from bot.rules.reactions import Silence, before_model, choose_reactions
 from bot.rules.shedding import ShedReason, shed_failures
-from bot.serving.worker import failure_reason
+from bot.serving.worker import Overloaded, failure_reason
 from bot.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
@@ -185,7 +187,12 @@ class Reactions(commands.Cog):
         guild = message.guild
         if guild is None or not is_candidate(message):
             return
-        with shed_failures(self._shed, self.failures, "messages get no reactions"):
+        try:
+            handling = self.predictions.handle(message.id)
+        except Overloaded:  # too many messages under way: shed before looking at it
+            self._shed(ShedReason.OVERLOAD)
+            return
+        with handling, shed_failures(self._shed, self.failures, "messages get no reactions"):
             await self._react(message, guild)
 
     async def _react(self, message: discord.Message, guild: discord.Guild) -> None:

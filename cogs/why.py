@@ -2,16 +2,20 @@
 
 ``/why target`` takes a message link (any channel or thread of this server the asker can read;
 a private thread only for its members and those who may manage threads), a message ID (this
-channel), or free text of at most 4,000 characters. Who may start an explanation now is
-decided first, in memory (``bot.rules.explanation_limits``: one at a time per user, a pause per user,
-a cap per server). Discord wants a first answer within 3 s, and reading the target may take
-longer (a REST fetch, a settings read), so a private request is deferred privately at once and
-everything after it, refusals included, is a private followup. A public request checks its
-target before deferring publicly, so refusals (a bad link, another server, a message that is
-gone or unreadable, an opted-out author, no text) stay private; that check is bounded, and one
-that runs out of time is answered "try again". From the deferral on, the answer (or the
-model's failure, e.g. an overloaded worker) is as visible as the deferral. The text explained is
-what the model saw (``normalize_markup``).
+channel), or free text of at most 4,000 characters. Who may ask is decided first, in memory
+(``bot.rules.explanation_limits``: one at a time per user, a pause per user, a cap per server
+with a short line behind it; refused only when the wait would be long). Discord wants a first
+answer within 3 s, and reading the target may take longer (a REST fetch, a settings read), so a
+private request is deferred privately at once and everything after it, refusals included, is a
+private followup. A public request checks its target before deferring publicly, so refusals (a
+bad link, another server, a message that is gone or unreadable, an opted-out author, no text)
+stay private; that check is bounded, and one that runs out of time is answered "try again". A
+public answer quotes a message only where everyone who can see the channel can read the
+message's channel (``bot.rules.audience``); otherwise it is deferred and sent privately, saying
+why. Every path to a message (link, ID, message command) goes through ``Why.message_target``.
+From the deferral on, the request waits for its turn in line, and the answer (or the model's
+failure) is as visible as the deferral. The text explained is what the model saw
+(``normalize_markup``).
 
 Under every answer (and every moderation hint's explanation) are two menus (``bot.rules.picks``):
 one emoji, one word. A pick is answered at once from the explanation kept in memory
@@ -20,7 +24,7 @@ the picker gets a private answer (with menus of its own) and the public message 
 A kept explanation is shown to whoever can see the answer it belongs to. When it is no longer
 kept (a restart, or dropped for room), a message is read and explained again for the picker,
 deferred first, under the usual limits and with the same checks as a ``/why`` on a link
-(``_checked_message``: another server, a channel or private thread they cannot read, an
+(``Why.message_target``: another server, a channel or private thread they cannot read, an
 opted-out author, a deleted message); a typed text cannot come back, since it was never stored:
 the picker is asked to run ``/why`` again and the menus are removed.
 """
@@ -36,18 +40,20 @@ from typing import cast
 
 import discord
 from discord import app_commands
-from discord.abc import GuildChannel
+from discord.abc import GuildChannel, Messageable
 from discord.ext import commands
 
-from bot.app import WhymojiBot
+from bot.app import RESTARTING, WhymojiBot
 from bot.errors import WhymojiError
 from bot.explain.explanation import Explanation
 from bot.explain.explore import render_emoji_markdown, render_word_markdown
-from bot.explain.render import render_markdown
+from bot.explain.render import DISCORD_LIMIT, render_markdown
 from bot.replies import NO_PINGS, defer_privately, reply_privately, report_failure
+from bot.rules.audience import ChannelRules, Overwrite, ServerRoles, audience_can_read
 from bot.rules.explanation_limits import ExplanationLimitReached
 from bot.rules.markup import normalize_markup
 from bot.rules.picks import ALL_FIVE, ExplanationMenu, Kind, Menu, Pick, Subject, menus, option_for
+from bot.serving.worker import WorkerStopped
 from bot.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
@@ -77,10 +83,12 @@ class MessageRef:
 
 @dataclass(frozen=True)
 class Target:
-    """What a request explains: the text the model reads, and the ``Subject`` the menus name."""
+    """What a request explains: the text the model reads, the ``Subject`` the menus name, and,
+    when a public answer may not quote it, why (the answer is then private and says so)."""
 
     text: str
     subject: Subject
+    private_because: str | None = None
 
 
 #: The private note for a pick whose typed text is no longer kept.
@@ -109,6 +117,9 @@ class Why(commands.Cog):
     def __init__(self, bot: WhymojiBot) -> None:
         self.bot = bot
         self.context_menu = app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=self.why_message)
+        # The menu is registered on the tree itself, so the cog's error handler never hears of
+        # its failures: it gets the same handler of its own.
+        self.context_menu.error(self.cog_app_command_error)
         self.target_check_s = TARGET_CHECK_S
         self.failures = ThrottledLog(log)
 
@@ -138,24 +149,31 @@ class Why(commands.Cog):
                 "please send a shorter text, or a link to the message.",
             )
             return
-        await self._explain(interaction, lambda: self._target(interaction, target), public=public)
+        await self._explain(interaction, lambda: self._target(interaction, target, public=public), public=public)
 
     async def why_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The message command: explains the message it was used on, to the asker only."""
-        await self._explain(interaction, lambda: self._message_target(interaction, message), public=False)
+        await self._explain(interaction, lambda: self.message_target(interaction, message, public=False), public=False)
 
     async def _explain(
         self, interaction: discord.Interaction, read_target: Callable[[], Awaitable[Target]], *, public: bool
     ) -> None:
-        """Admit the request, read its text, explain it; every refusal is a private answer."""
+        """Admit the request (running, or waiting in its server's line), read its target, wait for
+        its turn, explain it; every refusal is a private answer.
+
+        A public request whose target may not be shown to everyone here is deferred privately
+        and answered privately, saying why (``Target.private_because``).
+        """
         try:
-            with self.bot.explanation_limits.slot(interaction.guild_id, interaction.user.id):
+            with self.bot.explanation_limits.place(interaction.guild_id, interaction.user.id) as place:
                 if public:
                     target = await self._within_first_answer(read_target())
-                    await interaction.response.defer(thinking=True, ephemeral=False)
+                    public = target.private_because is None
+                    await interaction.response.defer(thinking=True, ephemeral=not public)
                 else:
                     await defer_privately(interaction)
                     target = await read_target()
+                await place.turn()  # in the server's line, after "thinking...", while others run
                 await self._answer(interaction, target, public=public)
         except (UnexplainableTarget, ExplanationLimitReached) as refusal:
             await reply_privately(interaction, str(refusal))
@@ -170,70 +188,84 @@ class Why(commands.Cog):
                 "Discord or my settings are slow right now; please try again in a moment."
             ) from None
 
-    async def _target(self, interaction: discord.Interaction, target: str) -> Target:
+    async def _target(self, interaction: discord.Interaction, target: str, *, public: bool) -> Target:
         parsed = parse_target(target)
         if isinstance(parsed, MessageRef):
-            message, text = await self._checked_message(interaction, parsed)
-            return Target(text, _subject_of(message))
+            return await self.message_target(interaction, parsed, public=public)
         text = normalize_markup(parsed)
         if not text:
             raise UnexplainableTarget("There is no text there for me to read: only markup or code.")
-        return Target(text, Subject.text(interaction.id))
+        return Target(text, Subject.text(interaction.id))  # the asker's own words: anyone may see them
 
-    async def _message_target(self, interaction: discord.Interaction, message: discord.Message) -> Target:
-        """The message command's target: Discord showed the asker the message, so only its
-        author's choice is checked."""
-        return Target(await self._message_text(interaction, message), _subject_of(message))
-
-    async def _checked_message(self, interaction: discord.Interaction, ref: MessageRef) -> tuple[discord.Message, str]:
-        """The referenced message and its text, once every check for the asker (or picker) passed:
-        the one place where a message reached by its id is checked, for a ``/why`` link or ID
-        and for a pick whose explanation must be computed again. Refusals are
-        ``UnexplainableTarget``s (another server, a channel or private thread the person cannot
-        read, a deleted message, an opted-out author, no text)."""
-        message = await self._fetch(interaction, ref)
-        return message, await self._message_text(interaction, message)
-
-    async def _fetch(self, interaction: discord.Interaction, ref: MessageRef) -> discord.Message:
-        """The referenced message, if the asker may read it and the bot can fetch it."""
-        if ref.channel_id is not None and ref.guild_id != interaction.guild_id:
-            raise UnexplainableTarget("That link points to another server or a DM; I only explain messages from here.")
-        channel: object | None
-        if ref.channel_id is None or ref.channel_id == interaction.channel_id:
-            channel = interaction.channel  # the asker is here: no need to check they can read it
+    async def message_target(
+        self, interaction: discord.Interaction, target: MessageRef | discord.Message, *, public: bool
+    ) -> Target:
+        """The one way from a message to what an answer may show, for every path that explains a
+        message (a link, an ID, the message command, and any later one): the asker must be able
+        to read the message's channel (``readable_channel``), its author must not have opted out
+        (unless they ask), and a public answer may quote it only where everyone can read it
+        (``Target.private_because``). Raises ``UnexplainableTarget`` with the polite reason."""
+        if isinstance(target, MessageRef):
+            if target.channel_id is not None and target.guild_id != interaction.guild_id:
+                raise UnexplainableTarget(
+                    "That link points to another server or a DM; I only explain messages from here."
+                )
+            channel = await self.readable_channel(interaction, target.channel_id)
+            message = await self._fetch_message(channel, target.message_id)
         else:
-            channel = await self._readable_channel(interaction, ref.channel_id)
-        if channel is None or not hasattr(channel, "fetch_message"):  # a category or forum has no messages
+            channel = await self.readable_channel(interaction, target.channel.id)
+            message = target
+        text = await self._message_text(interaction, message)
+        return Target(text, _subject_of(message), self._private_because(interaction, channel) if public else None)
+
+    async def _fetch_message(
+        self, channel: GuildChannel | discord.Thread | Messageable, message_id: int
+    ) -> discord.Message:
+        if not hasattr(channel, "fetch_message"):  # a category or forum has no messages
             raise UnexplainableTarget("I can't see the channel of that message.")
         try:
-            return await cast("discord.abc.Messageable", channel).fetch_message(ref.message_id)
+            return await cast("discord.abc.Messageable", channel).fetch_message(message_id)
         except discord.NotFound:
             raise UnexplainableTarget("I couldn't find that message; it may have been deleted.") from None
         except discord.Forbidden:
             raise UnexplainableTarget("I don't have permission to read messages in that channel.") from None
         except (discord.HTTPException, discord.RateLimited) as error:
-            log.warning("fetching message %s for /why failed: %s", ref.message_id, error)
+            log.warning("fetching message %s for /why failed: %s", message_id, error)
             raise UnexplainableTarget("Discord didn't give me that message just now; please try again.") from None
 
-    async def _readable_channel(
-        self, interaction: discord.Interaction, channel_id: int
-    ) -> GuildChannel | discord.Thread | None:
-        """The channel or thread, once the asker is known to be able to read it (else a refusal).
+    async def readable_channel(
+        self, interaction: discord.Interaction, channel_id: int | None
+    ) -> GuildChannel | discord.Thread | Messageable:
+        """The channel or thread (``None``: the interaction's), once the asker is known to be able
+        to read its messages: View Channel and Read Message History (else ``UnexplainableTarget``).
 
-        Threads take their permissions from the parent channel, but a private thread is
-        readable only by its members and those who may manage threads; archived threads are
-        not in discord.py's cache and are fetched.
+        In the interaction's own channel the permissions are Discord's, sent with the interaction
+        (overwrites included); elsewhere discord.py computes them from the cached roles and
+        overwrites. Threads take their permissions from the parent channel, but a private thread
+        is readable only by its members and those who may manage threads; archived threads are
+        not in discord.py's cache and are fetched. In a DM both people read everything.
         """
+        if channel_id is None or channel_id == interaction.channel_id:
+            here = interaction.channel
+            if here is None:
+                raise UnexplainableTarget("I can't see this channel.")
+            if interaction.guild is not None:
+                allowed = interaction.permissions
+                if not (allowed.view_channel and allowed.read_message_history):
+                    raise UnexplainableTarget(
+                        "You can't read this channel's message history, so I won't explain its messages."
+                    )
+            return here
         guild = interaction.guild
         if guild is None:
-            return None
+            raise UnexplainableTarget("I can't see the channel of that message.")
         channel = guild.get_channel_or_thread(channel_id) or await self._fetch_channel(guild, channel_id)
         if channel is None:
-            return None
+            raise UnexplainableTarget("I can't see the channel of that message.")
         try:
             allowed = channel.permissions_for(cast("discord.Member", interaction.user))  # in a server: a Member
         except discord.ClientException:  # a thread whose parent channel the bot cannot see
-            return None
+            raise UnexplainableTarget("I can't see the channel of that message.") from None
         if not (allowed.view_channel and allowed.read_message_history):
             raise UnexplainableTarget("You can't read that channel, so I won't explain messages from it.")
         if (
@@ -244,6 +276,29 @@ class Why(commands.Cog):
         ):
             raise UnexplainableTarget("That is a private thread you're not in, so I won't explain messages from it.")
         return channel
+
+    @staticmethod
+    def _private_because(interaction: discord.Interaction, source: object) -> str | None:
+        """Why a public answer here may not quote a message of ``source``, or ``None`` when
+        everyone who can see this channel can read that one (``bot.rules.audience``)."""
+        guild, here = interaction.guild, interaction.channel
+        if guild is None:
+            return None  # a DM: the message is in it
+        if isinstance(source, discord.Thread) and source.is_private():
+            if here is not None and source.id == here.id:
+                return None  # who sees the thread is who reads it
+            return "that message is in a private thread."
+        answer_rules, source_rules = _channel_rules(guild, here), _channel_rules(guild, source)
+        if answer_rules is None or source_rules is None:
+            return "I couldn't check who can see this channel."
+        roles = ServerRoles(
+            guild.default_role.permissions.value,
+            {role.id: role.permissions.value for role in guild.roles if role.id != guild.id},
+        )
+        exempt = {guild.owner_id, *([guild.me.id] if guild.me is not None else [])}
+        if audience_can_read(roles, answer_rules, source_rules, exempt={e for e in exempt if e is not None}):
+            return None
+        return f"not everyone who can see this channel can read {getattr(source, 'mention', 'that channel')}."
 
     @staticmethod
     async def _fetch_channel(guild: discord.Guild, channel_id: int) -> GuildChannel | discord.Thread | None:
@@ -276,23 +331,26 @@ class Why(commands.Cog):
         return text
 
     async def _answer(self, interaction: discord.Interaction, target: Target, *, public: bool) -> None:
+        note = "" if target.private_because is None else f"-# Only you see this: {target.private_because}\n"
         view: discord.ui.View | None = None
         try:
             explanation = await self.bot.worker.explain(target.text)
-        except WhymojiError as error:  # Overloaded, EmptyTextError, WorkerStopped
+        except WorkerStopped:  # shutting down
+            answer = RESTARTING
+        except WhymojiError as error:  # Overloaded, EmptyTextError
             log.info("/why not answered: %s", error)
             answer = f"I couldn't explain that: {error}"
         else:
-            answer = render_markdown(explanation)
+            answer = render_markdown(explanation, limit=DISCORD_LIMIT - len(note))
             view = menus(explanation, target.subject, private=not public)
             if view is not None:
                 self.bot.kept_explanations.keep(target.subject, explanation)
             self.bot.metrics.why_requests.inc()
         # After a deferral Discord keeps the visibility chosen there; say so explicitly anyway.
         if view is None:
-            await interaction.followup.send(answer, ephemeral=not public, allowed_mentions=NO_PINGS)
+            await interaction.followup.send(note + answer, ephemeral=not public, allowed_mentions=NO_PINGS)
         else:
-            await interaction.followup.send(answer, ephemeral=not public, allowed_mentions=NO_PINGS, view=view)
+            await interaction.followup.send(note + answer, ephemeral=not public, allowed_mentions=NO_PINGS, view=view)
 
     # -- picks in the menus under an explanation ------------------------------------------------
 
@@ -355,7 +413,7 @@ class Why(commands.Cog):
                     await interaction.response.defer()  # a component's deferral: the answer stays as it is
                 else:
                     await defer_privately(interaction)
-                _, text = await self._checked_message(interaction, ref)
+                text = (await self.message_target(interaction, ref, public=False)).text
                 explanation = await self.bot.worker.explain(text)
         except (UnexplainableTarget, ExplanationLimitReached) as refusal:
             await reply_privately(interaction, str(refusal))
@@ -394,6 +452,28 @@ def _picked_view(explanation: Explanation, pick: Pick) -> str | None:
         return render_word_markdown(explanation, int(pick.value))
     except ValueError:  # NotExplorable, or a value that is no number
         return None
+
+
+def _channel_rules(guild: discord.Guild, channel: object) -> ChannelRules | None:
+    """The permission overwrites that decide who reads ``channel`` (a thread: its parent's), or
+    ``None`` when they are not known (a channel or parent not in discord.py's cache)."""
+    if isinstance(channel, discord.Thread):
+        channel = channel.parent
+    overwrites = getattr(channel, "overwrites", None)
+    if not isinstance(overwrites, dict):
+        return None
+    everyone, roles, members = Overwrite(), {}, {}
+    for subject, overwrite in overwrites.items():
+        allow, deny = overwrite.pair()
+        rule = Overwrite(allow.value, deny.value)
+        if isinstance(subject, discord.Role) or getattr(subject, "type", None) is discord.Role:
+            if subject.id == guild.id:
+                everyone = rule
+            else:
+                roles[subject.id] = rule
+        else:
+            members[subject.id] = rule
+    return ChannelRules(everyone, roles, members)
 
 
 async def setup(bot: WhymojiBot) -> None:

@@ -204,12 +204,19 @@ def counter(metric: Any, **labels: str) -> float:
     return (metric.labels(**labels) if labels else metric)._value.get()
 
 
+#: What a member may do in an ordinary channel: see it and read its history.
+MEMBER_PERMISSIONS = discord.Permissions(view_channel=True, read_message_history=True, send_messages=True)
+
+
 @dataclass
 class FakeChannel:
-    """A text channel: permissions per member id, fetchable messages, sent messages."""
+    """A text channel: permissions per member id, fetchable messages, sent messages, and its
+    permission ``overwrites`` as discord.py gives them (keys: ``discord.Object(id, type=discord.Role)``
+    or ``type=discord.Member``; the guild's id is @everyone)."""
 
     id: int = CHANNEL_ID
     denied: dict[int, set[str]] = field(default_factory=dict)
+    overwrites: dict[Any, discord.PermissionOverwrite] = field(default_factory=dict)
     messages: dict[int, Any] = field(default_factory=dict)
     fetch_error: Exception | None = None
     send_error: Exception | None = None
@@ -240,9 +247,23 @@ class FakeChannel:
 
 @dataclass
 class FakeGuild:
+    """A guild whose @everyone may see and read every channel, unless overwrites say otherwise."""
+
     id: int = GUILD_ID
     channels: dict[int, FakeChannel] = field(default_factory=dict)
     me: Any = field(default_factory=lambda: SimpleNamespace(id=1))
+    owner_id: int = 1
+    #: Role id -> server-wide permissions, besides @everyone's.
+    role_permissions: dict[int, discord.Permissions] = field(default_factory=dict)
+
+    @property
+    def default_role(self) -> SimpleNamespace:
+        return SimpleNamespace(id=self.id, permissions=MEMBER_PERMISSIONS)
+
+    @property
+    def roles(self) -> list[SimpleNamespace]:
+        others = [SimpleNamespace(id=i, permissions=p) for i, p in self.role_permissions.items()]
+        return [self.default_role, *others]
 
     def get_channel_or_thread(self, channel_id: int) -> FakeChannel | None:
         return self.channels.get(channel_id)
@@ -318,7 +339,8 @@ def make_interaction(
     channel: FakeChannel | None = None,
     manager: bool = False,
 ) -> SimpleNamespace:
-    """An interaction in ``channel`` of ``guild``; ``manager`` grants Manage Server."""
+    """An interaction in ``channel`` of ``guild`` by a member who may read it (Discord sends their
+    permissions there); ``manager`` grants Manage Server."""
     guild = guild if guild is not None else FakeGuild()
     channel = channel or guild.channels.setdefault(CHANNEL_ID, FakeChannel())
     return SimpleNamespace(
@@ -328,7 +350,7 @@ def make_interaction(
         guild_id=guild.id,
         channel=channel,
         channel_id=channel.id,
-        permissions=discord.Permissions(manage_guild=manager),
+        permissions=discord.Permissions(MEMBER_PERMISSIONS.value, manage_guild=manager),
         response=FakeResponse(),
         followup=FakeFollowup(),
         command=None,

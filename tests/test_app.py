@@ -273,3 +273,21 @@ async def test_run_bot_without_a_token_says_how_to_set_one():
     with pytest.raises(MissingToken, match="DISCORD_TOKEN") as raised:
         await run_bot(config)
     assert "\n" not in str(raised.value)
+
+
+async def test_an_interaction_that_arrives_while_stopping_is_answered_restarting(tmp_path, small_model_dir):
+    from bot.app import RESTARTING
+    from tests.cog_fakes import answers, make_interaction
+
+    bot = WhymojiBot(make_config(tmp_path, small_model_dir), extensions=())
+    running, arriving_late = make_interaction(), make_interaction()
+    assert await bot.tree.interaction_check(running)
+    bot.stopping = True
+    assert not await bot.tree.interaction_check(arriving_late)  # no command starts
+    (answer,) = answers(arriving_late)
+    assert (answer["content"], answer["ephemeral"], answer["allowed_mentions"].to_dict()) == (
+        RESTARTING,
+        True,
+        {"parse": []},
+    )
+    assert answers(running) == [] and bot.shutdown_report.turned_away == 1

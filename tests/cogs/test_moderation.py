@@ -246,3 +246,12 @@ async def test_a_hint_without_an_explanation_has_no_menus():
     await Moderation(bot).on_message(message_in(guild))
     (hint,) = mod_channel.sent
     assert "view" not in hint and len(bot.kept_explanations) == 0
+
+
+async def test_a_message_beyond_those_under_way_is_counted_not_checked():
+    bot, guild, mod_channel = setup()
+    bot.predictions.max_in_flight = 1
+    with bot.predictions.handle(1):  # another message under way
+        await Moderation(bot).on_message(message_in(guild, id=2))
+    assert mod_channel.sent == [] and bot.worker.predicted == []
+    assert counter(bot.metrics.hints_shed, reason="overload") == 1

@@ -350,3 +350,39 @@ async def test_reactions_not_placed_by_the_deadline_are_shed():
 
     placement = await place_reactions(held, ["a", "b"], deadline_s=0.01)
     assert placement.placed == 0 and placement.shed == {"rate_limited": 2}
+
+
+async def test_messages_beyond_those_under_way_are_shed_at_the_door_and_counted():
+    """A burst: while ``max_in_flight`` messages are being handled, the next is shed as overload
+    before anything is read for it (it holds no text while the others are worked on)."""
+    bot = make_bot()
+    bot.predictions.max_in_flight = 2
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held_reaction(emoji):
+        started.set()
+        await release.wait()
+
+    cog = Reactions(bot)
+    held = [FakeMessage("hello", id=n) for n in (1, 2)]
+    for message in held:
+        message.add_reaction = held_reaction
+    under_way = [asyncio.create_task(cog.on_message(message)) for message in held]
+    await started.wait()
+    for _ in range(1000):  # the fakes never really wait: a few turns of the loop
+        if bot.predictions.in_flight() == 2 and len(bot.worker.predicted) == 2:
+            break
+        await asyncio.sleep(0)
+    assert bot.predictions.in_flight() == 2
+    bot.store.error = StoreError("must not be asked")
+    late = [FakeMessage("hello", id=n) for n in range(3, 8)]
+    for message in late:
+        await cog.on_message(message)
+    assert counter(bot.metrics.reactions_shed, reason="overload") == 5
+    assert counter(bot.metrics.reactions_shed, reason="store_unavailable") == 0
+    bot.store.error = None
+    release.set()
+    await asyncio.gather(*under_way)
+    after = FakeMessage("hello", id=9)
+    await cog.on_message(after)  # once those are done, messages are handled again
+    assert len(after.reactions) == 3 and bot.predictions.in_flight() == 0

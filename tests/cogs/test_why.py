@@ -12,6 +12,7 @@ from bot.deepmoji.emojis import EMOJIS
 from bot.errors import WhymojiError
 from bot.explain.explanation import Explanation, WordScore
 from bot.replies import STORE_UNAVAILABLE
+from bot.rules.explanation_limits import ExplanationLimits
 from bot.rules.picks import ALL_FIVE, ExplanationMenu, Menu, Pick, Subject
 from bot.serving.worker import Overloaded
 from bot.store import StoreError
@@ -228,7 +229,8 @@ async def test_context_menu_and_menus_are_registered_on_load_and_removed_on_unlo
 
 
 async def test_the_askers_own_channel_needs_no_permission_lookup():
-    """Here the asker already is; an uncached channel object may not even know permissions."""
+    """Here Discord sends the asker's permissions with the interaction; an uncached channel
+    object may not even know them."""
     message = FakeMessage("hello you", id=MESSAGE_ID)
     guild = setup_guild(message)
     guild.channels[CHANNEL_ID].denied[ASKER_ID] = {"view_channel"}
@@ -391,3 +393,161 @@ async def test_an_unexpected_failure_in_a_pick_still_gets_an_answer():
     bot.kept_explanations.get = broken
     await Why(bot).on_explanation_pick(interaction, pick_on(message))
     assert "went wrong" in only_answer(interaction)["content"] and picks(bot) == {"failed": 1}
+
+
+def without_history(interaction):
+    interaction.permissions = discord.Permissions(view_channel=True, send_messages=True)
+    return interaction
+
+
+@pytest.mark.parametrize("public", [False, True])
+@pytest.mark.parametrize("path", ["id", "link", "menu"])
+async def test_every_path_to_this_channel_needs_its_read_message_history(path, public):
+    """Without Read Message History here, a message ID (or a link, or the menu) is refused as a
+    link to another channel would be: one check for every path."""
+    message = FakeMessage("older words", id=MESSAGE_ID)
+    bot, interaction = make_bot(), without_history(make_interaction(guild=setup_guild(message)))
+    if path == "menu":
+        await Why(bot).why_message(interaction, message)
+        content = only_answer(interaction)["content"]
+    else:
+        content = await refused(bot, interaction, str(MESSAGE_ID) if path == "id" else message.jump_url, public)
+    assert "can't read this channel's message history" in content
+    assert bot.worker.explained == []
+
+
+async def test_free_text_needs_no_permission():
+    bot = make_bot()
+    await ask(bot, without_history(make_interaction()), "so happy", public=True)
+    assert bot.worker.explained == ["so happy"]
+
+
+HIDDEN = discord.PermissionOverwrite(view_channel=False)
+SHOWN = discord.PermissionOverwrite(view_channel=True)
+KEEPERS = 4000
+
+
+def role(role_id: int) -> discord.Object:
+    return discord.Object(role_id, type=discord.Role)
+
+
+def secret_guild(message: FakeMessage) -> FakeGuild:
+    """#general for everyone; the message's channel hidden from @everyone, open to KEEPERS."""
+    guild = setup_guild(message)
+    guild.role_permissions[KEEPERS] = discord.Permissions.none()
+    guild.channels[OTHER_CHANNEL_ID].overwrites = {role(GUILD_ID): HIDDEN, role(KEEPERS): SHOWN}
+    return guild
+
+
+async def test_a_public_answer_never_quotes_a_channel_that_not_everyone_here_can_read():
+    message = FakeMessage("the secret plan", id=MESSAGE_ID, channel=FakeChannel(id=OTHER_CHANNEL_ID))
+    bot, interaction = make_bot(), make_interaction(guild=secret_guild(message))
+    await ask(bot, interaction, message.jump_url, public=True)
+    assert interaction.response.deferred == PRIVATE_DEFERRAL
+    answer = only_answer(interaction)
+    assert answer["ephemeral"] is True and bot.worker.explained == ["the secret plan"]
+    first_line, rest = answer["content"].split("\n", 1)
+    assert first_line == f"-# Only you see this: not everyone who can see this channel can read <#{OTHER_CHANNEL_ID}>."
+    assert "the" in rest and len(answer["content"]) <= 2000
+
+
+async def test_a_public_answer_quotes_a_channel_everyone_here_can_read():
+    message = FakeMessage("the open plan", id=MESSAGE_ID, channel=FakeChannel(id=OTHER_CHANNEL_ID))
+    guild = secret_guild(message)
+    guild.channels[OTHER_CHANNEL_ID].overwrites = {}  # no longer secret
+    bot, interaction = make_bot(), make_interaction(guild=guild)
+    await ask(bot, interaction, message.jump_url, public=True)
+    assert interaction.response.deferred["ephemeral"] is False
+    answer = only_answer(interaction)
+    assert answer["ephemeral"] is False and "Only you" not in answer["content"]
+    here = make_interaction(guild=guild)  # and a message of this very channel
+    guild.channels[CHANNEL_ID].messages[MESSAGE_ID + 1] = FakeMessage("hello all", id=MESSAGE_ID + 1)
+    await ask(bot, here, str(MESSAGE_ID + 1), public=True)
+    assert only_answer(here)["ephemeral"] is False
+
+
+async def test_a_public_answer_stays_private_when_the_channels_cannot_be_checked():
+    message = FakeMessage("who knows", id=MESSAGE_ID, channel=FakeChannel(id=OTHER_CHANNEL_ID))
+    guild = setup_guild(message)
+    guild.channels[OTHER_CHANNEL_ID].overwrites = None  # as an uncached, partial channel
+    bot, interaction = make_bot(), make_interaction(guild=guild)
+    await ask(bot, interaction, message.jump_url, public=True)
+    answer = only_answer(interaction)
+    assert answer["ephemeral"] is True and "couldn't check who can see" in answer["content"]
+
+
+async def test_a_private_thread_is_never_quoted_publicly_elsewhere(monkeypatch):
+    monkeypatch.setattr(discord, "Thread", FakeThread)
+    thread = FakeThread(id=OTHER_CHANNEL_ID, members={ASKER_ID})
+    message = FakeMessage("thread secret", id=MESSAGE_ID, channel=thread)
+    guild = setup_guild()
+    guild.channels[OTHER_CHANNEL_ID] = thread
+    thread.messages[MESSAGE_ID] = message
+    bot, interaction = make_bot(), make_interaction(guild=guild)
+    await ask(bot, interaction, message.jump_url, public=True)
+    answer = only_answer(interaction)
+    assert answer["ephemeral"] is True and "in a private thread" in answer["content"]
+    inside = make_interaction(guild=guild, channel=thread)  # in the thread itself it may be public
+    await ask(bot, inside, str(MESSAGE_ID), public=True)
+    assert only_answer(inside)["ephemeral"] is False
+
+
+async def until(condition, turns: int = 1000) -> None:
+    """Let the event loop run until ``condition()`` holds (the fakes never really wait)."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+async def test_a_burst_of_members_is_queued_and_every_one_answered():
+    """20 members ask at once in one server whose cap is 3: they wait their turn, none is refused."""
+    bot = make_bot()
+    gate = asyncio.Event()
+    explain = bot.worker.explain
+    running: list[str] = []
+    most_at_once = 0
+
+    async def slow_explain(text):
+        nonlocal most_at_once
+        running.append(text)
+        most_at_once = max(most_at_once, len(running))
+        await gate.wait()
+        running.remove(text)
+        return await explain(text)
+
+    bot.worker.explain = slow_explain
+    interactions = [make_interaction(user_id=ASKER_ID + n) for n in range(20)]
+    asked = [
+        asyncio.create_task(ask(bot, interaction, f"happy words {n}")) for n, interaction in enumerate(interactions)
+    ]
+    await until(lambda: len(running) == 3 and all(i.response.is_done() for i in interactions))
+    assert all(i.response.deferred == PRIVATE_DEFERRAL for i in interactions)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(*asked), 10)
+    assert sorted(bot.worker.explained) == sorted(f"happy words {n}" for n in range(20))
+    assert all("happy" in only_answer(interaction)["content"] for interaction in interactions)
+    assert most_at_once == 3  # the server's cap still holds
+
+
+async def test_a_long_wait_is_refused_at_once_saying_how_long():
+    bot = make_bot()
+    bot.explanation_limits = ExplanationLimits(cooldown_s=0.0, max_per_server=1, long_wait_s=2.5)
+    gate = asyncio.Event()
+    explain = bot.worker.explain
+
+    async def slow_explain(text):
+        await gate.wait()
+        return await explain(text)
+
+    bot.worker.explain = slow_explain
+    first, second, third = (make_interaction(user_id=ASKER_ID + n) for n in range(3))
+    asked = [asyncio.create_task(ask(bot, first, "so happy")), asyncio.create_task(ask(bot, second, "so glad"))]
+    await until(lambda: first.response.is_done() and second.response.is_done())
+    await ask(bot, third, "so sad", public=True)  # two ahead at 1 s each (the first estimate): 3 s
+    assert "2 explanations to finish before yours, about 3 s" in only_answer(third)["content"]
+    assert third.response.deferred is None
+    gate.set()
+    await asyncio.gather(*asked)
+    assert sorted(bot.worker.explained) == ["so glad", "so happy"]

@@ -212,8 +212,9 @@ async def pick_after_restart(fake: FakeDiscord, config, answer, picker) -> tuple
 
 async def test_after_a_restart_the_picker_is_checked_like_an_asker(fake_discord, make_config, engine):
     """A public answer shows what it explains to everyone; reading the message again for a
-    picker checks the picker: a private thread they are not in, an author who opted out, a
-    message that is gone."""
+    picker checks the picker: an author who opted out, a message that is gone. A private
+    thread's message is answered publicly only inside that thread, where Discord lets only those
+    who can read it pick (its refusal for anyone else is tested in tests/cogs/test_why.py)."""
     fake = fake_discord
     bob = fake.add_user("bob")
     secret = fake.add_thread(fake.general, "secret", private=True, members=(fake.alice,))
@@ -223,25 +224,30 @@ async def test_after_a_restart_the_picker_is_checked_like_an_asker(fake_discord,
     async with running_whymoji(fake, config):
         from_mod = await fake.send_message(fake.general, fake.moderator, "i love you so much !!")
         gone = await fake.send_message(fake.general, fake.moderator, "lol what a great day")
-        for name, message in (("thread", in_thread), ("opted out", from_mod), ("gone", gone)):
-            record = await fake.slash(fake.alice, fake.general, "why", target=link(fake, message), public=True)
+        # A public answer quotes a private thread's message only inside that thread (issue 20).
+        for name, message, where in (
+            ("thread", in_thread, secret),
+            ("opted out", from_mod, fake.general),
+            ("gone", gone, fake.general),
+        ):
+            record = await fake.slash(fake.alice, where, "why", target=link(fake, message), public=True)
             answers[name] = await answered(fake, record, name)
         await answered(fake, await fake.slash(fake.moderator, fake.general, "whymoji optout"), "optout")
     del fake.world.messages[gone.id]
 
-    refused_thread, thread_counts = await pick_after_restart(fake, config, answers["thread"], bob)
+    member_thread, thread_counts = await pick_after_restart(fake, config, answers["thread"], fake.alice)
     allowed_thread, _ = await pick_after_restart(fake, config, answers["thread"], fake.moderator)  # manages threads
     refused_author, _ = await pick_after_restart(fake, config, answers["opted out"], bob)
     own_message, _ = await pick_after_restart(fake, config, answers["opted out"], fake.moderator)  # the author
     refused_gone, _ = await pick_after_restart(fake, config, answers["gone"], bob)
 
-    assert "private thread you're not in" in refused_thread.original.content
-    assert thread_counts == {"refused": 1, "runs": 0}  # refused before any model run
+    assert member_thread.original.content == render_markdown(explain(engine, CONTENT))
+    assert thread_counts == {"recomputed": 1, "runs": 1}
     assert allowed_thread.original.content == render_markdown(explain(engine, CONTENT))
     assert "opted out" in refused_author.original.content
     assert own_message.original.content == render_markdown(explain(engine, "i love you so much !!"))
     assert "couldn't find that message" in refused_gone.original.content
-    for pick in (refused_thread, allowed_thread, refused_author, own_message, refused_gone):
+    for pick in (member_thread, allowed_thread, refused_author, own_message, refused_gone):
         assert pick.callback_type == DEFERRED_MESSAGE and pick.original.flags & EPHEMERAL  # privately, at once
     for name, answer in answers.items():
         assert fake.selects(answer.original), name  # the public answers keep their menus

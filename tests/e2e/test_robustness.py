@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.explain import explain
 from bot.explain.render import render_markdown
+from bot.replies import STORE_UNAVAILABLE
 from bot.rules.markup import normalize_markup
 from bot.store import StoreError
 from cogs.why import CONTEXT_MENU_NAME
@@ -214,3 +215,47 @@ async def test_a_vanished_database_is_noticed_counted_and_reported(fake_discord,
     assert message.reactions == []
     assert status == 503 and body["status"] == "failing" and "was deleted" in body["store"]["error"]
     assert body["problems"] == [f"store: {body['store']['error']}"] and body["shards"]["0"]["connected"]
+
+
+async def test_the_message_command_answers_when_the_store_fails(fake_discord, make_config, tmp_path):
+    """The menu is registered on the tree itself, not through the cog: its failures must still be
+    answered (the slash command's are, by the cog's error handler)."""
+    fake = fake_discord
+    target = fake.world.add_message(fake.general.id, fake.moderator, "i love you so much !!")
+    async with running_whymoji(fake, make_config(fake)) as bot:
+        (tmp_path / "settings.sqlite3").unlink()
+        menu = await answered(fake, await fake.message_command(fake.alice, target, CONTEXT_MENU_NAME), "the menu")
+        slash = await answered(fake, await fake.slash(fake.alice, fake.general, "why", target=link(fake, target)), "/")
+        explained = bot.metrics.why_requests._value.get()
+    assert menu.original.content == slash.original.content == STORE_UNAVAILABLE
+    assert menu.original.flags & 64 and explained == 0
+
+
+async def test_a_burst_of_why_from_many_members_is_queued_not_refused(fake_discord, make_config, engine):
+    fake = fake_discord
+    members = [fake.add_user(f"member{n}") for n in range(12)]
+    texts = [f"i love you so much !! {n}" for n in range(len(members))]
+    async with running_whymoji(fake, make_config(fake)) as bot:
+        records = [await fake.slash(member, fake.general, "why", target=text) for member, text in zip(members, texts)]
+        for record in records:
+            await answered(fake, record, "every member's answer")
+        explained = bot.metrics.why_requests._value.get()
+    assert [record.original.content for record in records] == [
+        render_markdown(explain(engine, normalize_markup(text))) for text in texts
+    ]
+    assert explained == len(members)  # the server's cap is 3: the others waited their turn
+
+
+async def test_a_burst_beyond_what_is_under_way_is_shed_and_every_message_counted(fake_discord, make_config):
+    """Messages under way are bounded (``worker.queue_size``, here 2): while two wait for their
+    settings, the rest of the burst is shed as overload at once, so it holds no memory."""
+    fake = fake_discord
+    async with running_whymoji(fake, make_config(fake, worker={"queue_size": 2})) as bot:
+        await enable(fake, fake.general)
+        bot._store = store = GatedStore(bot.store, fake)
+        messages = [await fake.send_message(fake.general, fake.alice, f"i love you so much !! {n}") for n in range(30)]
+        await fake.wait_for(lambda: shed_counts(bot).get("overload") == 28, WAIT_S, "the rest of the burst shed")
+        store.gate.set()
+        await fake.wait_for(lambda: sum(len(m.reactions) == TOP_K for m in messages) == 2, WAIT_S, "two reacted")
+        shed = shed_counts(bot)
+    assert shed == {"overload": 28}  # 2 reacted + 28 shed: every message of the burst counted

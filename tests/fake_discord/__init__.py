@@ -16,7 +16,7 @@ real bot's config and start/stop against the fake).
 
 from .interactions import CommandNotRegistered, ComponentNotFound, InteractionRecord
 from .server import FakeDiscord
-from .world import Channel, Guild, Message, User
+from .world import Channel, Guild, Message, Overwrite, Role, User
 
 __all__ = [
     "Channel",
@@ -26,5 +26,7 @@ __all__ = [
     "Guild",
     "InteractionRecord",
     "Message",
+    "Overwrite",
+    "Role",
     "User",
 ]

@@ -144,7 +144,8 @@ def interaction_payload(
     component of that message), and its record."""
     kind = APPLICATION_COMMAND if source is None else MESSAGE_COMPONENT
     record = InteractionRecord(world.ids.next(), secrets.token_urlsafe(24), channel.id, user.id, kind, source)
-    member = guild.member_payload(user.id) | {"permissions": str(guild.permissions(user.id))}
+    # Discord sends the member's and the bot's permissions in the channel, overwrites included.
+    member = guild.member_payload(user.id) | {"permissions": str(guild.permissions(user.id, channel))}
     payload = {
         "id": str(record.id),
         "application_id": str(application_id),

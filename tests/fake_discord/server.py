@@ -34,10 +34,15 @@ from .interactions import (
 from .rest import FixedWindow, RestApi, RestCall
 from .world import (
     BOT_PERMISSIONS,
+    MEMBER_OVERWRITE,
     MODERATOR_PERMISSIONS,
+    ROLE_OVERWRITE,
+    VIEW_CHANNEL,
     Channel,
     Guild,
     Message,
+    Overwrite,
+    Role,
     User,
     World,
     mentioned_ids,
@@ -111,7 +116,8 @@ class FakeDiscord:
         app.router.add_get(GATEWAY_PATH, self.gateway.handle)
         app.router.add_get(RESUME_PATH, self.gateway.handle)
         app.add_routes(self._rest.routes(API_PREFIX))
-        self._runner = web.AppRunner(app, handle_signals=False)
+        # No access log: Discord's own request log is not the bot's (and names interaction tokens).
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -163,20 +169,42 @@ class FakeDiscord:
         self.world.add_member(guild, self.bot_user, (bot_role,))
         return guild
 
-    def add_user(self, name: str, *, moderator: bool = False, guild: Guild | None = None) -> User:
-        """A new member of ``guild`` (default: the test guild), optionally a moderator."""
+    def add_user(
+        self, name: str, *, moderator: bool = False, guild: Guild | None = None, roles: tuple[Role, ...] = ()
+    ) -> User:
+        """A new member of ``guild`` (default: the test guild), optionally a moderator, with ``roles``."""
         user = self.world.add_user(name)
-        self.join(user, guild or self.guild, moderator=moderator)
+        self.join(user, guild or self.guild, moderator=moderator, roles=roles)
         return user
 
-    def join(self, user: User, guild: Guild, *, moderator: bool = False) -> None:
-        """Make ``user`` a member of ``guild``, with its ``moderators`` role if asked."""
-        roles = tuple(role for role in guild.roles if moderator and role.name == "moderators")
+    def join(self, user: User, guild: Guild, *, moderator: bool = False, roles: tuple[Role, ...] = ()) -> None:
+        """Make ``user`` a member of ``guild``, with its ``moderators`` role if asked, and ``roles``."""
+        roles += tuple(role for role in guild.roles if moderator and role.name == "moderators")
         self.world.add_member(guild, user, roles)
 
-    def add_channel(self, name: str, guild: Guild | None = None) -> Channel:
-        """A new text channel; add channels before the bot connects (GUILD_CREATE carries them)."""
-        return self.world.add_channel(guild or self.guild, name)
+    def add_role(self, name: str, permissions: int = 0, guild: Guild | None = None) -> Role:
+        """A new role (no guild-wide permissions unless given); add roles before the bot connects."""
+        return self.world.add_role(guild or self.guild, name, permissions)
+
+    def add_channel(self, name: str, guild: Guild | None = None, *, overwrites: tuple[Overwrite, ...] = ()) -> Channel:
+        """A new text channel with permission ``overwrites`` (see ``hidden_from_everyone``); add
+        channels before the bot connects (GUILD_CREATE carries them)."""
+        channel = self.world.add_channel(guild or self.guild, name)
+        channel.overwrites = list(overwrites)
+        return channel
+
+    def hidden_from_everyone(self, *allowed: Role | User, guild: Guild | None = None) -> tuple[Overwrite, ...]:
+        """Overwrites that hide a channel from @everyone and open it to ``allowed`` roles or
+        members (and to the bot), as a server makes a private channel."""
+        guild = guild or self.guild
+        shown = (*allowed, self.bot_user)
+        return (
+            Overwrite(guild.id, ROLE_OVERWRITE, deny=VIEW_CHANNEL),
+            *(
+                Overwrite(item.id, ROLE_OVERWRITE if isinstance(item, Role) else MEMBER_OVERWRITE, allow=VIEW_CHANNEL)
+                for item in shown
+            ),
+        )
 
     def add_thread(
         self,
@@ -280,7 +308,7 @@ class FakeDiscord:
             channel=channel,
             user=user,
             data=data,
-            app_permissions=guild.permissions(self.bot_user.id),
+            app_permissions=guild.permissions(self.bot_user.id, channel),
             source=source,
         )
         self.interactions[record.token] = record

@@ -108,9 +108,29 @@ class Role:
         }
 
 
+@dataclass(frozen=True)
+class Overwrite:
+    """A channel's permission overwrite for a role (``type`` 0; @everyone's id is the guild's)
+    or a member (``type`` 1)."""
+
+    id: int
+    type: int
+    allow: int = 0
+    deny: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        return {"id": str(self.id), "type": self.type, "allow": str(self.allow), "deny": str(self.deny)}
+
+
+ROLE_OVERWRITE, MEMBER_OVERWRITE = 0, 1
+
+
 @dataclass
 class Channel:
-    """A text channel, a DM, or a thread (``parent_id`` set; ``members`` are its members)."""
+    """A text channel, a DM, or a thread (``parent_id`` set; ``members`` are its members).
+
+    ``overwrites`` are the channel's permission overwrites (a thread has none: it takes its
+    parent's)."""
 
     id: int
     name: str
@@ -122,6 +142,7 @@ class Channel:
     owner_id: int | None = None
     archived: bool = False
     members: set[int] = field(default_factory=set)
+    overwrites: list[Overwrite] = field(default_factory=list)
 
     @property
     def is_thread(self) -> bool:
@@ -137,7 +158,7 @@ class Channel:
             "guild_id": str(self.guild_id),
             "name": self.name,
             "position": self.position,
-            "permission_overwrites": [],
+            "permission_overwrites": [overwrite.payload() for overwrite in self.overwrites],
             "nsfw": False,
             "parent_id": None,
             "topic": None,
@@ -182,8 +203,9 @@ class Guild:
     def role_ids(self, user_id: int) -> tuple[int, ...]:
         return self.members[user_id][1]
 
-    def permissions(self, user_id: int) -> int:
-        """The member's guild-wide permissions (no channel overwrites in this world)."""
+    def permissions(self, user_id: int, channel: Channel | None = None) -> int:
+        """The member's permissions: guild-wide, or in ``channel`` with its overwrites (a
+        thread's are its parent's), computed as Discord documents it."""
         if user_id == self.owner_id:
             return ALL_PERMISSIONS
         held = set(self.role_ids(user_id)) | {self.id}
@@ -191,7 +213,25 @@ class Guild:
         for role in self.roles:
             if role.id in held:
                 value |= role.permissions
-        return ALL_PERMISSIONS if value & ADMINISTRATOR else value
+        if value & ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        if channel is not None and channel.parent_id is not None:
+            channel = next((c for c in self.channels if c.id == channel.parent_id), None)
+        if channel is None:
+            return value
+        overwrites = channel.overwrites
+        for overwrite in overwrites:
+            if overwrite.type == ROLE_OVERWRITE and overwrite.id == self.id:
+                value = (value & ~overwrite.deny) | overwrite.allow
+        deny = allow = 0
+        for overwrite in overwrites:
+            if overwrite.type == ROLE_OVERWRITE and overwrite.id != self.id and overwrite.id in held:
+                deny, allow = deny | overwrite.deny, allow | overwrite.allow
+        value = (value & ~deny) | allow
+        for overwrite in overwrites:
+            if overwrite.type == MEMBER_OVERWRITE and overwrite.id == user_id:
+                value = (value & ~overwrite.deny) | overwrite.allow
+        return value if value & VIEW_CHANNEL else 0
 
     def member_payload(self, user_id: int, *, with_user: bool = True) -> dict[str, Any]:
         user, roles = self.members[user_id]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bot.serving.predictions import MessagePredictions
+from bot.serving.worker import Overloaded
 from tests.cog_fakes import FakeEngine, FakeWorker
 from tests.conftest import Clock
 
@@ -80,3 +81,18 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_run():
     impatient.cancel()
     release.set()
     assert (await patient).shape == (64,)
+
+
+def test_messages_in_flight_are_bounded_and_both_listeners_of_one_message_admitted():
+    predictions = MessagePredictions(FakeWorker(), FakeEngine(), max_in_flight=2)
+    first, second = predictions.handle(1), predictions.handle(2)
+    with first, second:
+        with predictions.handle(1):  # the other listener of a message under way
+            assert predictions.in_flight() == 2
+        with pytest.raises(Overloaded, match="too many messages"):
+            predictions.handle(3)
+    assert predictions.in_flight() == 0
+    with predictions.handle(3):
+        assert predictions.in_flight() == 1
+    with pytest.raises(ValueError):
+        MessagePredictions(FakeWorker(), FakeEngine(), max_in_flight=0)
