@@ -41,9 +41,9 @@ from bot.deepmoji.engine import Engine
 from bot.deepmoji.files import ModelFiles
 from bot.explain import explain
 from bot.explain.packed import PackedExplanation
+from bot.interactions.picks import Subject
 from bot.rules.kept import KeptExplanations
 from bot.rules.markup import normalize_markup
-from bot.rules.picks import Subject
 from cogs.why import CONTEXT_MENU_NAME
 from tests.conftest import shared_path
 from tests.fake_discord import FakeDiscord

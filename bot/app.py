@@ -30,8 +30,8 @@ from bot.deepmoji.device import require_device
 from bot.deepmoji.engine import Engine
 from bot.deepmoji.threads import runtime_threads
 from bot.errors import WhymojiError
+from bot.interactions.replies import reply_privately
 from bot.metrics import Metrics
-from bot.replies import reply_privately
 from bot.rules.explanation_limits import ExplanationLimits
 from bot.rules.kept import KeptExplanations
 from bot.serving.discord_log import withhold_discord_payloads

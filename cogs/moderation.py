@@ -9,7 +9,7 @@ are skipped, and so are messages the model cannot read (the reactions' readabili
 reactions use (``MessagePredictions``), so a message costs one model run, plus one explanation
 when a hint is posted; that explanation takes one of the server's places for explanations
 (``bot.rules.explanation_limits``), and a hint whose server has none free goes out without it.
-Under an explanation are ``/why``'s two menus (``bot.rules.picks``): a moderator's pick is
+Under an explanation are ``/why``'s two menus (``bot.interactions.picks``): a moderator's pick is
 answered privately by the ``/why`` cog, from the explanation kept here (``bot.kept_explanations``)
 or, after a restart, explained again with the picker's own permission checks. A hint
 per user and channel at most every ``moderation.cooldown_s`` seconds keeps a heated exchange
@@ -29,12 +29,12 @@ from discord.ext import commands
 from bot.app import WhymojiBot
 from bot.errors import WhymojiError
 from bot.explain.render import DISCORD_LIMIT, render_markdown
-from bot.replies import NO_PINGS
+from bot.interactions.picks import Subject, menus
+from bot.interactions.replies import NO_PINGS
 from bot.rules.candidates import is_candidate
 from bot.rules.cooldown import Cooldown
 from bot.rules.hostility import hostility
 from bot.rules.markup import normalize_markup
-from bot.rules.picks import Subject, menus
 from bot.rules.reactions import unreadable
 from bot.rules.shedding import ShedReason, shed_failures
 from bot.serving.worker import Overloaded, failure_reason

@@ -35,7 +35,7 @@ from bot.app import WhymojiBot
 from bot.config import MAX_REACTION_COOLDOWN_S
 from bot.deepmoji.emoji_parsing import parse_emojis
 from bot.deepmoji.emojis import EMOJIS
-from bot.replies import defer_privately, reply_privately, report_failure
+from bot.interactions.replies import defer_privately, reply_privately, report_failure
 from bot.store import InvalidSetting
 from bot.store.settings import GuildSettings
 from bot.throttled_log import ThrottledLog

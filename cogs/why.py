@@ -17,7 +17,7 @@ From the deferral on, the request waits for its turn in line, and the answer (or
 failure) is as visible as the deferral. The text explained is what the model saw
 (``normalize_markup``).
 
-Under every answer (and every moderation hint's explanation) are two menus (``bot.rules.picks``):
+Under every answer (and every moderation hint's explanation) are two menus (``bot.interactions.picks``):
 one emoji, one word. A pick is answered at once from the explanation kept in memory
 (``bot.rules.kept``, no model run): on a private answer it updates that answer, on a public one
 the picker gets a private answer (with menus of its own) and the public message stays as it is.
@@ -48,11 +48,11 @@ from bot.errors import WhymojiError
 from bot.explain.explanation import Explanation
 from bot.explain.explore import render_emoji_markdown, render_word_markdown
 from bot.explain.render import DISCORD_LIMIT, render_markdown
-from bot.replies import NO_PINGS, defer_privately, reply_privately, report_failure
+from bot.interactions.picks import ALL_FIVE, ExplanationMenu, Kind, Menu, Pick, Subject, menus, option_for
+from bot.interactions.replies import NO_PINGS, defer_privately, reply_privately, report_failure
 from bot.rules.audience import ChannelRules, Overwrite, ServerRoles, audience_can_read
 from bot.rules.explanation_limits import ExplanationLimitReached
 from bot.rules.markup import normalize_markup
-from bot.rules.picks import ALL_FIVE, ExplanationMenu, Kind, Menu, Pick, Subject, menus, option_for
 from bot.serving.worker import WorkerStopped
 from bot.throttled_log import ThrottledLog
 
@@ -356,7 +356,7 @@ class Why(commands.Cog):
 
     @commands.Cog.listener()
     async def on_explanation_pick(self, interaction: discord.Interaction, pick: Pick) -> None:
-        """A pick in the menus under an answer or a hint (``bot.rules.picks``); always answered."""
+        """A pick in the menus under an answer or a hint (``bot.interactions.picks``); always answered."""
         try:
             answer = await self._answer_pick(interaction, pick)
         except Exception as error:  # anything unexpected still gets a polite answer

@@ -18,7 +18,7 @@ from bot.explain.packed import PackedExplanation
 from bot.metrics import Metrics
 
 #: What an entry costs beyond its packed explanation: the ordered dict's node and the key
-#: (a ``bot.rules.picks.Subject``: a small frozen dataclass of four fields).
+#: (a ``bot.interactions.picks.Subject``: a small frozen dataclass of four fields).
 ENTRY_OVERHEAD = 300
 
 

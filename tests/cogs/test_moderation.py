@@ -10,8 +10,8 @@ import pytest
 
 from bot.deepmoji.emojis import EMOJIS
 from bot.explain.explanation import Explanation, WordScore
+from bot.interactions.picks import ExplanationMenu, Subject
 from bot.rules.hostility import HOSTILE_CLASSES
-from bot.rules.picks import ExplanationMenu, Subject
 from bot.serving.worker import ModelError, Overloaded
 from bot.store import StoreError
 from cogs.moderation import Moderation, format_hint, hint_header

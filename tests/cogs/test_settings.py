@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.deepmoji.emojis import EMOJIS
-from bot.replies import STORE_UNAVAILABLE
+from bot.interactions.replies import STORE_UNAVAILABLE
 from bot.store import InvalidSetting, StoreError, open_store
 from bot.store.settings import checked_changes
 from cogs.settings import NOT_A_MANAGER, UNKNOWN_CHANNEL, Settings, describe_settings, is_manager

@@ -11,9 +11,9 @@ import pytest
 from bot.deepmoji.emojis import EMOJIS
 from bot.errors import WhymojiError
 from bot.explain.explanation import Explanation, WordScore
-from bot.replies import STORE_UNAVAILABLE
+from bot.interactions.picks import ALL_FIVE, ExplanationMenu, Menu, Pick, Subject
+from bot.interactions.replies import STORE_UNAVAILABLE
 from bot.rules.explanation_limits import ExplanationLimits
-from bot.rules.picks import ALL_FIVE, ExplanationMenu, Menu, Pick, Subject
 from bot.serving.worker import Overloaded
 from bot.store import StoreError
 from cogs.why import CHANGED, CONTEXT_MENU_NAME, MessageRef, Why, parse_target

@@ -1,4 +1,4 @@
-"""End to end: the menus under every explanation (``bot.rules.picks``), picked through the fake
+"""End to end: the menus under every explanation (``bot.interactions.picks``), picked through the fake
 Discord as component interactions (type 3), across a restart of the bot.
 
 Expected answers are rendered from ``explain`` on the same small seeded model, so these tests
@@ -16,8 +16,8 @@ import pytest
 from bot.explain import explain
 from bot.explain.explore import influential_words, render_emoji_markdown, render_word_markdown
 from bot.explain.render import DISCORD_LIMIT, render_markdown
+from bot.interactions.picks import ALL_FIVE
 from bot.rules.markup import normalize_markup
-from bot.rules.picks import ALL_FIVE
 from cogs.why import CHANGED, CONTEXT_MENU_NAME, EXPIRED
 from tests.e2e.support import WAIT_S, answered
 from tests.fake_discord import ComponentNotFound, FakeDiscord

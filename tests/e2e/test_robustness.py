@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.explain import explain
 from bot.explain.render import render_markdown
-from bot.replies import STORE_UNAVAILABLE
+from bot.interactions.replies import STORE_UNAVAILABLE
 from bot.rules.markup import normalize_markup
 from bot.store import StoreError
 from cogs.why import CONTEXT_MENU_NAME

@@ -8,7 +8,7 @@ import pytest
 
 from bot.deepmoji.emojis import EMOJIS
 from bot.explain.explanation import Explanation, WordScore
-from bot.rules.picks import (
+from bot.interactions.picks import (
     ALL_FIVE,
     FIRST_VIEW,
     MAX_CHARS,

@@ -1,0 +1,1 @@
+"""Replies and the explanation menus."""
