@@ -1,0 +1,237 @@
+"""The demo page as a Gradio app, and the local server ``whymoji demo`` runs it on.
+
+``build_demo(engine)`` is the page (also what a Hugging Face Space serves, ``bot.demo.space``):
+
+- a text box answered as you type. A change runs ``bot.explain.explain`` with Gradio's
+  ``trigger_mode="always_last"``: while one text is being explained, newer texts replace each
+  other and only the newest runs next, so typing never queues stale work; at most
+  ``EXPLAIN_CONCURRENCY`` explanations run at once (one torch thread each), others wait in order;
+- a top-k control (1-64), the emoji lens (the score, or one of the top five emojis, which
+  reshades the words), a word pick (its effect on each top emoji and the top five without it),
+  and the reading. These are drawn from the explanation kept in the session, without running the
+  model again.
+
+Offline: no analytics or update check (``analytics_enabled=False`` and
+``GRADIO_ANALYTICS_ENABLED=False`` before Gradio is imported), no share link, no footer links, no
+run history (it would keep the texts in the browser), no monitoring page; Gradio's own fonts are
+served from the package. The page makes no request to anything but the server it came from
+(tests/demo/test_browser.py checks it in Chromium).
+
+``DemoServer(demo, host, port)`` binds the address first (a busy port is a ``DemoError`` in
+words), then serves the app with uvicorn until Ctrl-C, or in a thread for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+
+from bot.demo import DEFAULT_HOST, DEFAULT_PORT, page
+from bot.demo.render import CSS
+from bot.demo.view import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K, SCORE
+from bot.errors import WhymojiError
+
+if TYPE_CHECKING:
+    from bot.deepmoji.engine import Engine
+
+log = logging.getLogger(__name__)
+
+#: Explanations running at once: one torch thread each, one per core of a small machine (or a
+#: Space's two vCPUs). More would only share the same cores.
+EXPLAIN_CONCURRENCY = 2
+#: Requests waiting in Gradio's queue beyond which new ones are refused (each typist has at most
+#: one explanation waiting, thanks to ``always_last``).
+MAX_QUEUE = 64
+TITLE = "whymoji: which words pick the emojis"
+EXAMPLE = "I love you so much!!! but this weather is awful"
+INTRO = (
+    "Type a message. Each word the model reads is shaded by how much it moves the emojis DeepMoji "
+    "picks, with its number under it, as `/why` and `whymoji why` compute them: exact leave-one-out."
+)
+
+#: The same options for the local server and a Space's ``launch``: nothing that calls out.
+SERVE_OPTIONS: dict[str, object] = {
+    "footer_links": [],
+    "run_history": False,
+    "enable_monitoring": False,
+    "pwa": False,
+    "mcp_server": False,
+    "ssr_mode": False,
+    "show_error": False,
+}
+
+
+class DemoError(WhymojiError):
+    """The demo cannot start (its address is taken or not valid)."""
+
+
+def build_demo(engine: Engine, *, concurrency: int = EXPLAIN_CONCURRENCY, example: str = EXAMPLE) -> gr.Blocks:
+    """The page, explaining with ``engine``."""
+
+    def explained_or_notice(text: object) -> page.Explained | page.Notice:
+        try:
+            return page.explain_text(engine, text if isinstance(text, str) else "")
+        except Exception as error:  # the model failed: say so on the page, log the kind, never the text
+            log.warning("the demo could not explain a text: %s", type(error).__name__)
+            return page.Notice("The model failed on this text; please try again.")
+
+    def on_text(text: object, k: object, lens: object, pick: object) -> tuple[object, ...]:
+        explained = explained_or_notice(text)
+        answer = page.answer(explained, k, lens, pick)
+        return (
+            explained,
+            answer.words,
+            answer.reading,
+            answer.emojis,
+            gr.Radio(choices=answer.lens_choices, value=answer.lens),
+            gr.Dropdown(choices=answer.word_choices, value=answer.pick),
+            answer.word,
+        )
+
+    with gr.Blocks(analytics_enabled=False, title=TITLE) as demo:
+        gr.Markdown(f"## {TITLE}\n{INTRO}")
+        state = gr.State(None)
+        with gr.Row():
+            text = gr.Textbox(
+                value=example,
+                label="Message",
+                lines=3,
+                max_length=page.MAX_TEXT_CHARS,
+                placeholder="Type a message",
+                elem_id="wm-message",
+                autofocus=True,
+                scale=3,
+            )
+            top_k = gr.Slider(
+                MIN_TOP_K, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Top emojis", elem_id="wm-topk", scale=1
+            )
+        lens = gr.Radio(choices=page.lens_choices(None), value=SCORE, label="Shade by", elem_id="wm-lens")
+        words = gr.HTML(elem_id="wm-words", css_template=CSS)
+        reading = gr.HTML(elem_id="wm-reading", css_template=CSS)
+        with gr.Row():
+            emojis = gr.HTML(elem_id="wm-emojis", css_template=CSS)
+            with gr.Column():
+                pick = gr.Dropdown(choices=[], value=None, label="Pick a word", elem_id="wm-pick")
+                word = gr.HTML(elem_id="wm-word", css_template=CSS)
+
+        everything = [state, words, reading, emojis, lens, pick, word]
+        inputs = [text, top_k, lens, pick]
+        # A new text: explained, at most `concurrency` at once, the newest replacing waiting ones.
+        for listen, name in ((text.change, "explain"), (demo.load, None)):
+            listen(
+                on_text,
+                inputs,
+                everything,
+                api_name=name,
+                api_visibility="public" if name else "private",
+                show_progress="hidden",
+                trigger_mode="always_last",
+                concurrency_limit=concurrency,
+                concurrency_id="explain",
+            )
+        # Another view of the same explanation: no model run, so no limit.
+        for listen, function, given, shown in (
+            (top_k.change, page.emojis_html, top_k, emojis),
+            (lens.input, page.words_html, lens, words),
+            (pick.input, page.word_html, pick, word),
+        ):
+            listen(
+                function,
+                [state, given],
+                shown,
+                api_visibility="private",
+                show_progress="hidden",
+                trigger_mode="always_last",
+                concurrency_limit=None,
+            )
+    demo.queue(max_size=MAX_QUEUE)
+    return demo
+
+
+class DemoServer:
+    """``demo`` served by uvicorn on a bound socket (``bind``); ``.port`` is the port it got."""
+
+    def __init__(self, demo: gr.Blocks, sock: socket.socket) -> None:
+        self.socket = sock
+        address = sock.getsockname()
+        self.host, self.port = address[0], address[1]
+        app = gr.mount_gradio_app(
+            FastAPI(),
+            demo,
+            path="",
+            server_name=self.host,
+            server_port=self.port,
+            **SERVE_OPTIONS,
+        )
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def serve(self) -> None:
+        """Serve until Ctrl-C or SIGTERM (uvicorn finishes open requests, then returns)."""
+        try:
+            self.server.run(sockets=[self.socket])
+        finally:
+            self.socket.close()
+
+    def start(self, timeout: float = 30.0) -> DemoServer:
+        """Serve in a daemon thread; returns once the app answers (or raises ``DemoError``)."""
+        self._thread = threading.Thread(target=self.serve, name="whymoji-demo", daemon=True)
+        self._thread.start()
+        _wait(lambda: self.server.started, timeout, "the demo server did not start")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> DemoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def bind(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free one), or ``DemoError`` in words."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise DemoError(f"--host {host}: not an address to listen on ({error.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        busy = " (another program uses it; choose another with --port)" if error.errno == errno.EADDRINUSE else ""
+        raise DemoError(f"cannot listen on {host}:{port}: {error.strerror or error}{busy}") from None
+    sock.listen(128)
+    return sock
+
+
+def _wait(ready: Callable[[], bool], timeout: float, problem: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise DemoError(problem)
+        time.sleep(0.05)
