@@ -53,10 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("gradio") is None:
         raise WhymojiError(INSTALL_HINT)
+    from bot.config import ModelConfig
     from bot.demo.app import DemoServer, bind, build_demo  # imports Gradio: only here
+    from bot.serving.loading import configure_torch
 
     sock = bind(args.host, args.port)  # first: a busy port is reported before the model loads
     try:
+        # A long-running server, like the bot: its allocator settings too (explanations in several
+        # threads would otherwise leave their buffers in the heap), then the engine as `why` loads it.
+        configure_torch(ModelConfig(threads=args.threads))
         engine = load_engine(args)
         server = DemoServer(build_demo(engine), sock)
     except BaseException:

@@ -23,17 +23,26 @@ words), then serves the app with uvicorn until Ctrl-C, or in a thread for tests 
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import hashlib
 import logging
 import os
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry, no version check
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Gradio's queue keeps a local record of its last events (the API page's timings: function name,
+# time, session, never the inputs) and summarises it with pandas after every event; keep the
+# record short and the summary occasional, so neither grows with the traffic.
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
 
 import gradio as gr
 import uvicorn
@@ -43,6 +52,7 @@ from bot.demo import DEFAULT_HOST, DEFAULT_PORT, page
 from bot.demo.render import CSS
 from bot.demo.view import DEFAULT_TOP_K, MAX_TOP_K, MIN_TOP_K, SCORE
 from bot.errors import WhymojiError
+from bot.explain.steps import Result, Steps
 
 if TYPE_CHECKING:
     from bot.deepmoji.engine import Engine
@@ -55,6 +65,8 @@ EXPLAIN_CONCURRENCY = 2
 #: Requests waiting in Gradio's queue beyond which new ones are refused (each typist has at most
 #: one explanation waiting, thanks to ``always_last``).
 MAX_QUEUE = 64
+#: How long stopping waits for open connections (a page stays connected): then they are closed.
+STOP_WAIT_S = 2
 TITLE = "whymoji: which words pick the emojis"
 EXAMPLE = "I love you so much!!! but this weather is awful"
 INTRO = (
@@ -81,15 +93,41 @@ class DemoError(WhymojiError):
 def build_demo(engine: Engine, *, concurrency: int = EXPLAIN_CONCURRENCY, example: str = EXAMPLE) -> gr.Blocks:
     """The page, explaining with ``engine``."""
 
-    def explained_or_notice(text: object) -> page.Explained | page.Notice:
+    slicers = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="whymoji-demo")
+    newest = NewestTexts()
+
+    async def explained_or_notice(text: str, stale: Callable[[], bool]) -> page.Explained | page.Notice | None:
+        """The explanation, slice by slice in a worker thread; None as soon as ``stale()`` (a newer
+        text came). A cancelled task stops between two slices too."""
+        steps = page.explain_text_steps(engine, text)
+        running: Future[page.Explained | page.Notice | _Unfinished] | None = None
         try:
-            return page.explain_text(engine, text if isinstance(text, str) else "")
+            while not stale():
+                running = slicers.submit(_next_slice, steps)
+                result = await asyncio.wrap_future(running)
+                running = None
+                if not isinstance(result, _Unfinished):
+                    return result
+            return None
         except Exception as error:  # the model failed: say so on the page, log the kind, never the text
             log.warning("the demo could not explain a text: %s", type(error).__name__)
             return page.Notice("The model failed on this text; please try again.")
+        finally:
+            if running is None:
+                steps.close()
+            else:  # cancelled while a slice runs: close the work once that slice is over
+                running.add_done_callback(lambda _: steps.close())
 
-    def on_text(text: object, k: object, lens: object, pick: object) -> tuple[object, ...]:
-        explained = explained_or_notice(text)
+    def on_typed(text: object, request: gr.Request) -> None:
+        """Runs at once (unqueued) on every change: marks the page's newest text."""
+        newest.note(request.session_hash, text)
+
+    async def on_text(text: object, k: object, lens: object, pick: object, request: gr.Request) -> tuple[object, ...]:
+        typed = text if isinstance(text, str) else ""
+        session = request.session_hash if request is not None else None
+        explained = await explained_or_notice(typed, lambda: newest.is_stale(session, typed))
+        if explained is None:  # a newer text replaced this one: it will be answered instead
+            return tuple(gr.skip() for _ in everything)
         answer = page.answer(explained, k, lens, pick)
         return (
             explained,
@@ -129,7 +167,12 @@ def build_demo(engine: Engine, *, concurrency: int = EXPLAIN_CONCURRENCY, exampl
 
         everything = [state, words, reading, emojis, lens, pick, word]
         inputs = [text, top_k, lens, pick]
-        # A new text: explained, at most `concurrency` at once, the newest replacing waiting ones.
+        # A new text: explained, at most `concurrency` at once. The newest text replaces one that
+        # waits (always_last, in the browser), and one already queued or under way for the same
+        # page stops (between slices) once `on_typed` has noted the newer text.
+        text.change(
+            on_typed, [text], None, queue=False, show_progress="hidden", api_name="typed", api_visibility="undocumented"
+        )
         for listen, name in ((text.change, "explain"), (demo.load, None)):
             listen(
                 on_text,
@@ -161,6 +204,57 @@ def build_demo(engine: Engine, *, concurrency: int = EXPLAIN_CONCURRENCY, exampl
     return demo
 
 
+class NewestTexts:
+    """Each page's newest text, as a digest (never the text), for the last ``capacity`` pages."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._digests: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def digest(text: object) -> bytes:
+        typed = text if isinstance(text, str) else ""
+        return hashlib.blake2b(typed.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def note(self, session: str | None, text: object) -> None:
+        if session is None:
+            return
+        with self._lock:
+            self._digests[session] = self.digest(text)
+            self._digests.move_to_end(session)
+            while len(self._digests) > self.capacity:
+                self._digests.popitem(last=False)
+
+    def is_stale(self, session: str | None, text: str) -> bool:
+        """Whether the page has typed something newer than ``text`` (unknown pages never are)."""
+        with self._lock:
+            newest = self._digests.get(session) if session is not None else None
+        return newest is not None and newest != self.digest(text)
+
+
+class _Unfinished:
+    """What a slice returns while there are more to run."""
+
+
+def _next_slice(steps: Steps[Result]) -> Result | _Unfinished:
+    """Run one slice of ``steps``: its result at the end, else ``_Unfinished``."""
+    try:
+        next(steps)
+    except StopIteration as finished:
+        return finished.value
+    return _Unfinished()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, quiet when it stops: a page still connected after ``STOP_WAIT_S`` has its
+    stream cut, which uvicorn would log as an error with a traceback."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+        await super().shutdown(sockets)
+
+
 class DemoServer:
     """``demo`` served by uvicorn on a bound socket (``bind``); ``.port`` is the port it got."""
 
@@ -176,7 +270,10 @@ class DemoServer:
             server_port=self.port,
             **SERVE_OPTIONS,
         )
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=STOP_WAIT_S
+        )
+        self.server = _Server(config)
         self._thread: threading.Thread | None = None
 
     @property

@@ -33,8 +33,9 @@ from bot.demo.view import (
     top_k,
     word_view,
 )
-from bot.explain import explain
+from bot.explain import explain_steps
 from bot.explain.explanation import Explanation
+from bot.explain.steps import Steps, finish
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +67,21 @@ class Notice:
 
 def explain_text(engine: Engine, text: str) -> Explained | Notice:
     """``explain`` on ``text`` as typed (the same text gives the same numbers as ``whymoji why``)."""
+    return finish(explain_text_steps(engine, text))
+
+
+def explain_text_steps(engine: Engine, text: str) -> Steps[Explained | Notice]:
+    """``explain_text`` in slices (``bot.explain.explain_steps``'s, so closing it between two
+    stops the work): the page runs it slice by slice, so that a newer text can stop an older one."""
     if not text.strip():
         return Notice(EMPTY)
     if len(text) > MAX_TEXT_CHARS:
         return Notice(TOO_LONG)
     try:
-        explanation = explain(engine, text)
+        steps = explain_steps(engine, text)
     except EmptyTextError:
         return Notice(NOTHING_TO_READ)
+    explanation = yield from steps
     reading = explanation.reading
     probabilities = None if reading is None else engine.model.predict([reading.ids], precision="fp32")[0]
     log.debug("explained %d tokens for the demo page", len(explanation.words))

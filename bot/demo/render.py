@@ -43,8 +43,8 @@ CSS = """
   background: linear-gradient(to right, rgba(37, 99, 235, 0.75), rgba(255, 255, 255, 0), rgba(234, 88, 12, 0.75)); }
 .wm-scale { font-variant-numeric: tabular-nums; }
 .wm-lens { width: 100%; font-size: 0.9em; opacity: 0.8; }
-.wm-table { border-collapse: collapse; width: 100%; }
-.wm-table td, .wm-table th { padding: 2px 8px; text-align: left; }
+.wm-table { border-collapse: collapse; width: 100%; border: none; margin: 4px 0; }
+.wm-table td, .wm-table th { padding: 2px 8px; text-align: left; border: none; border-bottom: 1px solid #e5e7eb; }
 .wm-table .wm-num { text-align: right; font-variant-numeric: tabular-nums; }
 .wm-p-bar { height: 8px; border-radius: 4px; background: #f59e0b; min-width: 1px; }
 .wm-notice, .wm-hint, .wm-reading { margin: 4px 0; }

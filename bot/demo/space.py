@@ -21,21 +21,24 @@ from collections.abc import Mapping
 
 from bot.config import CONFIG_ENV, load_config
 from bot.deepmoji.engine import Engine
-from bot.deepmoji.threads import use_threads
 from bot.demo.app import SERVE_OPTIONS, build_demo, gr
-from bot.serving.loading import locate_model_files
+from bot.errors import WhymojiError
+from bot.serving.loading import configure_torch, locate_model_files
 
 
 def load_engine(environ: Mapping[str, str] = os.environ) -> Engine:
     """The engine the configuration in ``environ`` describes, loaded as the bot loads it."""
     config = load_config(environ.get(CONFIG_ENV) or None, environ)
     model = config.model
-    use_threads(model.threads)
+    configure_torch(model)  # the bot's threads and allocator settings
     files = locate_model_files(model)
     return Engine.load(files, device=model.device, max_tokens=model.max_tokens, precision=model.precision)
 
 
-engine = load_engine()
+try:
+    engine = load_engine()
+except WhymojiError as error:  # a configuration or model-file problem: in words, as `whymoji run` says it
+    raise SystemExit("\n".join(f"whymoji: error: {line}" for line in error.lines())) from None
 demo: gr.Blocks = build_demo(engine)
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from bot.demo import page
 from bot.demo.view import SCORE
 from bot.explain import explain
+
+#: What Gradio passes the page's handlers as ``request``: the page's session.
+PAGE = SimpleNamespace(session_hash="page-1")
 
 
 def test_a_text_is_explained_exactly_as_explain_does(engine):
@@ -78,10 +84,10 @@ def test_the_model_failing_is_a_notice_not_a_traceback(engine, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(page, "explain", broken)
+    monkeypatch.setattr(page, "explain_steps", broken)
     demo = app.build_demo(engine)
     on_text = next(fn.fn for fn in demo.fns.values() if fn.name == "on_text")
-    outputs = on_text("i love you", 5, SCORE, None)
+    outputs = asyncio.run(on_text("i love you", 5, SCORE, None, PAGE))
     assert outputs[0] == page.Notice("The model failed on this text; please try again.")
     assert "failed" in outputs[1]
 
@@ -114,3 +120,99 @@ def test_views_of_a_kept_explanation_need_no_model_run(engine, monkeypatch):
     assert 'data-index="3"' in page.word_html(explained, 3)
     assert page.word_html(explained, None).startswith('<p class="wm-hint">')
     assert page.words_html(None, SCORE) == page.render.notice(page.EMPTY)
+
+
+def test_explaining_in_slices_gives_the_same_answer(engine):
+    whole = page.explain_text(engine, "i love you so much !!")
+    sliced = page.finish(page.explain_text_steps(engine, "i love you so much !!"))
+    assert whole.explanation == sliced.explanation
+    assert np.array_equal(whole.probabilities, sliced.probabilities)
+
+
+def test_a_newer_text_stops_an_explanation_under_way_between_slices(engine, monkeypatch):
+    """Gradio cancels the page's running task when the text changes; the work stops after the
+    slice in progress and its generator is closed, so nothing keeps running for a stale text."""
+    import threading
+
+    from bot.demo import app
+
+    started, release = threading.Event(), threading.Event()
+    slices, closed = [], []
+
+    def slow_steps(engine, text):
+        try:
+            for index in range(100):
+                slices.append(index)
+                started.set()
+                release.wait(5)
+                yield index / 100
+        finally:
+            closed.append(True)
+        raise AssertionError("never finishes")
+
+    monkeypatch.setattr(page, "explain_steps", slow_steps)
+    on_text = next(fn.fn for fn in app.build_demo(engine).fns.values() if fn.name == "on_text")
+
+    async def typed_then_replaced():
+        task = asyncio.create_task(on_text("i love you", 5, SCORE, None, PAGE))
+        await asyncio.to_thread(started.wait, 5)
+        task.cancel()  # what Gradio does for the page when a newer text arrives
+        release.set()  # the slice in progress ends
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(typed_then_replaced())
+    assert closed == [True]
+    assert len(slices) == 1  # no slice ran after the cancel
+
+
+def handlers(engine):
+    from bot.demo import app
+
+    functions = {fn.name: fn.fn for fn in app.build_demo(engine).fns.values()}
+    return functions["on_typed"], functions["on_text"]
+
+
+def test_a_newer_text_of_the_same_page_stops_the_older_one_between_slices(engine, monkeypatch):
+    """The newest text replaces an older one: queued, it is skipped; under way, it stops after its slice."""
+    import gradio as gr
+
+    slices, closed = [], []
+    real = page.explain_steps
+
+    def spied_steps(engine, text):
+        steps = real(engine, text)
+        try:
+            slices.append(text)
+            on_typed("i love you so", PAGE)  # the person types on while the first slice runs
+            result = yield from steps
+            return result
+        finally:
+            closed.append(text)
+
+    monkeypatch.setattr(page, "explain_steps", spied_steps)
+    on_typed, on_text = handlers(engine)
+    on_typed("i love you", PAGE)
+    skipped = asyncio.run(on_text("i love you", 5, SCORE, None, PAGE))
+    assert skipped == tuple(gr.skip() for _ in range(7))  # nothing shown for the stale text
+    assert slices == closed == ["i love you"]  # one slice ran, then the work was closed
+    # Queued behind the newer text, an older one does no work at all.
+    assert asyncio.run(on_text("i love", 5, SCORE, None, PAGE)) == skipped
+    assert slices == ["i love you"]
+    # The newest text is explained; another page's texts do not interfere.
+    monkeypatch.setattr(page, "explain_steps", real)
+    newest = asyncio.run(on_text("i love you so", 5, SCORE, None, PAGE))
+    assert newest[0].explanation == explain(engine, "i love you so")
+    other = asyncio.run(on_text("hate", 5, SCORE, None, SimpleNamespace(session_hash="page-2")))
+    assert other[0].explanation == explain(engine, "hate")
+
+
+def test_newest_texts_keep_digests_for_a_bounded_number_of_pages():
+    from bot.demo.app import NewestTexts
+
+    newest = NewestTexts(capacity=2)
+    for session in ("a", "b", "c"):
+        newest.note(session, f"text of {session}")
+    assert not newest.is_stale("a", "anything")  # forgotten: never stale
+    assert newest.is_stale("b", "older") and not newest.is_stale("b", "text of b")
+    assert all(len(value) == 16 for value in newest._digests.values())  # digests, not texts
