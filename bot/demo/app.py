@@ -59,9 +59,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Explanations running at once: one torch thread each, one per core of a small machine (or a
-#: Space's two vCPUs). More would only share the same cores.
-EXPLAIN_CONCURRENCY = 2
+#: Explanations running at once: one torch thread each, one per core this process may use (at
+#: most 8): on a small machine or a Space's two vCPUs, 2. More would only share the same cores.
+EXPLAIN_CONCURRENCY = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8))
 #: Requests waiting in Gradio's queue beyond which new ones are refused (each typist has at most
 #: one explanation waiting, thanks to ``always_last``).
 MAX_QUEUE = 64
@@ -86,6 +86,10 @@ SERVE_OPTIONS: dict[str, object] = {
 }
 
 
+#: The page's answer when the model fails on a text (the failure is logged by kind, never the text).
+FAILED = page.Notice("The model failed on this text; please try again.")
+
+
 class DemoError(WhymojiError):
     """The demo cannot start (its address is taken or not valid)."""
 
@@ -96,22 +100,20 @@ def build_demo(engine: Engine, *, concurrency: int = EXPLAIN_CONCURRENCY, exampl
     slicers = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="whymoji-demo")
     newest = NewestTexts()
 
-    async def explained_or_notice(text: str, stale: Callable[[], bool]) -> page.Explained | page.Notice | None:
-        """The explanation, slice by slice in a worker thread; None as soon as ``stale()`` (a newer
-        text came). A cancelled task stops between two slices too."""
-        steps = page.explain_text_steps(engine, text)
+    async def explained_or_notice(text: str, k: object) -> page.Explained | page.Notice:
+        """The explanation, slice by slice in a worker thread (a cancelled task stops between two)."""
+        steps = page.explain_text_steps(engine, text, k)
         running: Future[page.Explained | page.Notice | _Unfinished] | None = None
         try:
-            while not stale():
+            while True:
                 running = slicers.submit(_next_slice, steps)
                 result = await asyncio.wrap_future(running)
                 running = None
                 if not isinstance(result, _Unfinished):
                     return result
-            return None
         except Exception as error:  # the model failed: say so on the page, log the kind, never the text
             log.warning("the demo could not explain a text: %s", type(error).__name__)
-            return page.Notice("The model failed on this text; please try again.")
+            return FAILED
         finally:
             if running is None:
                 steps.close()
@@ -119,15 +121,19 @@ def build_demo(engine: Engine, *, concurrency: int = EXPLAIN_CONCURRENCY, exampl
                 running.add_done_callback(lambda _: steps.close())
 
     def on_typed(text: object, request: gr.Request) -> None:
-        """Runs at once (unqueued) on every change: marks the page's newest text."""
-        newest.note(request.session_hash, text)
+        """Runs at once (unqueued) on every change: the page's newest text."""
+        newest.note(request.session_hash, text if isinstance(text, str) else "")
 
     async def on_text(text: object, k: object, lens: object, pick: object, request: gr.Request) -> tuple[object, ...]:
-        typed = text if isinstance(text, str) else ""
         session = request.session_hash if request is not None else None
-        explained = await explained_or_notice(typed, lambda: newest.is_stale(session, typed))
-        if explained is None:  # a newer text replaced this one: it will be answered instead
+        # When its turn comes, a page's request explains the newest text typed there, which may
+        # be newer than the one it was sent with; one whose text is already shown does nothing.
+        typed = newest.newest(session, text if isinstance(text, str) else "")
+        if newest.shown(session, typed):
             return tuple(gr.skip() for _ in everything)
+        explained = await explained_or_notice(typed, k)
+        if explained is not FAILED:  # a failure may be tried again
+            newest.answered(session, typed)
         answer = page.answer(explained, k, lens, pick)
         return (
             explained,
@@ -138,6 +144,12 @@ def build_demo(engine: Engine, *, concurrency: int = EXPLAIN_CONCURRENCY, exampl
             gr.Dropdown(choices=answer.word_choices, value=answer.pick),
             answer.word,
         )
+
+    def on_top_k(explained: page.Explained | page.Notice | None, k: object) -> tuple[object, str]:
+        """Another top-k: the 64 probabilities are computed the first time it goes past five."""
+        if isinstance(explained, page.Explained):
+            explained = page.with_probabilities(engine, explained, k)
+        return explained, page.emojis_html(explained, k)
 
     with gr.Blocks(analytics_enabled=False, title=TITLE) as demo:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
@@ -167,9 +179,10 @@ def build_demo(engine: Engine, *, concurrency: int = EXPLAIN_CONCURRENCY, exampl
 
         everything = [state, words, reading, emojis, lens, pick, word]
         inputs = [text, top_k, lens, pick]
-        # A new text: explained, at most `concurrency` at once. The newest text replaces one that
-        # waits (always_last, in the browser), and one already queued or under way for the same
-        # page stops (between slices) once `on_typed` has noted the newer text.
+        # A new text: explained, at most `concurrency` at once. The browser holds back a newer
+        # text while one is on its way (always_last: the newest replaces any held back), and
+        # `on_typed` tells the server at once, so that the request explains the newest text when
+        # its turn comes, and the one held back then finds it shown.
         text.change(
             on_typed, [text], None, queue=False, show_progress="hidden", api_name="typed", api_visibility="undocumented"
         )
@@ -185,9 +198,10 @@ def build_demo(engine: Engine, *, concurrency: int = EXPLAIN_CONCURRENCY, exampl
                 concurrency_limit=concurrency,
                 concurrency_id="explain",
             )
-        # Another view of the same explanation: no model run, so no limit.
+        # Another view of the same explanation: no model run (but one prediction for a top-k
+        # past five), so no limit.
         for listen, function, given, shown in (
-            (top_k.change, page.emojis_html, top_k, emojis),
+            (top_k.change, on_top_k, top_k, [state, emojis]),
             (lens.input, page.words_html, lens, words),
             (pick.input, page.word_html, pick, word),
         ):
@@ -205,32 +219,50 @@ def build_demo(engine: Engine, *, concurrency: int = EXPLAIN_CONCURRENCY, exampl
 
 
 class NewestTexts:
-    """Each page's newest text, as a digest (never the text), for the last ``capacity`` pages."""
+    """Each page's newest text and the last one answered, for the last ``capacity`` pages.
 
-    def __init__(self, capacity: int = 10_000) -> None:
+    In memory only, as long as the page's session (like the page's own state, which holds its
+    explanation); never written anywhere or logged. The one answered is kept as a digest.
+    """
+
+    def __init__(self, capacity: int = 1000) -> None:
         self.capacity = capacity
-        self._digests: OrderedDict[str, bytes] = OrderedDict()
+        self._pages: OrderedDict[str, tuple[str | None, bytes | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
-    def digest(text: object) -> bytes:
-        typed = text if isinstance(text, str) else ""
-        return hashlib.blake2b(typed.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    def digest(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
-    def note(self, session: str | None, text: object) -> None:
-        if session is None:
-            return
+    def _update(self, session: str, text: str | None = None, answered: bytes | None = None) -> None:
         with self._lock:
-            self._digests[session] = self.digest(text)
-            self._digests.move_to_end(session)
-            while len(self._digests) > self.capacity:
-                self._digests.popitem(last=False)
+            newest, shown = self._pages.get(session, (None, None))
+            self._pages[session] = (text if text is not None else newest, answered or shown)
+            self._pages.move_to_end(session)
+            while len(self._pages) > self.capacity:
+                self._pages.popitem(last=False)
 
-    def is_stale(self, session: str | None, text: str) -> bool:
-        """Whether the page has typed something newer than ``text`` (unknown pages never are)."""
+    def note(self, session: str | None, text: str) -> None:
+        """``text`` is the newest typed on the page."""
+        if session is not None:
+            self._update(session, text=text)
+
+    def newest(self, session: str | None, sent: str) -> str:
+        """The page's newest text, or ``sent`` for a page not seen typing (an API client)."""
         with self._lock:
-            newest = self._digests.get(session) if session is not None else None
-        return newest is not None and newest != self.digest(text)
+            newest = self._pages.get(session, (None, None))[0] if session is not None else None
+        return sent if newest is None else newest
+
+    def answered(self, session: str | None, text: str) -> None:
+        if session is not None:
+            self._update(session, answered=self.digest(text))
+
+    def shown(self, session: str | None, text: str) -> bool:
+        """Whether ``text`` is the last one answered on this page (a page seen typing: an API
+        client asking twice is answered twice)."""
+        with self._lock:
+            newest, shown = self._pages.get(session, (None, None)) if session is not None else (None, None)
+        return newest is not None and shown is not None and shown == self.digest(text)
 
 
 class _Unfinished:

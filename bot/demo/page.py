@@ -2,7 +2,7 @@
 
 ``explain_text(engine, text)`` runs ``bot.explain.explain`` (the code of ``/why`` and
 ``whymoji why``) on the text as typed and keeps, beside the ``Explanation``, the message's 64
-probabilities for the top-k list past its five emojis. Every later view (another top-k, another
+probabilities when the top-k list goes past its five emojis. Every later view (another top-k, another
 emoji lens, another picked word) is drawn from that ``Explained`` without running the model again.
 
 Bad input gets a ``Notice`` (a sentence for the page), never an exception: an empty box, a text
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,7 +52,8 @@ TOO_LONG = (
 
 @dataclass(frozen=True)
 class Explained:
-    """A text's explanation and its 64 probabilities (from the same tokens, the fp32 model)."""
+    """A text's explanation, and its 64 probabilities (the same tokens, the fp32 model) once a
+    top-k past the explanation's five emojis asked for them (``with_probabilities``)."""
 
     explanation: Explanation
     probabilities: np.ndarray | None
@@ -65,14 +66,14 @@ class Notice:
     message: str
 
 
-def explain_text(engine: Engine, text: str) -> Explained | Notice:
+def explain_text(engine: Engine, text: str, top_k: object = DEFAULT_TOP_K) -> Explained | Notice:
     """``explain`` on ``text`` as typed (the same text gives the same numbers as ``whymoji why``)."""
-    return finish(explain_text_steps(engine, text))
+    return finish(explain_text_steps(engine, text, top_k))
 
 
-def explain_text_steps(engine: Engine, text: str) -> Steps[Explained | Notice]:
-    """``explain_text`` in slices (``bot.explain.explain_steps``'s, so closing it between two
-    stops the work): the page runs it slice by slice, so that a newer text can stop an older one."""
+def explain_text_steps(engine: Engine, text: str, top_k: object = DEFAULT_TOP_K) -> Steps[Explained | Notice]:
+    """``explain_text`` in slices (``bot.explain.explain_steps``'s: closing it between two stops
+    the work). The 64 probabilities are computed only for a ``top_k`` past the explanation's five."""
     if not text.strip():
         return Notice(EMPTY)
     if len(text) > MAX_TEXT_CHARS:
@@ -82,10 +83,19 @@ def explain_text_steps(engine: Engine, text: str) -> Steps[Explained | Notice]:
     except EmptyTextError:
         return Notice(NOTHING_TO_READ)
     explanation = yield from steps
-    reading = explanation.reading
-    probabilities = None if reading is None else engine.model.predict([reading.ids], precision="fp32")[0]
     log.debug("explained %d tokens for the demo page", len(explanation.words))
-    return Explained(explanation, probabilities)
+    return with_probabilities(engine, Explained(explanation, None), top_k)
+
+
+def with_probabilities(engine: Engine, explained: Explained, top_k: object) -> Explained:
+    """``explained`` with the message's 64 probabilities if ``top_k`` lists more emojis than the
+    explanation has (one prediction of the tokens it read, fp32), else as it is."""
+    reading = explained.explanation.reading
+    if explained.probabilities is not None or reading is None:
+        return explained
+    if clamp_top_k(top_k) <= len(explained.explanation.top_emojis):
+        return explained
+    return replace(explained, probabilities=engine.model.predict([reading.ids], precision="fp32")[0])
 
 
 @dataclass(frozen=True)

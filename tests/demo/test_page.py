@@ -21,7 +21,9 @@ def test_a_text_is_explained_exactly_as_explain_does(engine):
     explained = page.explain_text(engine, text)
     assert isinstance(explained, page.Explained)
     assert explained.explanation == explain(engine, text)
-    # The 64 probabilities behind the top-k list agree with the explanation's own pass.
+    assert explained.probabilities is None  # the top five are the explanation's own: no model run
+    # Past five, the 64 probabilities behind the list agree with the explanation's own pass.
+    explained = page.explain_text(engine, text, 6)
     top = [(emoji.index, p) for emoji, p in explained.explanation.top_emojis]
     assert [explained.probabilities[index] for index, _ in top] == pytest.approx([p for _, p in top], abs=1e-6)
     assert explained.probabilities.shape == (64,) and np.isclose(explained.probabilities.sum(), 1.0)
@@ -113,7 +115,7 @@ def test_top_k_from_a_client_is_kept_within_1_to_64(given, k):
 
 
 def test_views_of_a_kept_explanation_need_no_model_run(engine, monkeypatch):
-    explained = page.explain_text(engine, "you are so stupid lol")
+    explained = page.explain_text(engine, "you are so stupid lol", 12)
     monkeypatch.setattr(engine.model, "predict", None)  # any model run would fail now
     assert page.words_html(explained, 2).count('class="wm-w"') == 5
     assert page.emojis_html(explained, 12).count("<tr") == 12
@@ -129,9 +131,9 @@ def test_explaining_in_slices_gives_the_same_answer(engine):
     assert np.array_equal(whole.probabilities, sliced.probabilities)
 
 
-def test_a_newer_text_stops_an_explanation_under_way_between_slices(engine, monkeypatch):
-    """Gradio cancels the page's running task when the text changes; the work stops after the
-    slice in progress and its generator is closed, so nothing keeps running for a stale text."""
+def test_a_cancelled_explanation_stops_between_slices(engine, monkeypatch):
+    """A cancelled event (Gradio's /cancel route cancels the task running it) stops after the
+    slice in progress and its generator is closed: nothing keeps running for it."""
     import threading
 
     from bot.demo import app
@@ -156,7 +158,7 @@ def test_a_newer_text_stops_an_explanation_under_way_between_slices(engine, monk
     async def typed_then_replaced():
         task = asyncio.create_task(on_text("i love you", 5, SCORE, None, PAGE))
         await asyncio.to_thread(started.wait, 5)
-        task.cancel()  # what Gradio does for the page when a newer text arrives
+        task.cancel()
         release.set()  # the slice in progress ends
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -173,46 +175,72 @@ def handlers(engine):
     return functions["on_typed"], functions["on_text"]
 
 
-def test_a_newer_text_of_the_same_page_stops_the_older_one_between_slices(engine, monkeypatch):
-    """The newest text replaces an older one: queued, it is skipped; under way, it stops after its slice."""
+def test_a_request_explains_the_newest_text_typed_on_its_page(engine, monkeypatch):
+    """The browser sends one text at a time; the server hears of every change at once
+    (``on_typed``), so a request explains the page's newest text when its turn comes, and the
+    one the browser held back meanwhile then finds that text shown and does nothing."""
     import gradio as gr
 
-    slices, closed = [], []
+    explained = []
     real = page.explain_steps
 
-    def spied_steps(engine, text):
-        steps = real(engine, text)
-        try:
-            slices.append(text)
-            on_typed("i love you so", PAGE)  # the person types on while the first slice runs
-            result = yield from steps
-            return result
-        finally:
-            closed.append(text)
+    def counted(engine, text):
+        explained.append(text)
+        return real(engine, text)
 
-    monkeypatch.setattr(page, "explain_steps", spied_steps)
+    monkeypatch.setattr(page, "explain_steps", counted)
     on_typed, on_text = handlers(engine)
+    for typed in ("i", "i love", "i love you"):  # typed while the request for "i" waited its turn
+        on_typed(typed, PAGE)
+    answer = asyncio.run(on_text("i", 5, SCORE, None, PAGE))
+    assert answer[0].explanation == explain(engine, "i love you") and explained == ["i love you"]
+    held_back = asyncio.run(on_text("i love you", 5, SCORE, None, PAGE))
+    assert held_back == tuple(gr.skip() for _ in range(7)) and explained == ["i love you"]
+    # Another page, and an API client that never typed, get what they sent, every time.
+    client = SimpleNamespace(session_hash="page-2")
+    for _ in range(2):
+        assert asyncio.run(on_text("hate", 5, SCORE, None, client))[0].explanation == explain(engine, "hate")
+    on_typed("i love", PAGE)  # typed back: explained again
+    assert asyncio.run(on_text("i love you", 5, SCORE, None, PAGE))[0].explanation == explain(engine, "i love")
+
+
+def test_a_failed_explanation_is_tried_again(engine, monkeypatch):
+    from bot.demo import app
+
+    on_typed, on_text = handlers(engine)
+    real = page.explain_steps
+    monkeypatch.setattr(page, "explain_steps", lambda *args: (_ for _ in ()).throw(RuntimeError("boom")))
     on_typed("i love you", PAGE)
-    skipped = asyncio.run(on_text("i love you", 5, SCORE, None, PAGE))
-    assert skipped == tuple(gr.skip() for _ in range(7))  # nothing shown for the stale text
-    assert slices == closed == ["i love you"]  # one slice ran, then the work was closed
-    # Queued behind the newer text, an older one does no work at all.
-    assert asyncio.run(on_text("i love", 5, SCORE, None, PAGE)) == skipped
-    assert slices == ["i love you"]
-    # The newest text is explained; another page's texts do not interfere.
+    assert asyncio.run(on_text("i love you", 5, SCORE, None, PAGE))[0] is app.FAILED
     monkeypatch.setattr(page, "explain_steps", real)
-    newest = asyncio.run(on_text("i love you so", 5, SCORE, None, PAGE))
-    assert newest[0].explanation == explain(engine, "i love you so")
-    other = asyncio.run(on_text("hate", 5, SCORE, None, SimpleNamespace(session_hash="page-2")))
-    assert other[0].explanation == explain(engine, "hate")
+    assert asyncio.run(on_text("i love you", 5, SCORE, None, PAGE))[0].explanation == explain(engine, "i love you")
 
 
-def test_newest_texts_keep_digests_for_a_bounded_number_of_pages():
+def test_newest_texts_are_kept_for_a_bounded_number_of_pages():
     from bot.demo.app import NewestTexts
 
-    newest = NewestTexts(capacity=2)
+    pages = NewestTexts(capacity=2)
     for session in ("a", "b", "c"):
-        newest.note(session, f"text of {session}")
-    assert not newest.is_stale("a", "anything")  # forgotten: never stale
-    assert newest.is_stale("b", "older") and not newest.is_stale("b", "text of b")
-    assert all(len(value) == 16 for value in newest._digests.values())  # digests, not texts
+        pages.note(session, f"text of {session}")
+    assert pages.newest("a", "sent") == "sent"  # forgotten: what the request carries
+    assert pages.newest("b", "sent") == "text of b"
+    assert not pages.shown("b", "text of b")
+    pages.answered("b", "text of b")
+    assert pages.shown("b", "text of b") and not pages.shown("c", "text of b")
+    pages.answered("api", "sent")  # never typed: never taken as shown
+    assert not pages.shown("api", "sent")
+    assert pages.newest(None, "sent") == "sent" and not pages.shown(None, "sent")
+
+
+def test_a_top_k_past_five_computes_the_probabilities_once(engine, monkeypatch):
+    from bot.demo import app
+
+    on_top_k = next(fn.fn for fn in app.build_demo(engine).fns.values() if fn.name == "on_top_k")
+    explained = page.explain_text(engine, "you are so stupid lol")
+    kept, html = on_top_k(explained, 5)
+    assert kept is explained and html.count("<tr") == 5
+    kept, html = on_top_k(explained, 9)
+    assert html.count("<tr") == 9 and kept.probabilities.shape == (64,)
+    monkeypatch.setattr(engine.model, "predict", None)  # kept: no second model run
+    assert on_top_k(kept, 64)[1].count("<tr") == 64
+    assert on_top_k(None, 9) == (None, "")
