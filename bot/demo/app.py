@@ -2,10 +2,12 @@
 
 ``build_demo(engine)`` is the page (also what a Hugging Face Space serves, ``bot.demo.space``):
 
-- a text box answered as you type. A change runs ``bot.explain.explain`` with Gradio's
-  ``trigger_mode="always_last"``: while one text is being explained, newer texts replace each
-  other and only the newest runs next, so typing never queues stale work; at most
-  ``EXPLAIN_CONCURRENCY`` explanations run at once (one torch thread each), others wait in order;
+- a text box answered as you type. A change is noted at once (``on_typed``: the page's newest
+  text) and queued for ``bot.explain.explain`` with Gradio's ``trigger_mode="always_last"`` (the
+  browser sends one text at a time, holding back only the newest); when its turn comes, a
+  request explains its page's newest text, and one whose text is already shown does nothing, so
+  typing never queues stale work. At most ``EXPLAIN_CONCURRENCY`` explanations run at once (one
+  torch thread each, one per core), others wait in order;
 - a top-k control (1-64), the emoji lens (the score, or one of the top five emojis, which
   reshades the words), a word pick (its effect on each top emoji and the top five without it),
   and the reading. These are drawn from the explanation kept in the session, without running the
@@ -17,8 +19,10 @@ run history (it would keep the texts in the browser), no monitoring page; Gradio
 served from the package. The page makes no request to anything but the server it came from
 (tests/demo/test_browser.py checks it in Chromium).
 
-``DemoServer(demo, host, port)`` binds the address first (a busy port is a ``DemoError`` in
-words), then serves the app with uvicorn until Ctrl-C, or in a thread for tests and benchmarks.
+``DemoServer(demo, bind(host, port))`` serves the app with uvicorn until Ctrl-C (pages still
+connected are cut after ``STOP_WAIT_S``, quietly), or in a thread for tests and benchmarks;
+``bind`` takes the address first, so a busy port is a ``DemoError`` in words before the model
+loads.
 """
 
 from __future__ import annotations
