@@ -21,6 +21,7 @@ LAYERS = (
     ("bot.interactions",),
     ("bot.serving",),
     ("bot.app",),
+    ("bot.demo",),
     ("bot.cli", "cogs"),
     ("bot.__main__",),
 )
@@ -96,3 +97,9 @@ def test_no_import_circles():
 
     for module in sorted(graph):
         visit(module, [])
+
+
+def test_only_whymoji_demo_imports_the_demo_page():
+    """The demo (Gradio, an optional extra) is a leaf: the bot and the other commands never reach it."""
+    importers = {m for m, found in MODULES.items() if any(room(i) == "bot.demo" for i in found)}
+    assert {m for m in importers if room(m) != "bot.demo"} == {"bot.cli.demo"}

@@ -20,7 +20,7 @@ from bot import __version__
 from bot.errors import WhymojiError
 
 #: Subcommand modules under ``bot.cli``, in the order ``--help`` lists them.
-SUBCOMMANDS = ("predict", "why", "download", "run", "check", "agreement")
+SUBCOMMANDS = ("predict", "why", "demo", "download", "run", "check", "agreement")
 
 VERBOSE_HELP = "log debug details"
 

@@ -35,6 +35,8 @@ from bot.explain.render import (
     UNDERLINE,
     boldable,
     escape,
+    format_probability,
+    format_score,
     notes,
     printable,
     render_with_footer,
@@ -150,7 +152,8 @@ def _emoji_lines(explanation: Explanation, position: int, style: _Style) -> tupl
         if not indices:
             return NOTHING_STANDS_OUT
         return SEPARATOR.join(
-            f"{mark(score_word(text, words[index]))} {_effect(words[index], position):+.3f}" for index in indices
+            f"{mark(score_word(text, words[index]))} {format_score(_effect(words[index], position))}"
+            for index in indices
         )
 
     method = (
@@ -158,7 +161,7 @@ def _emoji_lines(explanation: Explanation, position: int, style: _Style) -> tupl
         f"out; below zero, it rises. {_exactness(explanation)}"
     )
     lines = [
-        f"{emoji.reaction} {emoji.name.replace('_', ' ')}: {probability:.1%}",
+        f"{emoji.reaction} {emoji.name.replace('_', ' ')}: {format_probability(probability)}",
         f"Raise it most: {listed(up, style.bolded)}",
         f"Lower it most: {listed(down, style.underlined)}",
     ]
@@ -201,13 +204,13 @@ def _word_lines(explanation: Explanation, word_index: int, style: _Style) -> lis
     top = explanation.top_emojis
     lines = [
         f"What {written} does: "
-        + SEPARATOR.join(f"{emoji.reaction} {effect:+.3f}" for (emoji, _), effect in zip(top, word.effects))
+        + SEPARATOR.join(f"{emoji.reaction} {format_score(effect)}" for (emoji, _), effect in zip(top, word.effects))
     ]
     if not word.without_top:  # a one-word message: without it there is nothing to predict
         lines.append(f"Without {written} nothing is left to read: each effect is the emoji's whole probability.")
     else:
         changes = SEPARATOR.join(
-            f"{emoji.reaction} {probability:.1%} → {max(probability - effect, 0.0):.1%}"
+            f"{emoji.reaction} {format_probability(probability)} → {format_probability(max(probability - effect, 0.0))}"
             for (emoji, probability), effect in zip(top, word.effects)
         )
         leader = word.without_top[0][0]
@@ -217,7 +220,9 @@ def _word_lines(explanation: Explanation, word_index: int, style: _Style) -> lis
         lines.append(f"Without {written}: {changes}, and {outcome}.")
         lines.append(
             "Top five without it: "
-            + SEPARATOR.join(f"{emoji.reaction} {probability:.1%}" for emoji, probability in word.without_top)
+            + SEPARATOR.join(
+                f"{emoji.reaction} {format_probability(probability)}" for emoji, probability in word.without_top
+            )
         )
     method = (
         "occlusion: a word's effect on an emoji is the emoji's probability with the word minus without it."

@@ -41,6 +41,16 @@ _WORD = re.compile(r"\S+")
 ANSI_BOLD, ANSI_UNDERLINE, ANSI_RESET = "\x1b[1m", "\x1b[4m", "\x1b[0m"
 
 
+def format_score(score: float) -> str:
+    """A score or a word's effect as every explanation prints it: signed, three decimals (``+0.219``)."""
+    return f"{score:+.3f}"
+
+
+def format_probability(probability: float) -> str:
+    """A probability as every explanation prints it: a percentage with one decimal (``17.6%``)."""
+    return f"{probability:.1%}"
+
+
 def highlighted(explanation: Explanation) -> list[WordScore]:
     """The words to show in bold, best first (``bot.explain.highlight``)."""
     return [explanation.words[index] for index in highlighted_indices([word.score for word in explanation.words])]
@@ -253,7 +263,9 @@ def score_word(text: str, word: WordScore) -> str:
 
 
 def emoji_line(explanation: Explanation) -> str:
-    return "  ·  ".join(f"{emoji.reaction} {probability:.1%}" for emoji, probability in explanation.top_emojis)
+    return "  ·  ".join(
+        f"{emoji.reaction} {format_probability(probability)}" for emoji, probability in explanation.top_emojis
+    )
 
 
 #: What the method line adds about exactness (``Explanation.scoring``), for occlusion.
@@ -295,7 +307,7 @@ def render_markdown(explanation: Explanation, limit: int = DISCORD_LIMIT) -> str
     best = highlighted(explanation)
     if best:
         scores = "  ·  ".join(
-            f"{BOLD}{escape(score_word(explanation.text, word))}{BOLD} {word.score:+.3f}" for word in best
+            f"{BOLD}{escape(score_word(explanation.text, word))}{BOLD} {format_score(word.score)}" for word in best
         )
     else:
         scores = NO_HIGHLIGHT
@@ -332,7 +344,7 @@ def render_terminal(explanation: Explanation, ansi: bool) -> str:
     text = explanation.text
     lines = [terminal_message(text, [(word.start, word.end) for word in best if boldable(text, word)], (), ansi)]
     lines += ["", emoji_line(explanation)]
-    lines += [f"{opening}{printable(score_word(text, word))}{closing} {word.score:+.3f}" for word in best] or [
+    lines += [f"{opening}{printable(score_word(text, word))}{closing} {format_score(word.score)}" for word in best] or [
         NO_HIGHLIGHT
     ]
     lines += notes(explanation)
