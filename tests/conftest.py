@@ -112,3 +112,15 @@ def hub(small_model_dir):
     server = FakeHub.from_folder(small_model_dir).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def model_args(small_model_dir) -> list[str]:
+    """The CLI's model flags for the small seeded model: local files, never the Hub."""
+    return [
+        "--weights",
+        str(small_model_dir / "pytorch_model.bin"),
+        "--vocabulary",
+        str(small_model_dir / "vocabulary.json"),
+        "--offline",
+    ]

@@ -22,16 +22,6 @@ def restore_threads():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture
-def model_args(small_model_dir) -> list[str]:
-    return [
-        "--weights",
-        str(small_model_dir / "pytorch_model.bin"),
-        "--vocabulary",
-        str(small_model_dir / "vocabulary.json"),
-    ]
-
-
 class FixedModel:
     """Stands in for DeepMoji: fixed fp32 and int8 rows, to check the counting."""
 

@@ -33,16 +33,6 @@ def clean_environment(monkeypatch):
         monkeypatch.delenv(name)
 
 
-@pytest.fixture
-def model_args(small_model_dir) -> list[str]:
-    return [
-        "--weights",
-        str(small_model_dir / "pytorch_model.bin"),
-        "--vocabulary",
-        str(small_model_dir / "vocabulary.json"),
-    ]
-
-
 @pytest.fixture(scope="module")
 def engine(small_model_dir) -> Engine:
     return Engine.load(ModelFiles(small_model_dir / "pytorch_model.bin", small_model_dir / "vocabulary.json"))

@@ -10,17 +10,6 @@ import pytest
 from bot.cli import main
 
 
-@pytest.fixture
-def model_args(small_model_dir) -> list[str]:
-    return [
-        "--weights",
-        str(small_model_dir / "pytorch_model.bin"),
-        "--vocabulary",
-        str(small_model_dir / "vocabulary.json"),
-        "--offline",
-    ]
-
-
 def test_why_prints_the_message_emojis_and_method(model_args, capsys):
     assert main(["why", *model_args, "i love you so much"]) == 0
     lines = capsys.readouterr().out.splitlines()

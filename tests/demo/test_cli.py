@@ -19,17 +19,6 @@ from tests.cli.test_cli import clean_environ, python
 from tests.conftest import REPO_ROOT
 
 
-@pytest.fixture
-def model_args(small_model_dir) -> list[str]:
-    return [
-        "--weights",
-        str(small_model_dir / "pytorch_model.bin"),
-        "--vocabulary",
-        str(small_model_dir / "vocabulary.json"),
-        "--offline",
-    ]
-
-
 @pytest.mark.parametrize(
     "argv",
     [["--help"], ["--version"], ["demo", "--help"], ["predict", "--help"], ["why", "--help"], ["demo", "--port", "x"]],
