@@ -25,41 +25,15 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 
 from bot.store import GuildDefaults, SettingsStore, StoreError, open_store
+from tests.store.test_sqlite_lock import write_lock_held_elsewhere
 
 DEFAULTS = GuildDefaults(top_k=3, threshold=0.1, cooldown_s=2.0, mod_threshold=0.5)
 GUILD, CHANNEL, USER = 111111111111111111, 222222222222222222, 333333333333333333
-
-#: Another process taking SQLite's write lock and holding it until its stdin closes.
-LOCK_HOLDER = """
-import sqlite3, sys
-connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-connection.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-sys.stdin.read()
-connection.execute("ROLLBACK")
-"""
-
-
-@asynccontextmanager
-async def write_lock_held_elsewhere(path: str) -> AsyncIterator[None]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", LOCK_HOLDER, path, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
-    )
-    assert process.stdin is not None and process.stdout is not None
-    try:
-        if await process.stdout.readline() != b"locked\n":
-            raise RuntimeError("the lock holder could not take the write lock")
-        yield
-    finally:
-        process.stdin.close()
-        await process.wait()
 
 
 async def keep_a_write_waiting(store: SettingsStore) -> None:

@@ -71,20 +71,20 @@ def _rounded(seconds: float | None) -> float | None:
 
 def store_problem(store: StoreStatus) -> str | None:
     """Why the settings store cannot serve the bot (its reads fail or hang), or None."""
-    if store.oldest_pending_s is not None and store.oldest_pending_s > STORE_STALL_S:
-        return f"store: a read has waited {store.oldest_pending_s:.0f} s"
-    if store.failing:
-        return f"store: {store.error}"
-    return None
+    return _access_problem("read", store.oldest_pending_s, store.failing, store.error)
 
 
 def store_degradation(store: StoreStatus) -> str | None:
     """Why settings cannot be changed although they can be read (writes fail or hang), or None."""
-    if store.oldest_pending_write_s is not None and store.oldest_pending_write_s > STORE_STALL_S:
-        return f"store: a write has waited {store.oldest_pending_write_s:.0f} s"
-    if store.writes_failing:
-        return f"store: writes fail: {store.write_error}"
-    return None
+    return _access_problem(
+        "write", store.oldest_pending_write_s, store.writes_failing, f"writes fail: {store.write_error}"
+    )
+
+
+def _access_problem(access: str, pending_s: float | None, failing: bool, error: str | None) -> str | None:
+    if pending_s is not None and pending_s > STORE_STALL_S:
+        return f"store: a {access} has waited {pending_s:.0f} s"
+    return f"store: {error}" if failing else None
 
 
 def worker_problem(worker: WorkerStatus) -> str | None:
@@ -106,8 +106,9 @@ def assess(shards: Mapping[int, bool], store: StoreStatus, worker: WorkerStatus,
     discord.py measures it on the event loop, so a busy loop shows the heartbeat interval (41 s)
     rather than the network's latency.
     """
-    problems = [problem for problem in (store_problem(store), worker_problem(worker)) if problem]
-    degradation = store_degradation(store) if store_problem(store) is None else None
+    store_failing = store_problem(store)
+    problems = [problem for problem in (store_failing, worker_problem(worker)) if problem]
+    degradation = store_degradation(store) if store_failing is None else None
     if not all(shards.values()):
         state = RECONNECTING
     elif problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -42,6 +43,11 @@ def python(code: str, environ: dict[str, str] | None = None, **options) -> subpr
     ids=["help", "version", "predict-help", "usage-error", "unknown-command", "no-command"],
 )
 def test_help_version_and_usage_errors_import_neither_torch_nor_discord(argv):
+    assert modules_loaded_by(argv, ("torch", "discord")) == []
+
+
+def modules_loaded_by(argv: list[str], modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` ``whymoji ARGV`` imports, in a fresh interpreter (usage errors included)."""
     done = python(
         "import sys\n"
         "from bot.cli import main\n"
@@ -49,10 +55,10 @@ def test_help_version_and_usage_errors_import_neither_torch_nor_discord(argv):
         f"    main({argv!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print(sorted(name for name in ('torch', 'discord') if name in sys.modules))\n"
+        f"print([name for name in {modules!r} if name in sys.modules])\n"
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "[]"
+    return ast.literal_eval(done.stdout.splitlines()[-1])
 
 
 def test_huggingface_hub_warnings_are_printed_once(small_model_dir, tmp_path):

@@ -216,7 +216,7 @@ class ArrivingInput:
         self.lines = lines
         self.output = output
         self.patience_s = patience_s
-        self.answered_in_time: list[bool] = []
+        self.answered_before_next_line: list[bool] = []
 
     def isatty(self) -> bool:
         return False
@@ -224,7 +224,7 @@ class ArrivingInput:
     def __iter__(self):
         for number, line in enumerate(self.lines):
             if number:
-                self.answered_in_time.append(self._wait_for_answers(number))
+                self.answered_before_next_line.append(self._wait_for_answers(number))
             yield line
 
     def _wait_for_answers(self, count: int) -> bool:
@@ -242,7 +242,7 @@ def test_piped_lines_are_answered_as_they_arrive(model_args, monkeypatch):
     monkeypatch.setattr(sys, "stdin", piped)
     monkeypatch.setattr(sys, "stdout", output)
     assert main(["predict", *model_args, "--json"]) == 0
-    assert piped.answered_in_time == [True, True]
+    assert piped.answered_before_next_line == [True, True]
     assert [json.loads(line)["text"] for line in output.getvalue().splitlines()] == ["i love you", "so sad", "wow"]
 
 

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from tests.cli.test_cli import clean_environ, python
+from tests.cli.test_cli import clean_environ, modules_loaded_by, python
 from tests.conftest import REPO_ROOT
 
 
@@ -25,17 +25,7 @@ from tests.conftest import REPO_ROOT
     ids=["help", "version", "demo-help", "predict-help", "why-help", "demo-usage-error"],
 )
 def test_the_cli_never_imports_gradio_unless_serving_the_demo(argv):
-    done = python(
-        "import sys\n"
-        "from bot.cli import main\n"
-        "try:\n"
-        f"    main({argv!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print(sorted(name for name in ('gradio', 'fastapi', 'uvicorn', 'torch') if name in sys.modules))\n"
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "[]"
+    assert modules_loaded_by(argv, ("gradio", "fastapi", "uvicorn", "torch")) == []
 
 
 def test_predict_and_why_run_without_gradio(model_args):
